@@ -1,0 +1,18 @@
+//! Domain types that can only be built by parsing, so nothing invalid reaches storage paths.
+
+mod api_key;
+mod share_id;
+mod username;
+
+pub use api_key::{ApiKey, KeyHash};
+pub use share_id::ShareId;
+pub use username::Username;
+
+/// Why a piece of user input was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    #[error("invalid username: {0}")]
+    Username(String),
+    #[error("invalid session id: {0}")]
+    ShareId(String),
+}

@@ -1,0 +1,70 @@
+use super::DomainError;
+
+/// The id of a share: 21 URL-safe random characters when this service makes it
+/// (`HzKozOxIxl4dO0YijPu0q`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ShareId(String);
+
+impl ShareId {
+    pub const GENERATED_LEN: usize = 21;
+    /// Ids longer than ours are still looked up (and answer 404) rather than refused, so a
+    /// future longer id format stays readable; beyond this they are refused outright.
+    pub const MAX_LEN: usize = 64;
+
+    /// Accepts 1 to 64 characters of the URL-safe alphabet `A-Z a-z 0-9 _ -`.
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let fail = |why: &str| Err(DomainError::ShareId(why.to_owned()));
+        if raw.is_empty() {
+            return fail("it is empty");
+        }
+        if raw.len() > Self::MAX_LEN {
+            return fail("it is longer than 64 characters");
+        }
+        if !raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_')) {
+            return fail("only the characters A-Z, a-z, 0-9, '_' and '-' are allowed");
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// A fresh random id: 21 characters of a 64-letter alphabet, 126 random bits.
+    pub fn generate() -> Self {
+        Self(nanoid::nanoid!(21))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ShareId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_are_21_url_safe_characters_and_parse_back() {
+        for _ in 0..1000 {
+            let id = ShareId::generate();
+            assert_eq!(id.as_str().len(), 21);
+            assert_eq!(ShareId::parse(id.as_str()).unwrap(), id);
+        }
+    }
+
+    #[test]
+    fn accepts_the_seed_example() {
+        assert!(ShareId::parse("HzKozOxIxl4dO0YijPu0q").is_ok());
+    }
+
+    #[test]
+    fn refuses_path_tricks_and_non_ascii() {
+        for bad in ["", "..", "a/b", "a%2Fb", "a.json", "a b", "é", "a\u{0}", "Hz\u{ff0f}x"] {
+            assert!(ShareId::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+        assert!(ShareId::parse(&"a".repeat(65)).is_err());
+    }
+}

@@ -1,0 +1,67 @@
+use super::DomainError;
+
+/// The owner of a share, as it appears in share codes (`username/id`) and storage paths.
+///
+/// Usernames are case-insensitive (`Alice/x` and `alice/x` are the same share code), so they are
+/// normalised to lower case when parsed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Username(String);
+
+impl Username {
+    pub const MAX_LEN: usize = 64;
+
+    /// Accepts 1 to 64 ASCII letters, digits, `-`, `_` and `.`, starting with a letter or digit
+    /// and without `..`: nothing that can climb out of, or add a level to, a storage path.
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        let fail = |why: &str| Err(DomainError::Username(why.to_owned()));
+        if raw.is_empty() {
+            return fail("it is empty");
+        }
+        if raw.len() > Self::MAX_LEN {
+            return fail("it is longer than 64 characters");
+        }
+        if !raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
+            return fail("only ASCII letters, digits, '-', '_' and '.' are allowed");
+        }
+        if !raw.as_bytes()[0].is_ascii_alphanumeric() {
+            return fail("it must start with a letter or a digit");
+        }
+        if raw.contains("..") {
+            return fail("it must not contain '..'");
+        }
+        Ok(Self(raw.to_ascii_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Username {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_ordinary_names_and_lowercases_them() {
+        assert_eq!(Username::parse("viragtiwari").unwrap().as_str(), "viragtiwari");
+        assert_eq!(Username::parse("John.Doe-2").unwrap().as_str(), "john.doe-2");
+        assert!(Username::parse(&"a".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn refuses_anything_that_could_escape_a_path() {
+        for bad in [
+            "", "..", "../etc", "a/b", "a%2Fb", "a\\b", ".hidden", "a..b", "-dash", "_x", "a b",
+            "a\0b", "a\nb", "ålice", "用户", "a\u{202e}b",
+        ] {
+            assert!(Username::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+        assert!(Username::parse(&"a".repeat(65)).is_err());
+    }
+}

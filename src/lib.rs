@@ -1,0 +1,12 @@
+//! session-share: the backend of "share task" / "import task" in the Syntx VS Code extension.
+//!
+//! A session document is validated against `openapi/session.schema.json`, stored byte for byte
+//! in object storage under `sessions/<username>/<id>.json`, and served back to any client version.
+
+pub mod configuration;
+pub mod domain;
+pub mod routes;
+pub mod startup;
+pub mod storage;
+pub mod telemetry;
+pub mod validation;

@@ -1,0 +1,63 @@
+use clap::Parser;
+use session_share::{
+    configuration::{Cli, Command, KeysCommand, LogFormat, ServeArgs, StorageArgs},
+    domain::Username,
+    routes::openapi_json,
+    startup::Application,
+    storage::{KeyStore, S3Options, open_store},
+    telemetry,
+};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        None => serve(ServeArgs::from_env()).await,
+        Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Openapi) => {
+            println!("{}", openapi_json());
+            Ok(())
+        }
+        Some(Command::Keys { command }) => {
+            telemetry::init(LogFormat::Pretty);
+            keys(command).await
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    telemetry::init(args.log_format);
+    let app = Application::build(args.into()).await?;
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn keys(command: KeysCommand) -> anyhow::Result<()> {
+    let open = |storage: &StorageArgs| -> anyhow::Result<KeyStore> {
+        Ok(KeyStore::new(open_store(&storage.storage, &S3Options::default())?.store))
+    };
+    match command {
+        KeysCommand::Create { username, label, storage } => {
+            let owner = Username::parse(&username)?;
+            let (key, record) = open(&storage)?.create(&owner, label).await?;
+            eprintln!("key {} for {} made; it is shown only once:", record.key_id, record.username);
+            println!("{}", key.expose_secret());
+        }
+        KeysCommand::List { username, storage } => {
+            let only = username.as_deref().map(Username::parse).transpose()?;
+            println!("{:<14}{:<24}{:<26}{:<10}LABEL", "KEY ID", "USERNAME", "CREATED", "STATUS");
+            for r in open(&storage)?.list().await? {
+                if only.as_ref().is_some_and(|u| u.as_str() != r.username) {
+                    continue;
+                }
+                let status = if r.revoked_at.is_some() { "revoked" } else { "active" };
+                let created = r.created_at.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+                println!("{:<14}{:<24}{:<26}{:<10}{}", r.key_id, r.username, created, status, r.label.unwrap_or_default());
+            }
+        }
+        KeysCommand::Revoke { key_id, storage } => {
+            let record = open(&storage)?.revoke(&key_id).await?;
+            println!("revoked {} ({})", record.key_id, record.username);
+        }
+    }
+    Ok(())
+}

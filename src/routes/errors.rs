@@ -1,0 +1,303 @@
+//! The JSON error every route answers with: `{"error": "...", "code": "...", "details": [...]}`.
+//!
+//! The extension shows `<status> <response text>` to the user, so messages are short and
+//! human-readable, and no 5xx ever carries an internal message.
+
+use poem::{IntoResponse, Response, http::StatusCode};
+use poem_openapi::{Object, payload::Json};
+
+use crate::{
+    domain::DomainError,
+    storage::StorageError,
+    validation::{DocumentError, MAX_VIOLATIONS},
+};
+
+/// Seconds a client should wait before retrying after a storage outage.
+pub const RETRY_AFTER_SECS: u32 = 5;
+
+/// An error answer.
+#[derive(Object, Debug, Clone, PartialEq, Eq)]
+#[oai(example)]
+pub struct ErrorBody {
+    /// What went wrong, in words a user can act on.
+    pub error: String,
+    /// A stable machine-readable code, e.g. `SESSION_NOT_FOUND`, `INVALID_SESSION`.
+    pub code: String,
+    /// For `INVALID_SESSION` and `INVALID_JSON`: where exactly.
+    #[oai(skip_serializing_if_is_empty)]
+    pub details: Vec<ErrorDetail>,
+}
+
+impl poem_openapi::types::Example for ErrorBody {
+    fn example() -> Self {
+        Self {
+            error: "the session does not match the SerializedSession schema: 1 violation".into(),
+            code: "INVALID_SESSION".into(),
+            details: vec![ErrorDetail {
+                pointer: Some("/messages/3/ts".into()),
+                line: None,
+                column: None,
+                message: "\"yesterday\" is not of type \"number\"".into(),
+            }],
+        }
+    }
+}
+
+/// One problem in a request body.
+#[derive(Object, Debug, Clone, PartialEq, Eq)]
+pub struct ErrorDetail {
+    /// JSON pointer to the offending value (`""` is the whole document).
+    #[oai(skip_serializing_if_is_none)]
+    pub pointer: Option<String>,
+    /// Line of a JSON syntax error, from 1.
+    #[oai(skip_serializing_if_is_none)]
+    pub line: Option<u64>,
+    /// Column of a JSON syntax error, from 1.
+    #[oai(skip_serializing_if_is_none)]
+    pub column: Option<u64>,
+    pub message: String,
+}
+
+/// The statuses an [`ApiError`] can have; the response enums have a variant of each name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorStatus {
+    BadRequest,
+    Unauthorized,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorStatus {
+    pub fn http(self) -> StatusCode {
+        match self {
+            Self::BadRequest => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} {}: {}", .status.http().as_u16(), .body.code, .body.error)]
+pub struct ApiError {
+    pub status: ErrorStatus,
+    pub body: ErrorBody,
+}
+
+impl ApiError {
+    fn new(status: ErrorStatus, code: &str, error: impl Into<String>) -> Self {
+        Self { status, body: ErrorBody { error: error.into(), code: code.into(), details: vec![] } }
+    }
+
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorStatus::BadRequest, "INVALID_REQUEST", message)
+    }
+
+    pub fn missing_api_key() -> Self {
+        Self::new(
+            ErrorStatus::Unauthorized,
+            "MISSING_API_KEY",
+            "an API key is required: send it in the Syntx-Api-Key header",
+        )
+    }
+
+    pub fn invalid_api_key() -> Self {
+        Self::new(
+            ErrorStatus::Unauthorized,
+            "INVALID_API_KEY",
+            "the API key in Syntx-Api-Key (or Authorization: Bearer) is unknown or revoked",
+        )
+    }
+
+    pub fn session_not_found() -> Self {
+        Self::new(ErrorStatus::NotFound, "SESSION_NOT_FOUND", "no session with this id")
+    }
+
+    pub fn payload_too_large(limit: u64) -> Self {
+        Self::new(
+            ErrorStatus::PayloadTooLarge,
+            "PAYLOAD_TOO_LARGE",
+            format!("the session is larger than this server accepts ({limit} bytes)"),
+        )
+    }
+
+    pub fn unsupported_media_type(found: Option<&str>) -> Self {
+        let found = found.map_or("no Content-Type".to_owned(), |c| format!("Content-Type {c}"));
+        Self::new(
+            ErrorStatus::UnsupportedMediaType,
+            "UNSUPPORTED_MEDIA_TYPE",
+            format!("send the body as Content-Type: application/json (got {found})"),
+        )
+    }
+
+    pub fn storage_unavailable() -> Self {
+        Self::new(
+            ErrorStatus::Unavailable,
+            "STORAGE_UNAVAILABLE",
+            "session storage is unavailable right now; try again shortly",
+        )
+    }
+
+    /// A bug or an impossible state: logged in full, answered without internals.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(ErrorStatus::Internal, "INTERNAL_ERROR", "internal server error")
+    }
+
+    /// Turns a poem-openapi extraction failure (content type, missing key, path) into ours.
+    pub fn from_request_error(err: poem::Error) -> Self {
+        let err = match err.downcast::<ApiError>() {
+            Ok(api) => return api,
+            Err(err) => err,
+        };
+        if let Some(e) = err.downcast_ref::<poem_openapi::error::ContentTypeError>() {
+            return match e {
+                poem_openapi::error::ContentTypeError::NotSupported { content_type } => {
+                    Self::unsupported_media_type(Some(content_type))
+                }
+                poem_openapi::error::ContentTypeError::ExpectContentType => {
+                    Self::unsupported_media_type(None)
+                }
+            };
+        }
+        if err.is::<poem_openapi::error::AuthorizationError>() {
+            return Self::missing_api_key();
+        }
+        Self::invalid_request(err.to_string())
+    }
+
+    pub fn retry_after(&self) -> Option<u32> {
+        (self.status == ErrorStatus::Unavailable).then_some(RETRY_AFTER_SECS)
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        let code = match e {
+            DomainError::Username(_) => "INVALID_USERNAME",
+            DomainError::ShareId(_) => "INVALID_ID",
+        };
+        Self::new(ErrorStatus::BadRequest, code, e.to_string())
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::NotFound { .. } => Self::session_not_found(),
+            StorageError::Unavailable { .. } => {
+                tracing::warn!(error = %e, "storage unavailable");
+                Self::storage_unavailable()
+            }
+            StorageError::Corrupt { .. } | StorageError::IdsExhausted { .. } => Self::internal(e),
+        }
+    }
+}
+
+impl From<DocumentError> for ApiError {
+    fn from(e: DocumentError) -> Self {
+        match e {
+            DocumentError::InvalidJson { line, column, ref message } => {
+                let mut err = Self::new(ErrorStatus::BadRequest, "INVALID_JSON", e.to_string());
+                err.body.details.push(ErrorDetail {
+                    pointer: None,
+                    line: Some(line as u64),
+                    column: Some(column as u64),
+                    message: message.clone(),
+                });
+                err
+            }
+            DocumentError::UnsupportedVersion { .. } => {
+                Self::new(ErrorStatus::BadRequest, "UNSUPPORTED_VERSION", e.to_string())
+            }
+            DocumentError::Invalid { violations, total } => {
+                let message = if total > violations.len() {
+                    format!(
+                        "the session does not match the SerializedSession schema: {total} \
+                         violations, the first {MAX_VIOLATIONS} are listed"
+                    )
+                } else {
+                    let s = if total == 1 { "" } else { "s" };
+                    format!(
+                        "the session does not match the SerializedSession schema: {total} violation{s}"
+                    )
+                };
+                let mut err = Self::new(ErrorStatus::BadRequest, "INVALID_SESSION", message);
+                err.body.details = violations
+                    .into_iter()
+                    .map(|v| ErrorDetail {
+                        pointer: Some(v.pointer),
+                        line: None,
+                        column: None,
+                        message: v.message,
+                    })
+                    .collect();
+                err
+            }
+        }
+    }
+}
+
+/// Lets an `ApiError` travel inside a `poem::Error` (from extractors) and render itself.
+impl poem::error::ResponseError for ApiError {
+    fn status(&self) -> StatusCode {
+        self.status.http()
+    }
+
+    fn as_response(&self) -> Response {
+        let mut resp = Json(self.body.clone()).into_response();
+        resp.set_status(self.status.http());
+        if let Some(secs) = self.retry_after() {
+            resp.headers_mut().insert("Retry-After", secs.into());
+        }
+        resp
+    }
+}
+
+/// Builds one variant of a route's response enum from an error body. `Unavailable` also
+/// carries `Retry-After`.
+macro_rules! error_variant {
+    ($ty:ident, Unavailable, $body:expr) => {
+        $ty::Unavailable($body, $crate::routes::errors::RETRY_AFTER_SECS)
+    };
+    ($ty:ident, $variant:ident, $body:expr) => {
+        $ty::$variant($body)
+    };
+}
+
+/// Implements `From<ApiError>` and the bad-request handler for a route's response enum, given
+/// the error variants it documents (plus `Internal`, which every enum has).
+macro_rules! route_errors {
+    ($ty:ident: $($variant:ident),+ $(,)?) => {
+        impl From<$crate::routes::ApiError> for $ty {
+            fn from(err: $crate::routes::ApiError) -> Self {
+                use $crate::routes::ErrorStatus;
+                let body = poem_openapi::payload::Json(err.body.clone());
+                match err.status {
+                    $( ErrorStatus::$variant => $crate::routes::errors::error_variant!($ty, $variant, body), )+
+                    #[allow(unreachable_patterns)]
+                    _ => {
+                        let err = $crate::routes::ApiError::internal(format!(
+                            "{} cannot answer {err}", stringify!($ty)));
+                        $ty::Internal(poem_openapi::payload::Json(err.body))
+                    }
+                }
+            }
+        }
+
+        impl $ty {
+            fn bad_request(err: poem::Error) -> Self {
+                $crate::routes::ApiError::from_request_error(err).into()
+            }
+        }
+    };
+}
+
+pub(crate) use {error_variant, route_errors};

@@ -1,0 +1,227 @@
+//! The documents as the OpenAPI document shows them.
+//!
+//! Validation uses `openapi/session.schema.json`, not these types; a unit test keeps the two in
+//! agreement on field names and required fields.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::{Enum, Object, Union, types::Example};
+use serde_json::Value;
+
+/// A shared task: its metadata and its whole chat, as the extension serializes it.
+/// Unknown extra fields are accepted and kept.
+#[derive(Object, Debug, Clone)]
+#[oai(example)]
+pub struct SerializedSession {
+    /// Serialization format version; this service accepts `1.x.y` (today `1.0.0`).
+    pub version: String,
+    pub task: HistoryItem,
+    pub messages: Vec<ClineMessage>,
+}
+
+/// The task's metadata (`HistoryItem` in `@roo-code/types`).
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct HistoryItem {
+    /// The task's id in the author's editor; import writes the messages under it.
+    pub id: String,
+    pub number: f64,
+    /// Unix time in milliseconds.
+    pub ts: f64,
+    /// The task prompt.
+    pub task: String,
+    pub tokens_in: f64,
+    pub tokens_out: f64,
+    pub total_cost: f64,
+    pub cache_writes: Option<f64>,
+    pub cache_reads: Option<f64>,
+    pub size: Option<f64>,
+    pub workspace: Option<String>,
+}
+
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "lowercase")]
+pub enum MessageType {
+    Ask,
+    Say,
+}
+
+/// One chat message (`ClineMessage`). `ask` and `say` are open sets: every extension release
+/// adds kinds, and unknown ones are accepted.
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct ClineMessage {
+    /// Unix time in milliseconds.
+    pub ts: f64,
+    #[oai(rename = "type")]
+    pub kind: MessageType,
+    /// e.g. `followup`, `command`, `tool`, `completion_result`.
+    pub ask: Option<String>,
+    /// e.g. `text`, `reasoning`, `api_req_started`, `command_output`, `user_feedback`.
+    pub say: Option<String>,
+    /// Often a JSON string of its own (`api_req_started`, tool asks, follow-up questions).
+    pub text: Option<String>,
+    /// Data URLs, often large base64 PNGs.
+    pub images: Option<Vec<String>>,
+    pub partial: Option<bool>,
+    pub reasoning: Option<String>,
+    pub conversation_history_index: Option<f64>,
+    pub checkpoint: Option<Value>,
+    pub progress_status: Option<ProgressStatus>,
+    pub context_condense: Option<ContextCondense>,
+    pub is_protected: Option<bool>,
+    /// `openai` or `anthropic` today; any string is accepted.
+    pub api_protocol: Option<String>,
+}
+
+#[derive(Object, Debug, Clone)]
+pub struct ProgressStatus {
+    pub icon: Option<String>,
+    pub text: Option<String>,
+}
+
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct ContextCondense {
+    pub cost: f64,
+    pub prev_context_tokens: f64,
+    pub new_context_tokens: f64,
+    pub summary: String,
+}
+
+impl Example for SerializedSession {
+    fn example() -> Self {
+        let say = |ts: f64, say: &str, text: &str| ClineMessage {
+            ts,
+            kind: MessageType::Say,
+            ask: None,
+            say: Some(say.into()),
+            text: Some(text.into()),
+            images: None,
+            partial: Some(false),
+            reasoning: None,
+            conversation_history_index: None,
+            checkpoint: None,
+            progress_status: None,
+            context_condense: None,
+            is_protected: None,
+            api_protocol: None,
+        };
+        Self {
+            version: "1.0.0".into(),
+            task: HistoryItem {
+                id: "1f49865b-7269-4439-a235-c4b3561b80d8".into(),
+                number: 3.0,
+                ts: 1760537579471.0,
+                task: "Add retries to the upload client".into(),
+                tokens_in: 62256.0,
+                tokens_out: 1510.0,
+                total_cost: 0.1867,
+                cache_writes: Some(3759.0),
+                cache_reads: Some(73583.0),
+                size: Some(3379.0),
+                workspace: Some("/home/dev/projects/uploader".into()),
+            },
+            messages: vec![
+                say(1760537579471.0, "text", "Add retries to the upload client"),
+                say(
+                    1760537595723.0,
+                    "api_req_started",
+                    r#"{"tokensIn":5551,"tokensOut":218,"cost":0.0114}"#,
+                ),
+                say(1760537604537.0, "completion_result", "Retries added with backoff."),
+            ],
+        }
+    }
+}
+
+/// Import: which share to fetch. `username` is left out when the user pasted a bare id or a URL.
+#[derive(Object, Debug, Clone)]
+#[oai(example)]
+pub struct ImportRequest {
+    /// The share id.
+    pub id: String,
+    /// The share's author, from a `username/id` share code. When given, only that user's
+    /// share answers.
+    pub username: Option<String>,
+}
+
+impl Example for ImportRequest {
+    fn example() -> Self {
+        Self { id: "HzKozOxIxl4dO0YijPu0q".into(), username: Some("viragtiwari".into()) }
+    }
+}
+
+/// `POST /api/sessions` body: a session to share (older extensions) or a share to import
+/// (newer extensions), told apart by shape.
+#[derive(Union, Debug, Clone)]
+pub enum CreateOrImport {
+    Create(SerializedSession),
+    Import(ImportRequest),
+}
+
+/// A new share.
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", example)]
+pub struct ShareCreated {
+    /// The share id (21 URL-safe characters).
+    pub id: String,
+    /// The share URL: `<public base URL>/session/<id>`.
+    pub url: String,
+    /// The author: the owner of the API key used.
+    pub username: String,
+    /// `username/id`: paste it into "import task".
+    pub share_code: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Example for ShareCreated {
+    fn example() -> Self {
+        Self {
+            id: "HzKozOxIxl4dO0YijPu0q".into(),
+            url: "https://sessions.syntx.dev/session/HzKozOxIxl4dO0YijPu0q".into(),
+            username: "viragtiwari".into(),
+            share_code: "viragtiwari/HzKozOxIxl4dO0YijPu0q".into(),
+            created_at: DateTime::parse_from_rfc3339("2026-11-21T12:00:00Z")
+                .expect("valid example date")
+                .with_timezone(&Utc),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use poem_openapi::{registry::Registry, types::Type};
+    use serde_json::Value;
+
+    use super::*;
+
+    /// Property names and required lists of one schema, as sorted sets.
+    fn shape(schema: &Value) -> (BTreeSet<String>, BTreeSet<String>) {
+        let props = schema["properties"].as_object().unwrap().keys().cloned().collect();
+        let required = schema["required"]
+            .as_array()
+            .map(|r| r.iter().map(|v| v.as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default();
+        (props, required)
+    }
+
+    #[test]
+    fn documented_types_agree_with_the_validation_schema() {
+        let schema: Value = serde_json::from_str(crate::validation::SESSION_SCHEMA).unwrap();
+        let mut registry = Registry::new();
+        SerializedSession::register(&mut registry);
+        let documented = serde_json::to_value(&registry.schemas).unwrap();
+        for (doc_name, schema_pointer) in [
+            ("SerializedSession", ""),
+            ("HistoryItem", "/$defs/HistoryItem"),
+            ("ClineMessage", "/$defs/ClineMessage"),
+            ("ContextCondense", "/$defs/ClineMessage/properties/contextCondense"),
+            ("ProgressStatus", "/$defs/ClineMessage/properties/progressStatus"),
+        ] {
+            let validated = schema.pointer(schema_pointer).unwrap();
+            assert_eq!(shape(&documented[doc_name]), shape(validated), "{doc_name}");
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! Object storage: where sessions and key hashes live, behind one `Arc<dyn ObjectStore>`.
+//!
+//! Layout (below the configured prefix):
+//! - `sessions/<username>/<id>.json`: the uploaded document, byte for byte.
+//! - `ids/<id>.json`: `{username, createdAt}`; claims the id and serves id-only lookups.
+//! - `keys/<sha256 of key>.json`: who a key belongs to; never the key itself.
+//! - `_probe/<random>`: scratch objects of the start-up conditional-write probe.
+
+mod backend;
+mod key_store;
+mod probe;
+mod session_store;
+
+pub use backend::{OpenedStore, S3Options, StorageUrl, open_store};
+pub use key_store::{KeyRecord, KeyStore, KeyStoreError};
+pub use probe::{ConditionalWrites, ConditionalWritesState, probe_conditional_writes};
+pub use session_store::{CreatedShare, IdSource, OpenedSession, SessionStore};
+
+/// A storage failure, saying what was being done and where.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("not found: {path}")]
+    NotFound { path: String },
+    #[error("storage failed to {operation} {path}: {source}")]
+    Unavailable {
+        operation: &'static str,
+        path: String,
+        #[source]
+        source: object_store::Error,
+    },
+    #[error("stored object {path} is corrupt: {reason}")]
+    Corrupt { path: String, reason: String },
+    #[error("could not find a free id after {attempts} attempts")]
+    IdsExhausted { attempts: usize },
+}
+
+impl StorageError {
+    pub(crate) fn from_store(
+        operation: &'static str,
+        path: &object_store::path::Path,
+        source: object_store::Error,
+    ) -> Self {
+        match source {
+            object_store::Error::NotFound { .. } => Self::NotFound { path: path.to_string() },
+            source => Self::Unavailable { operation, path: path.to_string(), source },
+        }
+    }
+}
