@@ -13,7 +13,7 @@ use poem::{
 use crate::{
     configuration::Settings,
     domain::ShareId,
-    routes::{ApiError, AppState, ErrorBody, api_service},
+    routes::{ApiError, AppState, ErrorBody, api_service, reject_dot_segments},
     storage::{
         ConditionalWrites, ConditionalWritesState, KeyStore, SessionStore, open_store,
         probe_conditional_writes,
@@ -109,6 +109,7 @@ fn app(state: AppState) -> impl poem::Endpoint {
         })
         .data(state)
         .with(CatchPanic::new().with_handler(|_| ApiError::internal("a request handler panicked").body_response()))
+        .around(reject_dot_segments)
         .around(telemetry::log_requests)
 }
 

@@ -100,6 +100,14 @@ impl ApiError {
         Self::new(ErrorStatus::BadRequest, "INVALID_REQUEST", message)
     }
 
+    pub fn invalid_path() -> Self {
+        Self::new(
+            ErrorStatus::BadRequest,
+            "INVALID_PATH",
+            "path segments may not be '.', '..' or contain an encoded '/'",
+        )
+    }
+
     pub fn missing_api_key() -> Self {
         Self::new(
             ErrorStatus::Unauthorized,

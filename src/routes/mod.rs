@@ -4,6 +4,7 @@ mod auth;
 mod errors;
 mod health;
 mod models;
+mod path_guard;
 mod payload;
 mod sessions;
 
@@ -11,6 +12,7 @@ use std::sync::Arc;
 
 pub use errors::{ApiError, ErrorBody, ErrorStatus};
 pub use health::HealthApi;
+pub use path_guard::reject_dot_segments;
 pub use sessions::SessionsApi;
 
 use crate::{

@@ -94,8 +94,9 @@ pub fn open_store(url: &StorageUrl, s3: &S3Options) -> anyhow::Result<OpenedStor
             OpenedStore { store: Arc::new(InMemory::new()), supports_content_type: true }
         }
         StorageUrl::S3 { bucket, prefix } => {
-            let mut builder = AmazonS3Builder::from_env()
-                .with_bucket_name(bucket)
+            // Our defaults first, then the standard AWS_* environment on top (as
+            // `AmazonS3Builder::from_env` reads it), so AWS_TIMEOUT etc. still override.
+            let mut builder = AmazonS3Builder::new()
                 // Fail fast and let the client retry: a request stuck for minutes behind
                 // object_store's default retry budget is worse than a prompt 503.
                 .with_retry(RetryConfig {
@@ -108,6 +109,14 @@ pub fn open_store(url: &StorageUrl, s3: &S3Options) -> anyhow::Result<OpenedStor
                         .with_connect_timeout(Duration::from_secs(5))
                         .with_timeout(Duration::from_secs(120)),
                 );
+            for (key, value) in std::env::vars() {
+                if let Some(key) = key.strip_prefix("AWS_") {
+                    if let Ok(key) = format!("aws_{}", key.to_ascii_lowercase()).parse() {
+                        builder = builder.with_config(key, value);
+                    }
+                }
+            }
+            builder = builder.with_bucket_name(bucket);
             if let Some(endpoint) = &s3.endpoint {
                 builder = builder.with_endpoint(endpoint);
             }

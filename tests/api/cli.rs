@@ -1,0 +1,180 @@
+//! The `session-share` binary: keys made, listed and revoked from the command line while the
+//! service runs (configured only by environment variables), logs without keys, SIGTERM drain.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{S3Target, assert_error, eventually, small_session};
+
+fn binary(storage: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_session-share"));
+    cmd.env("SESSION_SHARE_STORAGE", storage);
+    for (name, value) in S3Target::get().env() {
+        cmd.env(name, value);
+    }
+    cmd
+}
+
+fn run(storage: &str, args: &[&str]) -> (String, String) {
+    let out = binary(storage).args(args).output().unwrap();
+    let (stdout, stderr) =
+        (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap());
+    assert!(out.status.success(), "{args:?} failed: {stderr}");
+    (stdout, stderr)
+}
+
+fn fresh_storage() -> String {
+    format!("s3://{}/cli-{}", S3Target::get().bucket, nanoid::nanoid!(10, &['a', 'b', 'c', 'd', '1', '2', '3', '4']))
+}
+
+/// `session-share serve` as a child process, its stderr collected as it comes.
+struct Server {
+    child: Child,
+    log: Arc<Mutex<String>>,
+    address: String,
+}
+
+impl Server {
+    async fn start(storage: &str) -> Server {
+        let mut child = binary(storage)
+            .arg("serve")
+            .env("SESSION_SHARE_BIND", "127.0.0.1:0")
+            .env("SESSION_SHARE_LOG_FORMAT", "json")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        let mut address = None;
+        for _ in 0..100 {
+            address = log.lock().unwrap().lines().find_map(|l| {
+                let v: Value = serde_json::from_str(l).ok()?;
+                (v["fields"]["message"] == "session-share listening")
+                    .then(|| v["fields"]["address"].as_str().unwrap().to_owned())
+            });
+            if address.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let address = format!("http://{}", address.expect("the server logs its address"));
+        Server { child, log, address }
+    }
+
+    fn terminate(&self) {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+#[tokio::test]
+async fn keys_made_listed_and_revoked_by_the_cli_work_on_a_running_server() {
+    let storage = fresh_storage();
+    let (stdout, _) = run(&storage, &["keys", "create", "--username", "Bob", "--label", "laptop"]);
+    let key = stdout.trim_end().to_owned();
+    assert_eq!(stdout, format!("{key}\n"), "stdout must hold the key alone");
+    assert!(key.starts_with("ssk_") && key.len() == 47, "{key}");
+
+    let server = Server::start(&storage).await;
+    let client = reqwest::Client::new();
+    let create = || {
+        client
+            .post(format!("{}/api/sessions/create", server.address))
+            .header("Content-Type", "application/json")
+            .header("Syntx-Api-Key", &key)
+            .body(small_session())
+            .send()
+    };
+    let resp = create().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let created: Value = resp.json().await.unwrap();
+    assert_eq!(created["username"], "bob");
+    assert!(created["url"].as_str().unwrap().starts_with(&server.address));
+
+    let (listing, _) = run(&storage, &["keys", "list"]);
+    assert!(listing.contains("bob") && listing.contains("laptop") && listing.contains("active"), "{listing}");
+    assert!(!listing.contains(&key[4..]), "keys list printed the key");
+    let key_id = listing.lines().nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+    let (other_user, _) = run(&storage, &["keys", "list", "--username", "carol"]);
+    assert_eq!(other_user.lines().count(), 1, "{other_user}");
+
+    run(&storage, &["keys", "revoke", &key_id]);
+    let resp = create().await.unwrap();
+    assert_error(resp, StatusCode::UNAUTHORIZED, "INVALID_API_KEY").await;
+    let (listing, _) = run(&storage, &["keys", "list"]);
+    assert!(listing.contains("revoked"), "{listing}");
+
+    // Nothing stored or logged holds the key in clear text.
+    server.terminate();
+    eventually(Duration::from_secs(10), || async { server.log.lock().unwrap().contains("draining") }).await;
+    let log = server.log.lock().unwrap().clone();
+    assert!(log.contains("\"status\":201") && log.contains("\"status\":401"), "{log}");
+    assert!(!log.contains(&key[4..]), "a key was logged");
+    let target = S3Target::get();
+    let store = session_share::storage::open_store(&storage.parse().unwrap(), &target.options(&target.endpoint)).unwrap().store;
+    use futures::TryStreamExt;
+    use object_store::ObjectStoreExt;
+    let objects: Vec<_> = store.list(None).try_collect().await.unwrap();
+    assert!(!objects.is_empty());
+    for meta in objects {
+        assert!(!meta.location.as_ref().contains(&key[4..]));
+        let bytes = store.get(&meta.location).await.unwrap().bytes().await.unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains(&key[4..]), "{} holds the key", meta.location);
+    }
+}
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_upload_finish() {
+    let storage = fresh_storage();
+    let (stdout, _) = run(&storage, &["keys", "create", "--username", "dana"]);
+    let key = stdout.trim().to_owned();
+    let server = Server::start(&storage).await;
+
+    // An upload that trickles in over ~1.5 s; SIGTERM arrives in the middle of it.
+    let body = small_session();
+    let chunks: Vec<Vec<u8>> = body.chunks(body.len() / 6 + 1).map(<[u8]>::to_vec).collect();
+    use futures::StreamExt;
+    let stream = futures::stream::iter(chunks).then(|chunk| async move {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        Ok::<_, std::io::Error>(chunk)
+    });
+    let upload = reqwest::Client::new()
+        .post(format!("{}/api/sessions/create", server.address))
+        .header("Content-Type", "application/json")
+        .header("Syntx-Api-Key", &key)
+        .body(reqwest::Body::wrap_stream(stream))
+        .send();
+    let upload = tokio::spawn(upload);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    server.terminate();
+    let resp = upload.await.unwrap().unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+
+    let status = tokio::task::spawn_blocking(move || {
+        let mut server = server;
+        server.child.wait().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "the server did not exit cleanly after SIGTERM: {status:?}");
+}

@@ -1,0 +1,65 @@
+//! Many creates at once, and ids that collide.
+
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex},
+};
+
+use reqwest::StatusCode;
+use session_share::domain::ShareId;
+
+use crate::helpers::{AppOptions, fixture, small_session, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn a_hundred_concurrent_creates_all_succeed_with_distinct_ids() {
+    let app = Arc::new(spawn_app().await);
+    let medium = fixture("medium.json");
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
+            let app = app.clone();
+            let body = if i % 2 == 0 { small_session() } else { medium.clone() };
+            tokio::spawn(async move {
+                let resp = app.post_json("/api/sessions/create", body.clone()).send().await.unwrap();
+                assert_eq!(resp.status(), StatusCode::CREATED);
+                let json: serde_json::Value = resp.json().await.unwrap();
+                (json["id"].as_str().unwrap().to_owned(), body)
+            })
+        })
+        .collect();
+    let mut ids = HashSet::new();
+    let mut created = Vec::new();
+    for task in tasks {
+        let (id, body) = task.await.unwrap();
+        assert!(ids.insert(id.clone()), "duplicate id {id}");
+        created.push((id, body));
+    }
+    assert_eq!(ids.len(), 100);
+    for (id, body) in created {
+        let resp = app.get(&format!("/api/sessions/{id}")).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert!(resp.bytes().await.unwrap() == body, "{id}");
+    }
+}
+
+#[tokio::test]
+async fn a_colliding_id_is_drawn_again_and_never_overwrites() {
+    let taken = ShareId::parse("AAAAAAAAAAAAAAAAAAAAA").unwrap();
+    // Draws: `taken`, then `taken` again (collision), then fresh ids.
+    let draws = Arc::new(Mutex::new(vec![taken.clone(), taken.clone()]));
+    let source = {
+        let draws = draws.clone();
+        Arc::new(move || draws.lock().unwrap().pop().unwrap_or_else(ShareId::generate))
+    };
+    let app = spawn_app_with(AppOptions { id_source: Some(source), ..Default::default() }).await;
+    let first = app.create(small_session()).await;
+    assert_eq!(first["id"], taken.as_str());
+    let medium = fixture("medium.json");
+    let second = app.create(medium.clone()).await;
+    assert_ne!(second["id"], taken.as_str());
+    assert!(draws.lock().unwrap().is_empty(), "the colliding id was drawn");
+
+    let resp = app.get(&format!("/api/sessions/{taken}")).await;
+    assert!(resp.bytes().await.unwrap() == small_session(), "the first share was overwritten");
+    let resp = app.get(&format!("/api/sessions/{}", second["id"].as_str().unwrap())).await;
+    assert!(resp.bytes().await.unwrap() == medium);
+}

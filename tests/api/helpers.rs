@@ -1,0 +1,340 @@
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, Mutex, OnceLock},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use object_store::ObjectStore;
+use reqwest::{RequestBuilder, Response, StatusCode};
+use serde_json::Value;
+use session_share::{
+    configuration::Settings,
+    domain::Username,
+    storage::{IdSource, KeyStore, S3Options, StorageUrl, open_store},
+    startup::Application,
+};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Where the tests' S3 server is.
+#[derive(Clone, Debug)]
+pub struct S3Target {
+    pub endpoint: String,
+    pub bucket: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub region: String,
+}
+
+impl S3Target {
+    /// `TEST_S3_ENDPOINT` (with `TEST_S3_BUCKET`, `TEST_S3_ACCESS_KEY_ID`,
+    /// `TEST_S3_SECRET_ACCESS_KEY`, `TEST_S3_REGION`) or an s3s-fs server in this process.
+    pub fn get() -> &'static S3Target {
+        static TARGET: OnceLock<S3Target> = OnceLock::new();
+        TARGET.get_or_init(|| match std::env::var("TEST_S3_ENDPOINT") {
+            Ok(endpoint) => {
+                let var = |name: &str, default: &str| {
+                    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+                };
+                S3Target {
+                    endpoint,
+                    bucket: var("TEST_S3_BUCKET", "session-share-test"),
+                    access_key_id: var("TEST_S3_ACCESS_KEY_ID", "test"),
+                    secret_access_key: var("TEST_S3_SECRET_ACCESS_KEY", "test"),
+                    region: var("TEST_S3_REGION", "us-east-1"),
+                }
+            }
+            Err(_) => start_s3s_fs(),
+        })
+    }
+
+    pub fn options(&self, endpoint: &str) -> S3Options {
+        S3Options {
+            endpoint: Some(endpoint.to_owned()),
+            region: Some(self.region.clone()),
+            access_key_id: Some(self.access_key_id.clone()),
+            secret_access_key: Some(self.secret_access_key.clone()),
+            allow_http: Some(true),
+        }
+    }
+
+    /// The environment the `session-share` binary needs to reach this server.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", self.access_key_id.clone()),
+            ("AWS_SECRET_ACCESS_KEY", self.secret_access_key.clone()),
+            ("AWS_REGION", self.region.clone()),
+            ("AWS_ALLOW_HTTP", "true".into()),
+        ]
+    }
+}
+
+/// A real S3 protocol server (s3s over a temporary directory), on its own thread and runtime
+/// so that it outlives each test's runtime.
+fn start_s3s_fs() -> S3Target {
+    let root = tempfile::tempdir().expect("temp dir").keep();
+    let bucket = "session-share-test";
+    std::fs::create_dir_all(root.join(bucket)).unwrap();
+    let (access, secret) = ("test-access-key", "test-secret-key");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let fs = s3s_fs::FileSystem::new(&root).unwrap();
+            let mut builder = s3s::service::S3ServiceBuilder::new(fs);
+            builder.set_auth(s3s::auth::SimpleAuth::from_single(access, secret));
+            let service = builder.build();
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            let http = hyper_util::server::conn::auto::Builder::new(
+                hyper_util::rt::TokioExecutor::new(),
+            );
+            loop {
+                let (socket, _) = listener.accept().await.unwrap();
+                let conn = http
+                    .serve_connection(hyper_util::rt::TokioIo::new(socket), service.clone())
+                    .into_owned();
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+        });
+    });
+    let address: SocketAddr = rx.recv().unwrap();
+    S3Target {
+        endpoint: format!("http://{address}"),
+        bucket: bucket.into(),
+        access_key_id: access.into(),
+        secret_access_key: secret.into(),
+        region: "us-east-1".into(),
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    /// A valid key of `alice`.
+    pub api_key: String,
+    /// The app's storage, for looking behind the API.
+    pub store: Arc<dyn ObjectStore>,
+}
+
+#[derive(Default)]
+pub struct AppOptions {
+    pub max_body: Option<u64>,
+    pub id_source: Option<IdSource>,
+    /// Talk to S3 through this endpoint instead (e.g. a [`TcpProxy`]).
+    pub s3_endpoint: Option<String>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(AppOptions::default()).await
+}
+
+/// A service on port 0 with its own prefix in the test bucket, so tests never see each
+/// other's data.
+pub async fn spawn_app_with(options: AppOptions) -> TestApp {
+    let target = S3Target::get();
+    let storage_url = format!("s3://{}/t-{}", target.bucket, nanoid::nanoid!(10, &ALNUM));
+    let storage: StorageUrl = storage_url.parse().unwrap();
+    let endpoint = options.s3_endpoint.unwrap_or_else(|| target.endpoint.clone());
+    let s3 = target.options(&endpoint);
+    let settings = Settings {
+        bind: "127.0.0.1:0".into(),
+        public_url: None,
+        storage: storage.clone(),
+        s3: s3.clone(),
+        max_body: options.max_body.unwrap_or(64 * 1024 * 1024),
+        id_source: options.id_source,
+    };
+    let app = Application::build(settings).await.expect("app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+
+    // Looking behind the API always goes straight to S3, never through a proxy.
+    let store = open_store(&storage, &target.options(&target.endpoint)).unwrap().store;
+    let (key, _) = KeyStore::new(store.clone())
+        .create(&Username::parse("alice").unwrap(), Some("tests".into()))
+        .await
+        .expect("S3 test server reachable");
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        api_key: key.expose_secret().to_owned(),
+        store,
+    }
+}
+
+const ALNUM: [char; 36] = [
+    'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o', 'p', 'q', 'r',
+    's', 't', 'u', 'v', 'w', 'x', 'y', 'z', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9',
+];
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// A JSON POST as the extension sends it, with the key in `Syntx-Api-Key`.
+    pub fn post_json(&self, path: &str, body: impl Into<reqwest::Body>) -> RequestBuilder {
+        self.client
+            .post(self.url(path))
+            .header("Content-Type", "application/json")
+            .header("Syntx-Api-Key", &self.api_key)
+            .body(body)
+    }
+
+    /// Shares `body` through the newer route and returns the answer's JSON.
+    pub async fn create(&self, body: impl Into<reqwest::Body>) -> Value {
+        let resp = self.post_json("/api/sessions/create", body).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED, "{:?}", resp.text().await);
+        resp.json().await.unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).header("Accept", "application/json").send().await.unwrap()
+    }
+
+    /// Every object name the service has stored, sorted.
+    pub async fn stored_objects(&self) -> Vec<String> {
+        use futures::TryStreamExt;
+        let mut names: Vec<String> = self
+            .store
+            .list(None)
+            .map_ok(|m| m.location.to_string())
+            .try_collect()
+            .await
+            .unwrap();
+        names.sort();
+        names
+    }
+
+    /// The stored objects that are sessions or id claims.
+    pub async fn stored_sessions(&self) -> Vec<String> {
+        self.stored_objects()
+            .await
+            .into_iter()
+            .filter(|n| n.starts_with("sessions/") || n.starts_with("ids/"))
+            .collect()
+    }
+}
+
+pub fn fixture_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures").join(name)
+}
+
+pub fn fixture(name: &str) -> Bytes {
+    std::fs::read(fixture_path(name))
+        .unwrap_or_else(|e| panic!("fixture {name} (../shared/fixtures beside the repo): {e}"))
+        .into()
+}
+
+/// A small valid session.
+pub fn small_session() -> Bytes {
+    fixture("small.json")
+}
+
+/// Asserts a JSON error answer: status, code, and that it is short, readable JSON.
+pub async fn assert_error(resp: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(resp.status(), status);
+    let content_type = resp.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(content_type.starts_with("application/json"), "{content_type}");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    let message = body["error"].as_str().expect("error message");
+    assert!(!message.is_empty() && message.len() < 300, "{message}");
+    body
+}
+
+/// What the extension checks on import: a zod object `{version: string, task: any,
+/// messages: any[]}`, then `task.id` to write the messages under.
+pub fn assert_importable(body: &[u8]) {
+    let doc: Value = serde_json::from_slice(body).expect("import answer is JSON");
+    assert!(doc["version"].is_string());
+    assert!(doc.get("task").is_some());
+    assert!(doc["messages"].is_array());
+    assert!(doc["task"]["id"].is_string());
+}
+
+/// A TCP proxy in front of the S3 server that can be cut and restored: an outage that any
+/// S3 implementation can be put through.
+pub struct TcpProxy {
+    pub endpoint: String,
+    up: Arc<Mutex<bool>>,
+    connections: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl TcpProxy {
+    pub async fn start(upstream: &str) -> Self {
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let up = Arc::new(Mutex::new(true));
+        let connections = Arc::new(Mutex::new(Vec::new()));
+        let (up2, conns2) = (up.clone(), connections.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else { return };
+                if !*up2.lock().unwrap() {
+                    drop(inbound); // refused: the connection is reset at once
+                    continue;
+                }
+                let upstream = upstream.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                conns2.lock().unwrap().push(task);
+            }
+        });
+        Self { endpoint, up, connections }
+    }
+
+    /// Storage goes away: open connections are dropped, new ones are reset.
+    pub fn cut(&self) {
+        *self.up.lock().unwrap() = false;
+        for task in self.connections.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+
+    pub fn restore(&self) {
+        *self.up.lock().unwrap() = true;
+    }
+}
+
+/// Waits until `check` holds, polling; panics after `timeout`.
+pub async fn eventually<F, Fut>(timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "condition not met within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+
+/// Sends `GET path` byte for byte (HTTP clients normalise `..` and `%2E%2E` away, attackers
+/// do not); answers the status and the JSON body.
+pub async fn raw_get(address: &str, path: &str) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(address.trim_start_matches("http://")).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let response = String::from_utf8_lossy(&response);
+    let status = response[9..12].parse().unwrap();
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}

@@ -1,0 +1,13 @@
+//! Integration tests: the service on port 0, talking HTTP to its clients and the S3 protocol to
+//! a real S3 server (in-process s3s-fs by default, or `TEST_S3_ENDPOINT`).
+
+mod cli;
+mod concurrency;
+mod create;
+mod fixtures;
+mod health;
+mod helpers;
+mod import;
+mod openapi;
+mod outage;
+mod read;
