@@ -97,6 +97,7 @@ fn start_s3s_fs() -> S3Target {
             );
             loop {
                 let (socket, _) = listener.accept().await.unwrap();
+                socket.set_nodelay(true).unwrap();
                 let conn = http
                     .serve_connection(hyper_util::rt::TokioIo::new(socket), service.clone())
                     .into_owned();
