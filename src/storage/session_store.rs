@@ -248,6 +248,76 @@ mod tests {
         assert_eq!(store.owner_of(&second.id).await.unwrap(), bob);
     }
 
+    /// Storage that accepts id claims but fails every document write, as a full disk or a
+    /// dropped connection would half-way through a create.
+    #[derive(Debug)]
+    struct RefusesDocuments(InMemory);
+
+    impl std::fmt::Display for RefusesDocuments {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("RefusesDocuments")
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ObjectStore for RefusesDocuments {
+        async fn put_opts(
+            &self,
+            location: &Path,
+            payload: PutPayload,
+            opts: PutOptions,
+        ) -> object_store::Result<object_store::PutResult> {
+            if location.as_ref().starts_with("sessions/") {
+                return Err(object_store::Error::Generic { store: "test", source: "disk full".into() });
+            }
+            self.0.put_opts(location, payload, opts).await
+        }
+        async fn put_multipart_opts(
+            &self,
+            location: &Path,
+            opts: object_store::PutMultipartOptions,
+        ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+            self.0.put_multipart_opts(location, opts).await
+        }
+        async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<object_store::GetResult> {
+            self.0.get_opts(location, options).await
+        }
+        fn delete_stream(
+            &self,
+            locations: BoxStream<'static, object_store::Result<Path>>,
+        ) -> BoxStream<'static, object_store::Result<Path>> {
+            self.0.delete_stream(locations)
+        }
+        fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+            self.0.list(prefix)
+        }
+        async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<object_store::ListResult> {
+            self.0.list_with_delimiter(prefix).await
+        }
+        async fn copy_opts(&self, from: &Path, to: &Path, options: object_store::CopyOptions) -> object_store::Result<()> {
+            self.0.copy_opts(from, to, options).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_create_that_fails_half_way_leaves_nothing_readable() {
+        let store = Arc::new(RefusesDocuments(InMemory::new()));
+        let state = ConditionalWritesState::default();
+        state.set(ConditionalWrites::Supported);
+        let id = ShareId::generate();
+        let drawn = id.clone();
+        let sessions = SessionStore::new(store.clone(), true, state, Arc::new(move || drawn.clone()));
+        let alice = Username::parse("alice").unwrap();
+
+        let err = sessions.create(&alice, Bytes::from_static(b"{}")).await.unwrap_err();
+        assert!(matches!(err, StorageError::Unavailable { operation: "write", .. }), "{err}");
+        // The id claim was withdrawn: neither lookup finds a session.
+        assert!(matches!(sessions.owner_of(&id).await, Err(StorageError::NotFound { .. })));
+        assert!(matches!(sessions.open(&alice, &id, None).await, Err(StorageError::NotFound { .. })));
+        let left: Vec<_> = store.list(None).try_collect().await.unwrap();
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+
     #[tokio::test]
     async fn a_matching_etag_is_not_modified() {
         let (store, _) = store_with(Arc::new(ShareId::generate));
