@@ -164,12 +164,14 @@ impl SessionsApi {
                 None => None,
             };
             let bytes = body.read(state.max_body).await?;
-            let validator = state.validator.clone();
-            let checked = bytes.clone();
-            let request = blocking(move || classify(&validator, &checked)).await?;
+            let parsed = bytes.clone();
+            let request = blocking(move || classify(&parsed)).await?;
             match request {
-                Incoming::Create => {
+                Incoming::Create(document) => {
+                    // The key comes before the (costly) validation.
                     let owner = owner.ok_or_else(ApiError::missing_api_key)?;
+                    let validator = state.validator.clone();
+                    blocking(move || Ok(validator.check(&document)?)).await?;
                     let (created, location) = store(&state, &owner, bytes).await?;
                     Ok(CreateOrImportResponse::Created(Json(created), location))
                 }
@@ -271,22 +273,22 @@ impl SessionsApi {
 
 /// What a `POST /api/sessions` body asks for.
 enum Incoming {
-    Create,
+    /// A session to share, parsed but not yet validated.
+    Create(Value),
     Import { id: String, username: Option<String> },
 }
 
 const EXPECTED_SHAPES: &str = "expected a SerializedSession {\"version\", \"task\", \"messages\"} \
      to share, or {\"id\": \"...\", \"username\": \"...\"} to import";
 
-/// Tells the two bodies of `POST /api/sessions` apart; validates a session in full.
-fn classify(validator: &SessionValidator, bytes: &[u8]) -> Result<Incoming, ApiError> {
+/// Tells the two bodies of `POST /api/sessions` apart by shape.
+fn classify(bytes: &[u8]) -> Result<Incoming, ApiError> {
     let document = SessionValidator::parse_json(bytes)?;
     let Some(object) = document.as_object() else {
         return Err(ApiError::invalid_request(EXPECTED_SHAPES));
     };
     if ["version", "task", "messages"].iter().any(|k| object.contains_key(*k)) {
-        validator.check(&document)?;
-        return Ok(Incoming::Create);
+        return Ok(Incoming::Create(document));
     }
     let text = |key: &str| match object.get(key) {
         None | Some(Value::Null) => Ok(None),

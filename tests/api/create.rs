@@ -93,6 +93,16 @@ async fn a_missing_key_is_401_missing_api_key_on_both_routes() {
             .unwrap();
         let body = assert_error(resp, StatusCode::UNAUTHORIZED, "MISSING_API_KEY").await;
         assert!(body["error"].as_str().unwrap().contains("Syntx-Api-Key"), "{body}");
+        // The key is checked before the session is validated.
+        let invalid = app
+            .client
+            .post(app.url(path))
+            .header("Content-Type", "application/json")
+            .body(r#"{"version": "1.0.0", "task": 1, "messages": 2}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_error(invalid, StatusCode::UNAUTHORIZED, "MISSING_API_KEY").await;
     }
     assert!(app.stored_sessions().await.is_empty());
 }
