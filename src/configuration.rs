@@ -2,7 +2,12 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::storage::{IdSource, S3Options, StorageUrl};
+use std::time::Duration;
+
+use crate::{
+    routes::{Rate, RateSetting},
+    storage::{IdSource, S3Options, StorageUrl},
+};
 
 #[derive(Parser, Debug)]
 #[command(name = "session-share", version, about = "Share AI coding sessions: validated, stored in S3-compatible object storage.")]
@@ -23,6 +28,15 @@ pub enum Command {
     },
     /// Print the OpenAPI document the service serves at /api/openapi.json.
     Openapi,
+    /// Delete expired shares and what failed creates left behind. Safe to run while the
+    /// service serves, and on several hosts at once.
+    Gc {
+        /// Leftovers younger than this are kept: they may be creates still in flight.
+        #[arg(long, env = "SESSION_SHARE_GC_GRACE", default_value = "1h", value_parser = humantime::parse_duration)]
+        grace: Duration,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -50,6 +64,30 @@ pub struct ServeArgs {
     /// Log format, to stderr.
     #[arg(long, env = "SESSION_SHARE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
+    /// The furthest ahead a share may expire (`expiresAt`), e.g. 30days, 1y.
+    #[arg(long, env = "SESSION_SHARE_MAX_TTL", default_value = "365days", value_parser = humantime::parse_duration)]
+    pub max_ttl: Duration,
+    /// Writes (create, PATCH, DELETE) per API key: N/s, N/min, N/h or off. Per replica.
+    #[arg(long, env = "SESSION_SHARE_WRITE_RATE", default_value = "60/min")]
+    pub write_rate: RateSetting,
+    /// Reads per API key, or per client address without one: N/s, N/min, N/h or off. Per replica.
+    #[arg(long, env = "SESSION_SHARE_READ_RATE", default_value = "600/min")]
+    pub read_rate: RateSetting,
+    /// A header set by a trusted proxy to the client's address (e.g. X-Forwarded-For); its
+    /// first address is used for anonymous rate limits. Unset: the TCP peer.
+    #[arg(long, env = "SESSION_SHARE_CLIENT_IP_HEADER")]
+    pub client_ip_header: Option<String>,
+    /// Browser origins allowed by CORS, comma-separated; a trailing `*` matches any rest
+    /// (`vscode-webview://*`). Default: the public URL's origin and vscode-webview://*.
+    #[arg(long, env = "SESSION_SHARE_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Option<Vec<String>>,
+    /// Check keys this service does not know at this URL (GET, key in Syntx-Api-Key; a 200
+    /// JSON {"username": ...} means valid).
+    #[arg(long, env = "SESSION_SHARE_AUTH_URL", value_parser = parse_public_url)]
+    pub auth_url: Option<String>,
+    /// How long a key accepted by --auth-url is trusted (rejections: a tenth of it, 1 s to 1 min).
+    #[arg(long, env = "SESSION_SHARE_AUTH_CACHE_TTL", default_value = "5min", value_parser = humantime::parse_duration)]
+    pub auth_cache_ttl: Duration,
 }
 
 /// `serve` with every value from the environment or its default: what a bare
@@ -125,8 +163,24 @@ pub struct Settings {
     /// Overrides of the `AWS_*` environment (tests); empty in production.
     pub s3: S3Options,
     pub max_body: u64,
+    pub max_ttl: Duration,
+    pub write_rate: Option<Rate>,
+    pub read_rate: Option<Rate>,
+    pub client_ip_header: Option<String>,
+    pub cors_origins: Option<Vec<String>>,
+    pub auth_url: Option<String>,
+    pub auth_cache_ttl: Duration,
     /// How share ids are drawn; `None` is [`crate::domain::ShareId::generate`].
     pub id_source: Option<IdSource>,
+}
+
+impl Settings {
+    /// The defaults of `serve`, on `storage`.
+    pub fn with_defaults(storage: StorageUrl) -> Self {
+        let mut settings = Self::from(ServeDefaults::parse_from(["session-share"]).args);
+        settings.storage = storage;
+        settings
+    }
 }
 
 impl From<ServeArgs> for Settings {
@@ -137,6 +191,13 @@ impl From<ServeArgs> for Settings {
             storage: args.storage.storage,
             s3: S3Options::default(),
             max_body: args.max_body,
+            max_ttl: args.max_ttl,
+            write_rate: args.write_rate.0,
+            read_rate: args.read_rate.0,
+            client_ip_header: args.client_ip_header,
+            cors_origins: args.cors_origins,
+            auth_url: args.auth_url,
+            auth_cache_ttl: args.auth_cache_ttl,
             id_source: None,
         }
     }

@@ -1,10 +1,12 @@
+use std::sync::Arc;
+
 use clap::Parser;
 use session_share::{
     configuration::{Cli, Command, KeysCommand, LogFormat, ServeArgs, StorageArgs},
-    domain::Username,
+    domain::{ShareId, Username},
     routes::openapi_json,
     startup::Application,
-    storage::{KeyStore, S3Options, open_store},
+    storage::{ConditionalWritesState, KeyStore, S3Options, SessionStore, open_store},
     telemetry,
 };
 
@@ -21,6 +23,10 @@ async fn main() -> anyhow::Result<()> {
             telemetry::init(LogFormat::Pretty);
             keys(command).await
         }
+        Some(Command::Gc { grace, storage }) => {
+            telemetry::init(LogFormat::Pretty);
+            gc(grace, storage).await
+        }
     }
 }
 
@@ -28,6 +34,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     telemetry::init(args.log_format);
     let app = Application::build(args.into()).await?;
     app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn gc(grace: std::time::Duration, storage: StorageArgs) -> anyhow::Result<()> {
+    let opened = open_store(&storage.storage, &S3Options::default())?;
+    let sessions = SessionStore::new(
+        opened.store,
+        opened.supports_content_type,
+        ConditionalWritesState::default(),
+        Arc::new(ShareId::generate),
+    );
+    let report = sessions.collect_garbage(chrono::Utc::now(), chrono::Duration::from_std(grace)?).await?;
+    println!(
+        "deleted {} expired shares, {} records and {} documents left by failed creates or deletes, {} probe objects",
+        report.expired, report.orphaned_records, report.orphaned_documents, report.probes
+    );
     Ok(())
 }
 

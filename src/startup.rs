@@ -5,17 +5,18 @@ use std::{sync::Arc, time::Duration};
 use poem::{
     EndpointExt, IntoResponse, Response, Route, Server,
     error::{MethodNotAllowedError, NotFoundError},
-    http::StatusCode,
+    http::{Method, StatusCode},
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
     http::uri::Scheme,
     web::{LocalAddr, RemoteAddr},
-    middleware::CatchPanic,
+    middleware::{CatchPanic, Cors},
 };
 
 use crate::{
     configuration::Settings,
     domain::ShareId,
-    routes::{ApiError, AppState, ErrorBody, api_service, reject_dot_segments},
+    remote_keys::RemoteKeys,
+    routes::{ApiError, AppState, ErrorBody, RateLimits, api_service, reject_dot_segments},
     storage::{
         ConditionalWrites, ConditionalWritesState, KeyStore, SessionStore, open_store,
         probe_conditional_writes,
@@ -28,11 +29,14 @@ use crate::{
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the conditional-write probe retries while storage is unreachable.
 const PROBE_RETRY: Duration = Duration::from_secs(5);
+/// How often rate-limit counters of idle clients are dropped.
+const LIMITER_CLEANUP: Duration = Duration::from_secs(60);
 
 pub struct Application {
     acceptor: NoDelayAcceptor,
     port: u16,
     state: AppState,
+    cors_origins: Vec<String>,
 }
 
 impl Application {
@@ -56,6 +60,19 @@ impl Application {
             format!("http://{host}:{}", address.port())
         });
 
+        let max_ttl = chrono::Duration::from_std(settings.max_ttl)
+            .map_err(|_| anyhow::anyhow!("--max-ttl is too long"))?;
+        let remote_keys = settings
+            .auth_url
+            .clone()
+            .map(|url| RemoteKeys::new(url, settings.auth_cache_ttl))
+            .transpose()?;
+        let limits = RateLimits::new(settings.write_rate, settings.read_rate);
+        let cors_origins = settings.cors_origins.clone().unwrap_or_else(|| {
+            let origin = url::Url::parse(&public_url).map(|u| u.origin().ascii_serialization());
+            origin.into_iter().chain(["vscode-webview://*".to_owned()]).collect()
+        });
+
         let conditional_writes = ConditionalWritesState::default();
         let ids = settings.id_source.clone().unwrap_or_else(|| Arc::new(ShareId::generate));
         let state = AppState {
@@ -70,13 +87,25 @@ impl Application {
             conditional_writes: conditional_writes.clone(),
             public_url,
             max_body: settings.max_body,
+            max_ttl,
+            limits: limits.clone(),
+            remote_keys,
+            client_ip_header: settings.client_ip_header.clone(),
         };
         tracing::info!(
             address = %address, storage = %settings.storage, public_url = %state.public_url,
             max_body = settings.max_body, "session-share listening"
         );
         tokio::spawn(probe_until_known(opened.store, conditional_writes));
-        Ok(Self { port: address.port(), acceptor, state })
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(LIMITER_CLEANUP);
+            loop {
+                every.tick().await;
+                limits.forget_idle();
+            }
+        });
+        tracing::info!(cors_origins = ?cors_origins, auth_url = ?settings.auth_url, "access settings");
+        Ok(Self { port: address.port(), acceptor, state, cors_origins })
     }
 
     pub fn port(&self) -> u16 {
@@ -90,7 +119,11 @@ impl Application {
     /// Serves until SIGTERM or Ctrl-C, then drains in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(app(self.state), shutdown_signal(), Some(DRAIN_TIMEOUT))
+            .run_with_graceful_shutdown(
+                app(self.state, self.cors_origins),
+                shutdown_signal(),
+                Some(DRAIN_TIMEOUT),
+            )
             .await
     }
 }
@@ -116,8 +149,27 @@ impl Acceptor for NoDelayAcceptor {
     }
 }
 
+/// Browsers may call the API from these origins; `*` at the end matches any rest.
+fn cors(origins: Vec<String>) -> Cors {
+    Cors::new()
+        .allow_origins_fn(move |origin| {
+            origins.iter().any(|allowed| match allowed.strip_suffix('*') {
+                Some(prefix) => origin.starts_with(prefix),
+                None => origin == allowed,
+            })
+        })
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE, Method::OPTIONS])
+        .allow_headers(["content-type", "syntx-api-key", "authorization", "if-none-match", "x-request-id"])
+        .expose_headers([
+            "etag", "location", "retry-after", "x-request-id", "x-session-owner", "x-session-title",
+            "x-session-description", "x-session-tags", "x-session-public", "x-session-created-at",
+            "x-session-expires-at", "x-session-message-count",
+        ])
+        .max_age(3600)
+}
+
 /// The whole HTTP surface.
-fn app(state: AppState) -> impl poem::Endpoint {
+fn app(state: AppState, cors_origins: Vec<String>) -> impl poem::Endpoint {
     let api = api_service();
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
@@ -134,6 +186,7 @@ fn app(state: AppState) -> impl poem::Endpoint {
         .data(state)
         .with(CatchPanic::new().with_handler(|_| ApiError::internal("a request handler panicked").body_response()))
         .around(reject_dot_segments)
+        .with(cors(cors_origins))
         .around(telemetry::log_requests)
 }
 

@@ -2,10 +2,12 @@
 
 mod api_key;
 mod share_id;
+pub mod share_options;
 mod username;
 
 pub use api_key::{ApiKey, KeyHash};
 pub use share_id::ShareId;
+pub use share_options::{FieldError, ShareOptions};
 pub use username::Username;
 
 /// Why a piece of user input was refused.

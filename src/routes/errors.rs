@@ -63,9 +63,13 @@ pub struct ErrorDetail {
 pub enum ErrorStatus {
     BadRequest,
     Unauthorized,
+    Forbidden,
     NotFound,
+    Conflict,
+    Gone,
     PayloadTooLarge,
     UnsupportedMediaType,
+    TooManyRequests,
     Unavailable,
     Internal,
 }
@@ -75,9 +79,13 @@ impl ErrorStatus {
         match self {
             Self::BadRequest => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict => StatusCode::CONFLICT,
+            Self::Gone => StatusCode::GONE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -89,11 +97,66 @@ impl ErrorStatus {
 pub struct ApiError {
     pub status: ErrorStatus,
     pub body: ErrorBody,
+    /// Seconds for `Retry-After` (429 and 503).
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
     fn new(status: ErrorStatus, code: &str, error: impl Into<String>) -> Self {
-        Self { status, body: ErrorBody { error: error.into(), code: code.into(), details: vec![] } }
+        Self {
+            status,
+            body: ErrorBody { error: error.into(), code: code.into(), details: vec![] },
+            retry_after: None,
+        }
+    }
+
+    pub fn access_denied() -> Self {
+        Self::new(ErrorStatus::Forbidden, "ACCESS_DENIED", "this share belongs to another user")
+    }
+
+    pub fn session_expired() -> Self {
+        Self::new(ErrorStatus::Gone, "SESSION_EXPIRED", "this share has expired")
+    }
+
+    pub fn conflict() -> Self {
+        Self::new(
+            ErrorStatus::Conflict,
+            "CONFLICT",
+            "the share was changed by another request at the same time; try again",
+        )
+    }
+
+    pub fn rate_limited(retry_after_secs: u32) -> Self {
+        let mut err = Self::new(
+            ErrorStatus::TooManyRequests,
+            "RATE_LIMITED",
+            "too many requests; slow down and retry after the time in Retry-After",
+        );
+        err.retry_after = Some(retry_after_secs.max(1));
+        err
+    }
+
+    pub fn auth_unavailable() -> Self {
+        let mut err = Self::new(
+            ErrorStatus::Unavailable,
+            "AUTH_UNAVAILABLE",
+            "the key service is unreachable right now; try again shortly",
+        );
+        err.retry_after = Some(RETRY_AFTER_SECS);
+        err
+    }
+
+    /// A request field that fails a rule, with its JSON pointer.
+    pub fn invalid_field(code: &str, pointer: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let mut err = Self::new(ErrorStatus::BadRequest, code, format!("{pointer}: {message}"));
+        err.body.details.push(ErrorDetail {
+            pointer: Some(pointer.into()),
+            line: None,
+            column: None,
+            message,
+        });
+        err
     }
 
     pub fn invalid_request(message: impl Into<String>) -> Self {
@@ -146,11 +209,13 @@ impl ApiError {
     }
 
     pub fn storage_unavailable() -> Self {
-        Self::new(
+        let mut err = Self::new(
             ErrorStatus::Unavailable,
             "STORAGE_UNAVAILABLE",
             "session storage is unavailable right now; try again shortly",
-        )
+        );
+        err.retry_after = Some(RETRY_AFTER_SECS);
+        err
     }
 
     /// A bug or an impossible state: logged in full, answered without internals.
@@ -179,10 +244,6 @@ impl ApiError {
             return Self::missing_api_key();
         }
         Self::invalid_request(err.to_string())
-    }
-
-    pub fn retry_after(&self) -> Option<u32> {
-        (self.status == ErrorStatus::Unavailable).then_some(RETRY_AFTER_SECS)
     }
 }
 
@@ -262,20 +323,23 @@ impl poem::error::ResponseError for ApiError {
     fn as_response(&self) -> Response {
         let mut resp = Json(self.body.clone()).into_response();
         resp.set_status(self.status.http());
-        if let Some(secs) = self.retry_after() {
+        if let Some(secs) = self.retry_after {
             resp.headers_mut().insert("Retry-After", secs.into());
         }
         resp
     }
 }
 
-/// Builds one variant of a route's response enum from an error body. `Unavailable` also
-/// carries `Retry-After`.
+/// Builds one variant of a route's response enum from an error. `Unavailable` and
+/// `TooManyRequests` also carry `Retry-After`.
 macro_rules! error_variant {
-    ($ty:ident, Unavailable, $body:expr) => {
-        $ty::Unavailable($body, $crate::routes::errors::RETRY_AFTER_SECS)
+    ($ty:ident, Unavailable, $body:expr, $err:expr) => {
+        $ty::Unavailable($body, $err.retry_after.unwrap_or($crate::routes::errors::RETRY_AFTER_SECS))
     };
-    ($ty:ident, $variant:ident, $body:expr) => {
+    ($ty:ident, TooManyRequests, $body:expr, $err:expr) => {
+        $ty::TooManyRequests($body, $err.retry_after.unwrap_or(1))
+    };
+    ($ty:ident, $variant:ident, $body:expr, $err:expr) => {
         $ty::$variant($body)
     };
 }
@@ -289,7 +353,7 @@ macro_rules! route_errors {
                 use $crate::routes::ErrorStatus;
                 let body = poem_openapi::payload::Json(err.body.clone());
                 match err.status {
-                    $( ErrorStatus::$variant => $crate::routes::errors::error_variant!($ty, $variant, body), )+
+                    $( ErrorStatus::$variant => $crate::routes::errors::error_variant!($ty, $variant, body, err), )+
                     #[allow(unreachable_patterns)]
                     _ => {
                         let err = $crate::routes::ApiError::internal(format!(

@@ -1,9 +1,12 @@
 //! HTTP routes: one `#[OpenApi]` impl per resource.
 
+mod access;
 mod auth;
 mod errors;
 mod health;
+mod limits;
 mod models;
+mod owner;
 mod path_guard;
 mod payload;
 mod sessions;
@@ -12,12 +15,13 @@ use std::sync::Arc;
 
 pub use errors::{ApiError, ErrorBody, ErrorStatus};
 pub use health::HealthApi;
+pub use limits::{Rate, RateLimits, RateSetting, parse_rate};
 pub use path_guard::reject_dot_segments;
 pub use sessions::SessionsApi;
 
 use crate::{
-    domain::{ApiKey, Username},
-    storage::{ConditionalWritesState, KeyStore, KeyStoreError, SessionStore},
+    remote_keys::RemoteKeys,
+    storage::{ConditionalWritesState, KeyStore, SessionStore},
     validation::SessionValidator,
 };
 
@@ -31,21 +35,15 @@ pub struct AppState {
     /// Base of the share URLs handed out, without a trailing slash.
     pub public_url: String,
     pub max_body: u64,
+    /// The furthest ahead a share may expire.
+    pub max_ttl: chrono::Duration,
+    pub limits: RateLimits,
+    pub remote_keys: Option<RemoteKeys>,
+    /// A header a trusted proxy sets to the client's address (e.g. `X-Forwarded-For`).
+    pub client_ip_header: Option<String>,
 }
 
 impl AppState {
-    /// Whose key this is, or the 401/503 to answer.
-    pub async fn authenticate(&self, key: &ApiKey) -> Result<Username, ApiError> {
-        match self.keys.authenticate(key).await {
-            Ok(user) => Ok(user),
-            Err(KeyStoreError::Unknown | KeyStoreError::Revoked { .. }) => {
-                Err(ApiError::invalid_api_key())
-            }
-            Err(KeyStoreError::Storage(e)) => Err(ApiError::from(e)),
-            Err(e) => Err(ApiError::internal(e)),
-        }
-    }
-
     pub fn share_url(&self, id: &crate::domain::ShareId) -> String {
         format!("{}/session/{id}", self.public_url)
     }

@@ -4,7 +4,10 @@
 //! agreement on field names and required fields.
 
 use chrono::{DateTime, Utc};
-use poem_openapi::{Enum, Object, Union, types::Example};
+use poem_openapi::{
+    Enum, Object, Union,
+    types::{Example, MaybeUndefined},
+};
 use serde_json::Value;
 
 /// A shared task: its metadata and its whole chat, as the extension serializes it.
@@ -16,6 +19,19 @@ pub struct SerializedSession {
     pub version: String,
     pub task: HistoryItem,
     pub messages: Vec<ClineMessage>,
+    /// Share title (at most 200 characters); default: the first line of `task.task`.
+    pub title: Option<String>,
+    /// Share description (at most 2000 characters).
+    pub description: Option<String>,
+    /// Up to 20 tags of 1 to 40 characters; trimmed and lower-cased.
+    pub tags: Option<Vec<String>>,
+    /// `false`: only the owner's key can read the share. Default `true`.
+    #[oai(rename = "isPublic")]
+    pub is_public: Option<bool>,
+    /// When the share expires (RFC 3339, in the future, at most `--max-ttl` away); it then
+    /// answers 410 `SESSION_EXPIRED` and `session-share gc` deletes it.
+    #[oai(rename = "expiresAt")]
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// The task's metadata (`HistoryItem` in `@roo-code/types`).
@@ -130,6 +146,11 @@ impl Example for SerializedSession {
                 ),
                 say(1760537604537.0, "completion_result", "Retries added with backoff."),
             ],
+            title: None,
+            description: None,
+            tags: Some(vec!["rust".into(), "networking".into()]),
+            is_public: None,
+            expires_at: None,
         }
     }
 }
@@ -172,6 +193,10 @@ pub struct ShareCreated {
     /// `username/id`: paste it into "import task".
     pub share_code: String,
     pub created_at: DateTime<Utc>,
+    pub title: String,
+    pub tags: Vec<String>,
+    pub is_public: bool,
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl Example for ShareCreated {
@@ -184,6 +209,62 @@ impl Example for ShareCreated {
             created_at: DateTime::parse_from_rfc3339("2026-11-21T12:00:00Z")
                 .expect("valid example date")
                 .with_timezone(&Utc),
+            title: "Add retries to the upload client".into(),
+            tags: vec!["rust".into(), "networking".into()],
+            is_public: true,
+            expires_at: None,
+        }
+    }
+}
+
+/// One of the caller's shares, as listed and as answered by PATCH.
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct ShareSummary {
+    pub id: String,
+    /// The share URL: `<public base URL>/session/<id>`.
+    pub url: String,
+    pub share_code: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub tags: Vec<String>,
+    pub is_public: bool,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The stored document's size in bytes.
+    pub size: u64,
+    pub message_count: u64,
+}
+
+/// A page of the caller's shares, newest first.
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct ShareList {
+    pub items: Vec<ShareSummary>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// PATCH body: the fields to change. A field left out stays as it is; `description` and
+/// `expiresAt` can be set to `null` to remove them, `title` to `null` to restore the default.
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase", example)]
+pub struct ShareUpdate {
+    pub title: MaybeUndefined<String>,
+    pub description: MaybeUndefined<String>,
+    pub tags: Option<Vec<String>>,
+    pub is_public: Option<bool>,
+    pub expires_at: MaybeUndefined<DateTime<Utc>>,
+}
+
+impl Example for ShareUpdate {
+    fn example() -> Self {
+        Self {
+            title: MaybeUndefined::Value("Retries for the upload client".into()),
+            description: MaybeUndefined::Undefined,
+            tags: Some(vec!["rust".into()]),
+            is_public: Some(false),
+            expires_at: MaybeUndefined::Null,
         }
     }
 }

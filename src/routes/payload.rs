@@ -15,7 +15,10 @@ use poem_openapi::{
     types::Type,
 };
 
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+
 use super::{ApiError, models::SerializedSession};
+use crate::storage::ShareRecord;
 
 fn is_json(content_type: &str) -> bool {
     matches!(content_type.parse::<mime::Mime>(), Ok(m) if m.type_() == "application"
@@ -82,10 +85,41 @@ impl<T> JsonUpload<T> {
     }
 }
 
-/// A stored session, streamed from storage to the client without being parsed.
+/// A stored session, streamed from storage to the client without being parsed, with the
+/// share's metadata as `X-Session-*` headers (see [`metadata_headers`]).
 pub struct StoredSession {
     pub body: Body,
     pub size: u64,
+    pub record: ShareRecord,
+}
+
+/// Header values must be visible ASCII: text is percent-encoded (UTF-8), like a URL.
+const HEADER_TEXT: &AsciiSet = &CONTROLS.add(b'%').add(b',');
+
+fn header_text(text: &str) -> String {
+    utf8_percent_encode(text, HEADER_TEXT).to_string()
+}
+
+/// The share's metadata as response headers, so a client can show it without another request.
+pub fn metadata_headers(record: &ShareRecord) -> Vec<(&'static str, String)> {
+    let mut headers = vec![
+        ("X-Session-Owner", record.username.clone()),
+        ("X-Session-Title", header_text(&record.title)),
+        ("X-Session-Public", record.is_public.to_string()),
+        ("X-Session-Created-At", record.created_at.to_rfc3339()),
+        ("X-Session-Message-Count", record.message_count.to_string()),
+    ];
+    if let Some(description) = &record.description {
+        headers.push(("X-Session-Description", header_text(description)));
+    }
+    if !record.tags.is_empty() {
+        let tags: Vec<String> = record.tags.iter().map(|t| header_text(t)).collect();
+        headers.push(("X-Session-Tags", tags.join(",")));
+    }
+    if let Some(at) = record.expires_at {
+        headers.push(("X-Session-Expires-At", at.to_rfc3339()));
+    }
+    headers
 }
 
 impl Payload for StoredSession {
@@ -102,9 +136,12 @@ impl Payload for StoredSession {
 
 impl IntoResponse for StoredSession {
     fn into_response(self) -> Response {
-        Response::builder()
+        let mut builder = Response::builder()
             .content_type(Self::CONTENT_TYPE)
-            .header(header::CONTENT_LENGTH, self.size)
-            .body(self.body)
+            .header(header::CONTENT_LENGTH, self.size);
+        for (name, value) in metadata_headers(&self.record) {
+            builder = builder.header(name, value);
+        }
+        builder.body(self.body)
     }
 }

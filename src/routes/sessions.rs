@@ -1,24 +1,30 @@
 //! `/api/sessions…`: share a session, import one, read one.
 
 use bytes::Bytes;
+use chrono::Utc;
 use poem::{Body, web::Data};
 use poem_openapi::{
     ApiResponse, OpenApi, Tags,
-    param::{Header, Path},
+    param::{Header, Path, Query},
     payload::Json,
 };
 use serde_json::Value;
 
 use super::{
     ApiError, AppState, ErrorBody,
+    access::ClientAddr,
     auth::{OptionalKey, RequiredKey},
     errors::route_errors,
-    models::{CreateOrImport, SerializedSession, ShareCreated},
+    models::{CreateOrImport, SerializedSession, ShareCreated, ShareUpdate},
+    owner,
     payload::{JsonUpload, StoredSession},
 };
 use crate::{
-    domain::{ShareId, Username},
-    storage::OpenedSession,
+    domain::{
+        ShareId, ShareOptions, Username,
+        share_options::{MAX_TASK_EXCERPT_CHARS, truncate_chars},
+    },
+    storage::{OpenedSession, ShareRecord},
     validation::SessionValidator,
 };
 
@@ -26,6 +32,8 @@ use crate::{
 enum ApiTags {
     /// Share, import and read sessions.
     Sessions,
+    /// Your own shares: list them, change their options, delete them.
+    Owner,
 }
 
 pub struct SessionsApi;
@@ -37,7 +45,8 @@ pub enum CreateResponse {
     #[oai(status = 201)]
     Created(Json<ShareCreated>, #[oai(header = "Location")] String),
     /// Not JSON (`INVALID_JSON`), not a valid session (`INVALID_SESSION`, every violation with
-    /// its JSON pointer), or another major format version (`UNSUPPORTED_VERSION`).
+    /// its JSON pointer, share options included), or another major format version
+    /// (`UNSUPPORTED_VERSION`).
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
     /// No API key (`MISSING_API_KEY`) or an unknown or revoked one (`INVALID_API_KEY`).
@@ -49,19 +58,34 @@ pub enum CreateResponse {
     /// The body is not sent as `application/json`.
     #[oai(status = 415)]
     UnsupportedMediaType(Json<ErrorBody>),
+    /// `RATE_LIMITED`: too many writes with this key (`--write-rate`).
+    #[oai(status = 429)]
+    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
-    /// Storage is unreachable; nothing was stored. Retry after `Retry-After` seconds.
+    /// Storage (`STORAGE_UNAVAILABLE`) or the key service (`AUTH_UNAVAILABLE`) is
+    /// unreachable; nothing was stored. Retry after `Retry-After` seconds.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
 }
-route_errors!(CreateResponse: BadRequest, Unauthorized, PayloadTooLarge, UnsupportedMediaType, Unavailable);
+route_errors!(CreateResponse: BadRequest, Unauthorized, PayloadTooLarge, UnsupportedMediaType, TooManyRequests, Unavailable);
 
 #[derive(ApiResponse)]
 #[oai(bad_request_handler = "CreateOrImportResponse::bad_request")]
 pub enum CreateOrImportResponse {
-    /// Import: the stored session, exactly as it was uploaded.
-    #[oai(status = 200)]
+    /// Import: the stored session, exactly as it was uploaded, with the share's metadata in
+    /// `X-Session-*` headers.
+    #[oai(
+        status = 200,
+        header(name = "X-Session-Owner", ty = "String", description = "The share's author."),
+        header(name = "X-Session-Title", ty = "String", description = "Percent-encoded UTF-8."),
+        header(name = "X-Session-Description", ty = "String", description = "Percent-encoded UTF-8; absent when none."),
+        header(name = "X-Session-Tags", ty = "String", description = "Comma-separated, each percent-encoded; absent when none."),
+        header(name = "X-Session-Public", ty = "bool", description = "`false` for a private share."),
+        header(name = "X-Session-Created-At", ty = "String", description = "RFC 3339."),
+        header(name = "X-Session-Expires-At", ty = "String", description = "RFC 3339; absent when the share does not expire."),
+        header(name = "X-Session-Message-Count", ty = "u64", description = "Messages in the session.")
+    )]
     Ok(StoredSession, #[oai(header = "ETag")] Option<String>),
     /// Create: shared, as for `POST /api/sessions/create`.
     #[oai(status = 201)]
@@ -74,25 +98,42 @@ pub enum CreateOrImportResponse {
     /// (`INVALID_API_KEY`).
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
-    /// `SESSION_NOT_FOUND`: no such id, or not owned by `username`.
+    /// `SESSION_NOT_FOUND`: no such id, not owned by `username`, or private and not yours.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
+    /// `SESSION_EXPIRED`.
+    #[oai(status = 410)]
+    Gone(Json<ErrorBody>),
     #[oai(status = 413)]
     PayloadTooLarge(Json<ErrorBody>),
     #[oai(status = 415)]
     UnsupportedMediaType(Json<ErrorBody>),
+    /// `RATE_LIMITED` (`--write-rate` for creates, `--read-rate` for imports).
+    #[oai(status = 429)]
+    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
 }
-route_errors!(CreateOrImportResponse: BadRequest, Unauthorized, NotFound, PayloadTooLarge, UnsupportedMediaType, Unavailable);
+route_errors!(CreateOrImportResponse: BadRequest, Unauthorized, NotFound, Gone, PayloadTooLarge, UnsupportedMediaType, TooManyRequests, Unavailable);
 
 #[derive(ApiResponse)]
 #[oai(bad_request_handler = "ReadResponse::bad_request")]
 pub enum ReadResponse {
-    /// The stored session, byte for byte as uploaded.
-    #[oai(status = 200)]
+    /// The stored session, byte for byte as uploaded, with the share's metadata in
+    /// `X-Session-*` headers. The `ETag` covers the document, not the metadata.
+    #[oai(
+        status = 200,
+        header(name = "X-Session-Owner", ty = "String", description = "The share's author."),
+        header(name = "X-Session-Title", ty = "String", description = "Percent-encoded UTF-8."),
+        header(name = "X-Session-Description", ty = "String", description = "Percent-encoded UTF-8; absent when none."),
+        header(name = "X-Session-Tags", ty = "String", description = "Comma-separated, each percent-encoded; absent when none."),
+        header(name = "X-Session-Public", ty = "bool", description = "`false` for a private share."),
+        header(name = "X-Session-Created-At", ty = "String", description = "RFC 3339."),
+        header(name = "X-Session-Expires-At", ty = "String", description = "RFC 3339; absent when the share does not expire."),
+        header(name = "X-Session-Message-Count", ty = "u64", description = "Messages in the session.")
+    )]
     Ok(StoredSession, #[oai(header = "ETag")] Option<String>),
     /// `If-None-Match` matched: the copy the client has is current.
     #[oai(status = 304)]
@@ -103,15 +144,21 @@ pub enum ReadResponse {
     /// A key was sent and it is unknown or revoked (`INVALID_API_KEY`).
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
-    /// `SESSION_NOT_FOUND`.
+    /// `SESSION_NOT_FOUND`: no such share, or a private one and not the owner's key.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
+    /// `SESSION_EXPIRED`: the share has expired and is never returned again.
+    #[oai(status = 410)]
+    Gone(Json<ErrorBody>),
+    /// `RATE_LIMITED`: too many reads from this key or address (`--read-rate`).
+    #[oai(status = 429)]
+    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
 }
-route_errors!(ReadResponse: BadRequest, Unauthorized, NotFound, Unavailable);
+route_errors!(ReadResponse: BadRequest, Unauthorized, NotFound, Gone, TooManyRequests, Unavailable);
 
 #[OpenApi(tag = "ApiTags::Sessions")]
 impl SessionsApi {
@@ -119,7 +166,8 @@ impl SessionsApi {
     ///
     /// What newer extensions call on "share task". The body is a `SerializedSession`; it is
     /// checked against `openapi/session.schema.json` and stored byte for byte under the key
-    /// owner's username. Requires an API key.
+    /// owner's username. Optional top-level `title`, `description`, `tags`, `isPublic` and
+    /// `expiresAt` set the share's options. Requires an API key.
     #[oai(path = "/api/sessions/create", method = "post", operation_id = "createSession")]
     async fn create(
         &self,
@@ -128,16 +176,16 @@ impl SessionsApi {
         body: JsonUpload<SerializedSession>,
     ) -> CreateResponse {
         async {
-            let owner = state.authenticate(&key.key()).await?;
+            let owner = state.writer(&key.key()).await?;
             let bytes = body.read(state.max_body).await?;
-            let validator = state.validator.clone();
-            let checked = bytes.clone();
-            blocking(move || {
+            let (validator, max_ttl, checked) = (state.validator.clone(), state.max_ttl, bytes.clone());
+            let facts = blocking(move || {
                 let document = SessionValidator::parse_json(&checked)?;
-                Ok(validator.check(&document)?)
+                validator.check(&document)?;
+                SessionFacts::of(&document, max_ttl)
             })
             .await?;
-            let (created, location) = store(&state, &owner, bytes).await?;
+            let (created, location) = store(&state, &owner, facts, bytes).await?;
             Ok(CreateResponse::Created(Json(created), location))
         }
         .await
@@ -149,41 +197,54 @@ impl SessionsApi {
     /// Told apart by the body's shape. A `SerializedSession` (`version`, `task`, `messages`)
     /// is shared as by `POST /api/sessions/create` and needs an API key. `{"id", "username"?}`
     /// answers the stored session; with `username`, only that user's share answers. A key is
-    /// optional for import, but one that is sent must be valid.
+    /// optional for import (it is needed for your own private shares), but one that is sent
+    /// must be valid.
     #[oai(path = "/api/sessions", method = "post", operation_id = "createOrImportSession")]
     async fn create_or_import(
         &self,
         state: Data<&AppState>,
+        client: ClientAddr,
         key: OptionalKey,
         body: JsonUpload<CreateOrImport>,
     ) -> CreateOrImportResponse {
         async {
             let key = key.key();
-            let owner = match &key {
+            // A present key is checked before the body is read; which limit it is charged
+            // to depends on the body, so that comes after.
+            let caller = match &key {
                 Some(key) => Some(state.authenticate(key).await?),
                 None => None,
             };
             let bytes = body.read(state.max_body).await?;
             let parsed = bytes.clone();
-            let request = blocking(move || classify(&parsed)).await?;
-            match request {
+            match blocking(move || classify(&parsed)).await? {
                 Incoming::Create(document) => {
                     // The key comes before the (costly) validation.
-                    let owner = owner.ok_or_else(ApiError::missing_api_key)?;
-                    let validator = state.validator.clone();
-                    blocking(move || Ok(validator.check(&document)?)).await?;
-                    let (created, location) = store(&state, &owner, bytes).await?;
+                    let (Some(key), Some(owner)) = (&key, caller) else {
+                        return Err(ApiError::missing_api_key());
+                    };
+                    state.limits.check_write(key.hash().as_str())?;
+                    let (validator, max_ttl) = (state.validator.clone(), state.max_ttl);
+                    let facts = blocking(move || {
+                        validator.check(&document)?;
+                        SessionFacts::of(&document, max_ttl)
+                    })
+                    .await?;
+                    let (created, location) = store(&state, &owner, facts, bytes).await?;
                     Ok(CreateOrImportResponse::Created(Json(created), location))
                 }
                 Incoming::Import { id, username } => {
+                    match &key {
+                        Some(key) => state.limits.check_read(&format!("key:{}", key.hash().as_str()))?,
+                        None => state.limits.check_read(&format!("ip:{}", client.0))?,
+                    }
                     let id = ShareId::parse(&id)?;
-                    let owner = match username {
-                        Some(name) => Username::parse(&name)?,
-                        None => state.sessions.owner_of(&id).await?,
-                    };
-                    match state.sessions.open(&owner, &id, None).await? {
+                    let owner = username.as_deref().map(Username::parse).transpose()?;
+                    let (record, opened) =
+                        state.read_share(caller.as_ref(), &id, owner.as_ref(), None).await?;
+                    match opened {
                         OpenedSession::Found { etag, size, body } => Ok(CreateOrImportResponse::Ok(
-                            StoredSession { body: Body::from_bytes_stream(body), size },
+                            StoredSession { body: Body::from_bytes_stream(body), size, record },
                             etag,
                         )),
                         OpenedSession::NotModified { .. } => {
@@ -199,25 +260,24 @@ impl SessionsApi {
 
     /// Read a session by id
     ///
-    /// What older extensions call on import. Readable by anyone with the id; a key may be
-    /// sent (`Syntx-Api-Key` or `Authorization: Bearer`), and if it is, it must be valid.
-    /// Answers the uploaded bytes with an `ETag`; a matching `If-None-Match` answers 304.
+    /// What older extensions call on import. Public shares are readable by anyone with the
+    /// id; a key may be sent (`Syntx-Api-Key` or `Authorization: Bearer`), and if it is, it
+    /// must be valid; private shares need their owner's key. Answers the uploaded bytes with
+    /// an `ETag`; a matching `If-None-Match` answers 304.
     #[oai(path = "/api/sessions/:id", method = "get", operation_id = "getSession")]
     async fn get(
         &self,
         state: Data<&AppState>,
+        client: ClientAddr,
         key: OptionalKey,
         /// The share id.
         id: Path<String>,
         #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
     ) -> ReadResponse {
         async {
-            if let Some(key) = key.key() {
-                state.authenticate(&key).await?;
-            }
+            let caller = state.reader(key.key(), &client).await?;
             let id = ShareId::parse(&id)?;
-            let owner = state.sessions.owner_of(&id).await?;
-            read(&state, &owner, &id, if_none_match.0.as_deref()).await
+            read(&state, caller.as_ref(), &id, None, if_none_match.0.as_deref()).await
         }
         .await
         .unwrap_or_else(|e: ApiError| e.into())
@@ -225,12 +285,14 @@ impl SessionsApi {
 
     /// Read a session by share code
     ///
-    /// `GET /api/sessions/{username}/{id}`, the share code `username/id` as a path: one
-    /// storage read, no id lookup. Otherwise as `GET /api/sessions/{id}`.
+    /// `GET /api/sessions/{username}/{id}`, the share code `username/id` as a path: the
+    /// document and its record are fetched at once, no id lookup first. Otherwise as
+    /// `GET /api/sessions/{id}`.
     #[oai(path = "/api/sessions/:username/:id", method = "get", operation_id = "getSessionByShareCode")]
     async fn get_by_share_code(
         &self,
         state: Data<&AppState>,
+        client: ClientAddr,
         key: OptionalKey,
         /// The share's author.
         username: Path<String>,
@@ -239,12 +301,10 @@ impl SessionsApi {
         #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
     ) -> ReadResponse {
         async {
-            if let Some(key) = key.key() {
-                state.authenticate(&key).await?;
-            }
+            let caller = state.reader(key.key(), &client).await?;
             let owner = Username::parse(&username)?;
             let id = ShareId::parse(&id)?;
-            read(&state, &owner, &id, if_none_match.0.as_deref()).await
+            read(&state, caller.as_ref(), &id, Some(&owner), if_none_match.0.as_deref()).await
         }
         .await
         .unwrap_or_else(|e: ApiError| e.into())
@@ -252,22 +312,80 @@ impl SessionsApi {
 
     /// Read a public session by id
     ///
-    /// As `GET /api/sessions/{id}`, but never looks at a key.
+    /// As `GET /api/sessions/{id}`, but never looks at a key, so private shares answer 404.
     #[oai(path = "/api/public/sessions/:id", method = "get", operation_id = "getPublicSession")]
     async fn get_public(
         &self,
         state: Data<&AppState>,
+        client: ClientAddr,
         /// The share id.
         id: Path<String>,
         #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
     ) -> ReadResponse {
         async {
+            state.reader(None, &client).await?;
             let id = ShareId::parse(&id)?;
-            let owner = state.sessions.owner_of(&id).await?;
-            read(&state, &owner, &id, if_none_match.0.as_deref()).await
+            read(&state, None, &id, None, if_none_match.0.as_deref()).await
         }
         .await
         .unwrap_or_else(|e: ApiError| e.into())
+    }
+
+    /// List your shares
+    ///
+    /// Newest first, `limit` at a time (1 to 100, default 20); pass `nextCursor` back as
+    /// `cursor` for the next page. `tag` keeps shares with that tag; `q` keeps shares whose
+    /// title, description or task prompt contains the text (case-insensitive). Expired shares
+    /// are left out.
+    #[oai(path = "/api/sessions", method = "get", operation_id = "listSessions", tag = "ApiTags::Owner")]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        client: ClientAddr,
+        key: RequiredKey,
+        /// Items per page, 1 to 100 (default 20).
+        limit: Query<Option<u32>>,
+        /// `nextCursor` of the previous page.
+        cursor: Query<Option<String>>,
+        /// Only shares with this tag.
+        tag: Query<Option<String>>,
+        /// Only shares whose title, description or task prompt contains this text.
+        q: Query<Option<String>>,
+    ) -> owner::ListResponse {
+        owner::list(state, client, key, limit, cursor, tag, q).await
+    }
+
+    /// Change a share's options
+    ///
+    /// Send only the fields to change: `title`, `description`, `tags`, `isPublic`,
+    /// `expiresAt` (`null` removes a description or an expiry, and restores the default
+    /// title). The session document itself never changes. Concurrent updates do not lose one
+    /// another.
+    #[oai(path = "/api/sessions/:id", method = "patch", operation_id = "updateSession", tag = "ApiTags::Owner")]
+    async fn update(
+        &self,
+        state: Data<&AppState>,
+        key: RequiredKey,
+        /// The share id.
+        id: Path<String>,
+        body: JsonUpload<ShareUpdate>,
+    ) -> owner::UpdateResponse {
+        owner::update(state, key, id, body).await
+    }
+
+    /// Delete a share
+    ///
+    /// The document and its record are deleted; later reads answer 404. Deleting a share
+    /// that is already gone answers 204 too, so a retried DELETE is not an error.
+    #[oai(path = "/api/sessions/:id", method = "delete", operation_id = "deleteSession", tag = "ApiTags::Owner")]
+    async fn delete(
+        &self,
+        state: Data<&AppState>,
+        key: RequiredKey,
+        /// The share id.
+        id: Path<String>,
+    ) -> owner::DeleteResponse {
+        owner::delete(state, key, id).await
     }
 }
 
@@ -301,15 +419,48 @@ fn classify(bytes: &[u8]) -> Result<Incoming, ApiError> {
     }
 }
 
+/// What is kept beside a valid document, read from it while it is parsed.
+struct SessionFacts {
+    options: ShareOptions,
+    message_count: u64,
+    task_excerpt: String,
+}
+
+impl SessionFacts {
+    fn of(document: &Value, max_ttl: chrono::Duration) -> Result<Self, ApiError> {
+        let options = ShareOptions::from_document(document, Utc::now(), max_ttl)
+            .map_err(|e| ApiError::invalid_field("INVALID_SESSION", e.pointer, e.message))?;
+        let task = document.pointer("/task/task").and_then(Value::as_str).unwrap_or_default();
+        Ok(Self {
+            options,
+            message_count: document["messages"].as_array().map_or(0, |m| m.len() as u64),
+            task_excerpt: truncate_chars(task, MAX_TASK_EXCERPT_CHARS).to_owned(),
+        })
+    }
+}
+
 /// Stores a checked document; answers the share and its `Location`.
 async fn store(
     state: &AppState,
     owner: &Username,
+    facts: SessionFacts,
     bytes: Bytes,
 ) -> Result<(ShareCreated, String), ApiError> {
-    let size = bytes.len();
-    let created = state.sessions.create(owner, bytes).await?;
-    tracing::info!(share_id = %created.id, username = %owner, bytes = size, "session shared");
+    let record = ShareRecord {
+        username: owner.to_string(),
+        created_at: Utc::now(),
+        title: facts.options.title,
+        description: facts.options.description,
+        tags: facts.options.tags,
+        is_public: facts.options.is_public,
+        expires_at: facts.options.expires_at,
+        size: bytes.len() as u64,
+        message_count: facts.message_count,
+        task_excerpt: facts.task_excerpt,
+    };
+    let created = state.sessions.create(&record, bytes).await?;
+    tracing::info!(share_id = %created.id, username = %owner, bytes = record.size,
+        public = record.is_public, "session shared");
     let location = format!("{}/api/sessions/{}", state.public_url, created.id);
     Ok((
         ShareCreated {
@@ -318,6 +469,10 @@ async fn store(
             share_code: format!("{owner}/{}", created.id),
             id: created.id.to_string(),
             created_at: created.created_at,
+            title: record.title,
+            tags: record.tags,
+            is_public: record.is_public,
+            expires_at: record.expires_at,
         },
         location,
     ))
@@ -325,13 +480,15 @@ async fn store(
 
 async fn read(
     state: &AppState,
-    owner: &Username,
+    caller: Option<&Username>,
     id: &ShareId,
+    owner: Option<&Username>,
     if_none_match: Option<&str>,
 ) -> Result<ReadResponse, ApiError> {
-    Ok(match state.sessions.open(owner, id, if_none_match).await? {
+    let (record, opened) = state.read_share(caller, id, owner, if_none_match).await?;
+    Ok(match opened {
         OpenedSession::Found { etag, size, body } => ReadResponse::Ok(
-            StoredSession { body: Body::from_bytes_stream(body), size },
+            StoredSession { body: Body::from_bytes_stream(body), size, record },
             etag,
         ),
         OpenedSession::NotModified { etag } => ReadResponse::NotModified(etag),
@@ -339,9 +496,8 @@ async fn read(
 }
 
 /// Parsing and validating tens of megabytes is CPU work; keep it off the async workers.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work).await.map_err(ApiError::internal)?
 }
-

@@ -2,7 +2,8 @@
 //!
 //! Layout (below the configured prefix):
 //! - `sessions/<username>/<id>.json`: the uploaded document, byte for byte.
-//! - `ids/<id>.json`: `{username, createdAt}`; claims the id and serves id-only lookups.
+//! - `ids/<id>.json`: the share's record (owner, options, size); claims the id, serves id-only
+//!   lookups and PATCH.
 //! - `keys/<sha256 of key>.json`: who a key belongs to; never the key itself.
 //! - `_probe/<random>`: scratch objects of the start-up conditional-write probe.
 
@@ -14,7 +15,10 @@ mod session_store;
 pub use backend::{OpenedStore, S3Options, StorageUrl, open_store};
 pub use key_store::{KeyRecord, KeyStore, KeyStoreError};
 pub use probe::{ConditionalWrites, ConditionalWritesState, probe_conditional_writes};
-pub use session_store::{CreatedShare, IdSource, OpenedSession, SessionStore};
+pub use session_store::{
+    CreatedShare, GcReport, IdSource, OpenedSession, OwnedDocument, SessionStore, ShareRecord,
+    UpdateError,
+};
 
 /// A storage failure, saying what was being done and where.
 #[derive(Debug, thiserror::Error)]

@@ -1,11 +1,14 @@
-use std::sync::Arc;
+use std::{
+    hash::{Hash, Hasher},
+    sync::Arc,
+};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use futures::stream::BoxStream;
+use futures::{TryStreamExt, stream::BoxStream};
 use object_store::{
     Attribute, Attributes, GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
-    path::Path,
+    UpdateVersion, path::Path,
 };
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +29,7 @@ pub struct SessionStore {
     supports_content_type: bool,
     conditional: ConditionalWritesState,
     ids: IdSource,
+    locks: Arc<Vec<tokio::sync::Mutex<()>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -39,13 +43,80 @@ pub enum OpenedSession {
     NotModified { etag: Option<String> },
 }
 
-/// The id lookup record at `ids/<id>.json`.
-#[derive(Debug, Serialize, Deserialize)]
+/// What is known about a share besides its document, at `ids/<id>.json`: written (and the id
+/// claimed) at create, changed by PATCH, the owner's for id-only lookups.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct IdRecord {
-    username: String,
-    created_at: DateTime<Utc>,
+pub struct ShareRecord {
+    pub username: String,
+    pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default = "public_by_default")]
+    pub is_public: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The document's size in bytes.
+    #[serde(default)]
+    pub size: u64,
+    #[serde(default)]
+    pub message_count: u64,
+    /// The start of the task prompt, for text search.
+    #[serde(default)]
+    pub task_excerpt: String,
 }
+
+fn public_by_default() -> bool {
+    true
+}
+
+impl ShareRecord {
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+}
+
+/// A document found under an owner's prefix.
+#[derive(Debug, Clone)]
+pub struct OwnedDocument {
+    pub id: ShareId,
+    pub last_modified: DateTime<Utc>,
+}
+
+/// Why a metadata update did not happen.
+#[derive(Debug)]
+pub enum UpdateError<E> {
+    /// The change itself refused (e.g. not the owner).
+    Rejected(E),
+    /// Other writers kept winning; the caller may retry.
+    Conflict,
+    Storage(StorageError),
+}
+
+impl<E> From<StorageError> for UpdateError<E> {
+    fn from(e: StorageError) -> Self {
+        Self::Storage(e)
+    }
+}
+
+/// What `gc` removed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct GcReport {
+    pub expired: usize,
+    pub orphaned_records: usize,
+    pub orphaned_documents: usize,
+    pub probes: usize,
+}
+
+/// Compare-and-swap retries before an update gives up with `Conflict`.
+const MAX_UPDATE_ATTEMPTS: usize = 10;
+/// Striped per-replica locks: updates of one share queue here instead of racing in storage;
+/// storage's `If-Match` still decides between replicas.
+const LOCK_STRIPES: usize = 64;
 
 fn document_path(owner: &Username, id: &ShareId) -> Path {
     Path::from(format!("sessions/{owner}/{id}.json"))
@@ -62,22 +133,26 @@ impl SessionStore {
         conditional: ConditionalWritesState,
         ids: IdSource,
     ) -> Self {
-        Self { store, supports_content_type, conditional, ids }
+        let locks = Arc::new((0..LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect());
+        Self { store, supports_content_type, conditional, ids, locks }
     }
 
-    /// Stores `document` for `owner` under a fresh id.
+    /// Stores `document` for `record.username` under a fresh id.
     ///
-    /// The id is claimed first (`ids/<id>.json`, written only if absent), then the document is
-    /// written. The document is the commit point: until it exists no read returns the share,
-    /// and if writing it fails the claim is withdrawn and the caller gets the error.
+    /// The id is claimed first by writing its record (`ids/<id>.json`, only if absent), then
+    /// the document is written. The document is the commit point: until it exists no read
+    /// returns the share, and if writing it fails the claim is withdrawn and the caller gets
+    /// the error.
     pub async fn create(
         &self,
-        owner: &Username,
+        record: &ShareRecord,
         document: Bytes,
     ) -> Result<CreatedShare, StorageError> {
-        let created_at = Utc::now();
-        let record = IdRecord { username: owner.to_string(), created_at };
-        let record = Bytes::from(serde_json::to_vec(&record).expect("IdRecord serializes"));
+        let owner = Username::parse(&record.username)
+            .map_err(|e| StorageError::Corrupt { path: "new share".into(), reason: e.to_string() })?;
+        let owner = &owner;
+        let created_at = record.created_at;
+        let record = Bytes::from(serde_json::to_vec(record).expect("ShareRecord serializes"));
         for _ in 0..MAX_ID_ATTEMPTS {
             let id = (self.ids)();
             if !self.claim(&id_path(&id), record.clone()).await? {
@@ -180,20 +255,168 @@ impl SessionStore {
         }
     }
 
-    /// Who owns share `id`, from its id lookup record.
-    pub async fn owner_of(&self, id: &ShareId) -> Result<Username, StorageError> {
+    /// The share's record and its version (for [`SessionStore::update_record`]).
+    pub async fn record(&self, id: &ShareId) -> Result<(ShareRecord, UpdateVersion), StorageError> {
         let path = id_path(id);
-        let bytes = self
-            .store
-            .get(&path)
-            .await
-            .map_err(|e| StorageError::from_store("read", &path, e))?
-            .bytes()
-            .await
-            .map_err(|e| StorageError::from_store("read", &path, e))?;
+        let result =
+            self.store.get(&path).await.map_err(|e| StorageError::from_store("read", &path, e))?;
+        let version =
+            UpdateVersion { e_tag: result.meta.e_tag.clone(), version: result.meta.version.clone() };
+        let bytes = result.bytes().await.map_err(|e| StorageError::from_store("read", &path, e))?;
         let corrupt = |reason: String| StorageError::Corrupt { path: path.to_string(), reason };
-        let record: IdRecord = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
-        Username::parse(&record.username).map_err(|e| corrupt(e.to_string()))
+        let record: ShareRecord =
+            serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        Username::parse(&record.username).map_err(|e| corrupt(e.to_string()))?;
+        Ok((record, version))
+    }
+
+    /// Applies `change` to the share's record without losing concurrent updates: updates of
+    /// one share queue on a per-replica lock, and the write only lands if the record is still
+    /// the version that was read (`If-Match`); otherwise it is read again and re-applied.
+    pub async fn update_record<E>(
+        &self,
+        id: &ShareId,
+        mut change: impl FnMut(&mut ShareRecord) -> Result<(), E>,
+    ) -> Result<ShareRecord, UpdateError<E>> {
+        let _queued = self.lock_for(id).lock().await;
+        let path = id_path(id);
+        for _ in 0..MAX_UPDATE_ATTEMPTS {
+            let (mut record, version) = self.record(id).await?;
+            change(&mut record).map_err(UpdateError::Rejected)?;
+            let bytes = Bytes::from(serde_json::to_vec(&record).expect("ShareRecord serializes"));
+            match self.put(&path, bytes.clone(), PutMode::Update(version)).await {
+                Ok(()) => return Ok(record),
+                Err(object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. }) => {
+                    tracing::debug!(share_id = %id, "record changed under us; re-reading");
+                }
+                Err(object_store::Error::NotImplemented { .. }) => {
+                    // The local file system: one host, so the lock above is the guarantee.
+                    self.put(&path, bytes, PutMode::Overwrite)
+                        .await
+                        .map_err(|e| StorageError::from_store("write", &path, e))?;
+                    return Ok(record);
+                }
+                Err(e) => return Err(StorageError::from_store("write", &path, e).into()),
+            }
+        }
+        Err(UpdateError::Conflict)
+    }
+
+    fn lock_for(&self, id: &ShareId) -> &tokio::sync::Mutex<()> {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        id.hash(&mut hasher);
+        &self.locks[hasher.finish() as usize % self.locks.len()]
+    }
+
+    /// Deletes a share: the document first (after that no read finds it), then its record.
+    /// Deleting what is already gone is not an error.
+    pub async fn delete(&self, owner: &Username, id: &ShareId) -> Result<(), StorageError> {
+        for path in [document_path(owner, id), id_path(id)] {
+            match self.store.delete(&path).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(StorageError::from_store("delete", &path, e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// The documents under `owner`'s prefix, in no particular order.
+    pub async fn list_owned(&self, owner: &Username) -> Result<Vec<OwnedDocument>, StorageError> {
+        let prefix = Path::from(format!("sessions/{owner}"));
+        let metas: Vec<_> = self
+            .store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| StorageError::from_store("list", &prefix, e))?;
+        Ok(metas
+            .into_iter()
+            .filter_map(|meta| {
+                let name = meta.location.filename()?.strip_suffix(".json")?;
+                Some(OwnedDocument { id: ShareId::parse(name).ok()?, last_modified: meta.last_modified })
+            })
+            .collect())
+    }
+
+    /// Deletes expired shares, and what failed creates and interrupted deletes left behind
+    /// (records without a document, documents without a record) once older than `grace`, so
+    /// that a create in flight is never mistaken for a leftover. Every step is an idempotent
+    /// delete, so several collectors (and the service) can run at once.
+    pub async fn collect_garbage(
+        &self,
+        now: DateTime<Utc>,
+        grace: chrono::Duration,
+    ) -> Result<GcReport, StorageError> {
+        let mut report = GcReport::default();
+        let cutoff = now - grace;
+        let mut recorded = std::collections::HashSet::new();
+        for meta in self.list_all("ids").await? {
+            let Some(id) = meta.location.filename().and_then(|f| f.strip_suffix(".json")) else {
+                continue;
+            };
+            let Ok(id) = ShareId::parse(id) else { continue };
+            let record = match self.record(&id).await {
+                Ok((record, _)) => record,
+                Err(StorageError::NotFound { .. }) => continue,
+                Err(StorageError::Corrupt { path, reason }) => {
+                    tracing::warn!(%path, %reason, "gc: skipping a corrupt record");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let owner = Username::parse(&record.username).expect("record() checked the username");
+            if record.is_expired(now) {
+                self.delete(&owner, &id).await?;
+                report.expired += 1;
+                continue;
+            }
+            recorded.insert(id.clone());
+            if record.created_at < cutoff {
+                let path = document_path(&owner, &id);
+                match self.store.head(&path).await {
+                    Ok(_) => {}
+                    Err(object_store::Error::NotFound { .. }) => {
+                        self.delete(&owner, &id).await?;
+                        report.orphaned_records += 1;
+                    }
+                    Err(e) => return Err(StorageError::from_store("check", &path, e)),
+                }
+            }
+        }
+        for meta in self.list_all("sessions").await? {
+            let id = meta.location.filename().and_then(|f| f.strip_suffix(".json")).and_then(|f| ShareId::parse(f).ok());
+            let Some(id) = id else { continue };
+            if meta.last_modified < cutoff && !recorded.contains(&id) {
+                // Re-check: a record written after our listing is not an orphan's.
+                if matches!(self.record(&id).await, Err(StorageError::NotFound { .. })) {
+                    self.delete_path(&meta.location).await?;
+                    report.orphaned_documents += 1;
+                }
+            }
+        }
+        for meta in self.list_all("_probe").await? {
+            if meta.last_modified < cutoff {
+                self.delete_path(&meta.location).await?;
+                report.probes += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    async fn list_all(&self, prefix: &str) -> Result<Vec<object_store::ObjectMeta>, StorageError> {
+        let prefix = Path::from(prefix);
+        self.store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| StorageError::from_store("list", &prefix, e))
+    }
+
+    async fn delete_path(&self, path: &Path) -> Result<(), StorageError> {
+        match self.store.delete(path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(StorageError::from_store("delete", path, e)),
+        }
     }
 }
 
@@ -221,6 +444,21 @@ mod tests {
         (SessionStore::new(memory.clone(), true, state, ids), memory)
     }
 
+    fn record_for(owner: &str) -> ShareRecord {
+        ShareRecord {
+            username: owner.into(),
+            created_at: Utc::now(),
+            title: "t".into(),
+            description: None,
+            tags: vec![],
+            is_public: true,
+            expires_at: None,
+            size: 0,
+            message_count: 0,
+            task_excerpt: String::new(),
+        }
+    }
+
     async fn read_all(store: &SessionStore, owner: &Username, id: &ShareId) -> Bytes {
         match store.open(owner, id, None).await.unwrap() {
             OpenedSession::Found { body, .. } => {
@@ -238,14 +476,13 @@ mod tests {
         let ids: IdSource = Arc::new(move || draws.lock().unwrap().pop().unwrap());
         let (store, _) = store_with(ids);
         let alice = Username::parse("alice").unwrap();
-        let bob = Username::parse("bob").unwrap();
-        let first = store.create(&alice, Bytes::from_static(b"{\"a\":1}")).await.unwrap();
-        let second = store.create(&bob, Bytes::from_static(b"{\"b\":2}")).await.unwrap();
+        let first = store.create(&record_for("alice"), Bytes::from_static(b"{\"a\":1}")).await.unwrap();
+        let second = store.create(&record_for("bob"), Bytes::from_static(b"{\"b\":2}")).await.unwrap();
         assert_eq!(first.id, fixed);
         assert_ne!(second.id, fixed);
         assert_eq!(read_all(&store, &alice, &first.id).await, &b"{\"a\":1}"[..]);
-        assert_eq!(store.owner_of(&first.id).await.unwrap(), alice);
-        assert_eq!(store.owner_of(&second.id).await.unwrap(), bob);
+        assert_eq!(store.record(&first.id).await.unwrap().0.username, "alice");
+        assert_eq!(store.record(&second.id).await.unwrap().0.username, "bob");
     }
 
     /// Storage that accepts id claims but fails every document write, as a full disk or a
@@ -309,20 +546,63 @@ mod tests {
         let sessions = SessionStore::new(store.clone(), true, state, Arc::new(move || drawn.clone()));
         let alice = Username::parse("alice").unwrap();
 
-        let err = sessions.create(&alice, Bytes::from_static(b"{}")).await.unwrap_err();
+        let err = sessions.create(&record_for("alice"), Bytes::from_static(b"{}")).await.unwrap_err();
         assert!(matches!(err, StorageError::Unavailable { operation: "write", .. }), "{err}");
         // The id claim was withdrawn: neither lookup finds a session.
-        assert!(matches!(sessions.owner_of(&id).await, Err(StorageError::NotFound { .. })));
+        assert!(matches!(sessions.record(&id).await, Err(StorageError::NotFound { .. })));
         assert!(matches!(sessions.open(&alice, &id, None).await, Err(StorageError::NotFound { .. })));
         let left: Vec<_> = store.list(None).try_collect().await.unwrap();
         assert!(left.is_empty(), "left behind: {left:?}");
     }
 
     #[tokio::test]
+    async fn concurrent_updates_all_land_and_gc_removes_what_is_expired_or_orphaned() {
+        let (store, memory) = store_with(Arc::new(ShareId::generate));
+        let alice = Username::parse("alice").unwrap();
+        let share = store.create(&record_for("alice"), Bytes::from_static(b"{}")).await.unwrap();
+        let updates = (0..20).map(|i| {
+            let store = store.clone();
+            let id = share.id.clone();
+            async move {
+                store
+                    .update_record(&id, |r| {
+                        r.tags.push(format!("t{i}"));
+                        Ok::<_, ()>(())
+                    })
+                    .await
+                    .unwrap()
+            }
+        });
+        futures::future::join_all(updates).await;
+        assert_eq!(store.record(&share.id).await.unwrap().0.tags.len(), 20);
+
+        // Expired now; plus a record without a document and a document without a record.
+        store
+            .update_record(&share.id, |r| {
+                r.expires_at = Some(Utc::now() - chrono::Duration::seconds(1));
+                Ok::<_, ()>(())
+            })
+            .await
+            .unwrap();
+        let lost = ShareId::generate();
+        let record = serde_json::to_vec(&record_for("alice")).unwrap();
+        memory.put(&id_path(&lost), record.into()).await.unwrap();
+        let stray = ShareId::generate();
+        memory.put(&document_path(&alice, &stray), Bytes::from_static(b"{}").into()).await.unwrap();
+
+        let report = store.collect_garbage(Utc::now(), chrono::Duration::zero()).await.unwrap();
+        assert_eq!(report, GcReport { expired: 1, orphaned_records: 1, orphaned_documents: 1, probes: 0 });
+        let left: Vec<_> = memory.list(None).try_collect().await.unwrap();
+        assert!(left.is_empty(), "{left:?}");
+        // A second collector finds nothing more to do.
+        assert_eq!(store.collect_garbage(Utc::now(), chrono::Duration::zero()).await.unwrap(), GcReport::default());
+    }
+
+    #[tokio::test]
     async fn a_matching_etag_is_not_modified() {
         let (store, _) = store_with(Arc::new(ShareId::generate));
         let alice = Username::parse("alice").unwrap();
-        let share = store.create(&alice, Bytes::from_static(b"{}")).await.unwrap();
+        let share = store.create(&record_for("alice"), Bytes::from_static(b"{}")).await.unwrap();
         let OpenedSession::Found { etag: Some(etag), .. } =
             store.open(&alice, &share.id, None).await.unwrap()
         else {

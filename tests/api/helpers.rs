@@ -124,6 +124,7 @@ pub struct TestApp {
     pub api_key: String,
     /// The app's storage, for looking behind the API.
     pub store: Arc<dyn ObjectStore>,
+    pub storage_url: String,
 }
 
 #[derive(Default)]
@@ -132,6 +133,16 @@ pub struct AppOptions {
     pub id_source: Option<IdSource>,
     /// Talk to S3 through this endpoint instead (e.g. a [`TcpProxy`]).
     pub s3_endpoint: Option<String>,
+    /// Rate limits (off unless given).
+    pub write_rate: Option<&'static str>,
+    pub read_rate: Option<&'static str>,
+    pub max_ttl: Option<Duration>,
+    pub cors_origins: Option<Vec<String>>,
+    pub auth_url: Option<String>,
+    pub auth_cache_ttl: Option<Duration>,
+    pub client_ip_header: Option<&'static str>,
+    /// Share the storage of another app (a second replica).
+    pub storage_url: Option<String>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -142,18 +153,24 @@ pub async fn spawn_app() -> TestApp {
 /// other's data.
 pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let target = S3Target::get();
-    let storage_url = format!("s3://{}/t-{}", target.bucket, nanoid::nanoid!(10, &ALNUM));
+    let storage_url = options
+        .storage_url
+        .clone()
+        .unwrap_or_else(|| format!("s3://{}/t-{}", target.bucket, nanoid::nanoid!(10, &ALNUM)));
     let storage: StorageUrl = storage_url.parse().unwrap();
     let endpoint = options.s3_endpoint.unwrap_or_else(|| target.endpoint.clone());
-    let s3 = target.options(&endpoint);
-    let settings = Settings {
-        bind: "127.0.0.1:0".into(),
-        public_url: None,
-        storage: storage.clone(),
-        s3: s3.clone(),
-        max_body: options.max_body.unwrap_or(64 * 1024 * 1024),
-        id_source: options.id_source,
-    };
+    let mut settings = Settings::with_defaults(storage.clone());
+    settings.bind = "127.0.0.1:0".into();
+    settings.s3 = target.options(&endpoint);
+    settings.max_body = options.max_body.unwrap_or(settings.max_body);
+    settings.id_source = options.id_source;
+    settings.write_rate = options.write_rate.map(|r| r.parse().unwrap());
+    settings.read_rate = options.read_rate.map(|r| r.parse().unwrap());
+    settings.max_ttl = options.max_ttl.unwrap_or(settings.max_ttl);
+    settings.cors_origins = options.cors_origins;
+    settings.auth_url = options.auth_url;
+    settings.auth_cache_ttl = options.auth_cache_ttl.unwrap_or(settings.auth_cache_ttl);
+    settings.client_ip_header = options.client_ip_header.map(str::to_owned);
     let app = Application::build(settings).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
@@ -169,6 +186,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         client: reqwest::Client::new(),
         api_key: key.expose_secret().to_owned(),
         store,
+        storage_url,
     }
 }
 
@@ -178,6 +196,15 @@ const ALNUM: [char; 36] = [
 ];
 
 impl TestApp {
+    /// A new key for `username` on this app's storage.
+    pub async fn key_for(&self, username: &str) -> String {
+        let (key, _) = KeyStore::new(self.store.clone())
+            .create(&Username::parse(username).unwrap(), None)
+            .await
+            .unwrap();
+        key.expose_secret().to_owned()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

@@ -37,7 +37,10 @@ fn the_document_covers_every_route_both_key_schemes_and_every_status() {
     for (path, method) in [
         ("/api/sessions/create", "post"),
         ("/api/sessions", "post"),
+        ("/api/sessions", "get"),
         ("/api/sessions/{id}", "get"),
+        ("/api/sessions/{id}", "patch"),
+        ("/api/sessions/{id}", "delete"),
         ("/api/sessions/{username}/{id}", "get"),
         ("/api/public/sessions/{id}", "get"),
         ("/api/health", "get"),
@@ -55,11 +58,19 @@ fn the_document_covers_every_route_both_key_schemes_and_every_status() {
     assert!(create["responses"]["503"]["headers"]["RETRY-AFTER"].is_object()
         || create["responses"]["503"]["headers"]["Retry-After"].is_object());
     let read = &paths["/api/sessions/{id}"]["get"];
-    for status in ["200", "304", "400", "401", "404", "503"] {
+    for status in ["200", "304", "400", "401", "404", "410", "429", "503"] {
         assert!(read["responses"][status].is_object(), "read lacks {status}");
     }
+    assert!(read["responses"]["200"]["headers"]["X-SESSION-TITLE"].is_object());
+    let patch = &paths["/api/sessions/{id}"]["patch"];
+    for status in ["200", "400", "401", "403", "404", "409", "410", "429"] {
+        assert!(patch["responses"][status].is_object(), "patch lacks {status}");
+    }
+    // A path shared by several operations is written once, with all of them.
+    let served = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json")).unwrap();
+    assert_eq!(served.matches("\"/api/sessions/{id}\":").count(), 1, "duplicate path keys");
     let schemas = &doc["components"]["schemas"];
-    for name in ["SerializedSession", "HistoryItem", "ClineMessage", "ShareCreated", "ImportRequest", "ErrorBody", "Health"] {
+    for name in ["SerializedSession", "HistoryItem", "ClineMessage", "ShareCreated", "ImportRequest", "ErrorBody", "Health", "ShareList", "ShareSummary", "ShareUpdate"] {
         assert!(schemas[name].is_object(), "schema {name} missing");
     }
     assert!(schemas["SerializedSession"]["example"].is_object(), "request example missing");

@@ -1,0 +1,118 @@
+//! Who is calling, what they may read, and what it costs them (rate limits).
+
+use chrono::Utc;
+use poem::{FromRequest, Request, RequestBody};
+
+use super::{ApiError, AppState};
+use crate::{
+    domain::{ApiKey, ShareId, Username},
+    remote_keys::RemoteVerdict,
+    storage::{KeyStoreError, OpenedSession, ShareRecord},
+};
+
+/// The client's address, for anonymous rate limits: the first address in the configured
+/// `--client-ip-header` (behind a trusted proxy), else the TCP peer.
+pub struct ClientAddr(pub String);
+
+impl<'a> FromRequest<'a> for ClientAddr {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        let forwarded = req
+            .data::<AppState>()
+            .and_then(|state| state.client_ip_header.as_deref())
+            .and_then(|header| req.header(header))
+            .and_then(|value| value.split(',').next())
+            .map(|first| first.trim().to_owned())
+            .filter(|first| !first.is_empty());
+        let peer = || {
+            req.remote_addr().as_socket_addr().map(|a| a.ip().to_string()).unwrap_or_default()
+        };
+        Ok(Self(forwarded.unwrap_or_else(peer)))
+    }
+}
+
+impl AppState {
+    /// Whose key this is, or the 401/503 to answer. Keys this service does not know are asked
+    /// of `--auth-url` when one is set; revoked keys are refused outright.
+    pub async fn authenticate(&self, key: &ApiKey) -> Result<Username, ApiError> {
+        match self.keys.authenticate(key).await {
+            Ok(user) => Ok(user),
+            Err(KeyStoreError::Unknown) => match &self.remote_keys {
+                Some(remote) => match remote.check(key).await {
+                    Ok(RemoteVerdict::Valid(user)) => Ok(user),
+                    Ok(RemoteVerdict::Invalid) => Err(ApiError::invalid_api_key()),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "remote key check failed");
+                        Err(ApiError::auth_unavailable())
+                    }
+                },
+                None => Err(ApiError::invalid_api_key()),
+            },
+            Err(KeyStoreError::Revoked { .. }) => Err(ApiError::invalid_api_key()),
+            Err(KeyStoreError::Storage(e)) => Err(ApiError::from(e)),
+            Err(e) => Err(ApiError::internal(e)),
+        }
+    }
+
+    /// A write: charged to the key presented, then the key is checked.
+    pub async fn writer(&self, key: &ApiKey) -> Result<Username, ApiError> {
+        self.limits.check_write(key.hash().as_str())?;
+        self.authenticate(key).await
+    }
+
+    /// A read: with a key, charged to it and the key checked; without, charged to the address.
+    pub async fn reader(
+        &self,
+        key: Option<ApiKey>,
+        client: &ClientAddr,
+    ) -> Result<Option<Username>, ApiError> {
+        match key {
+            Some(key) => {
+                self.limits.check_read(&format!("key:{}", key.hash().as_str()))?;
+                Ok(Some(self.authenticate(&key).await?))
+            }
+            None => {
+                self.limits.check_read(&format!("ip:{}", client.0))?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Opens a share for `caller`. With `owner` (a share code) the record and the document
+    /// are fetched at once; with the id alone the record names the owner first.
+    /// A private share is only the owner's to read (everyone else: 404, as if it did not
+    /// exist); an expired one answers 410 to whoever may see it.
+    pub async fn read_share(
+        &self,
+        caller: Option<&Username>,
+        id: &ShareId,
+        owner: Option<&Username>,
+        if_none_match: Option<&str>,
+    ) -> Result<(ShareRecord, OpenedSession), ApiError> {
+        let (record, opened) = match owner {
+            Some(owner) => {
+                let (record, opened) = tokio::join!(
+                    self.sessions.record(id),
+                    self.sessions.open(owner, id, if_none_match)
+                );
+                let record = record?.0;
+                if record.username != owner.as_str() {
+                    return Err(ApiError::session_not_found());
+                }
+                (record, opened)
+            }
+            None => {
+                let record = self.sessions.record(id).await?.0;
+                let owner = Username::parse(&record.username)?;
+                let opened = self.sessions.open(&owner, id, if_none_match).await;
+                (record, opened)
+            }
+        };
+        if !record.is_public && caller.map(Username::as_str) != Some(record.username.as_str()) {
+            return Err(ApiError::session_not_found());
+        }
+        if record.is_expired(Utc::now()) {
+            return Err(ApiError::session_expired());
+        }
+        Ok((record, opened?))
+    }
+}

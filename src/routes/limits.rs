@@ -1,0 +1,129 @@
+//! Rate limits: writes per API key, reads per key or, for anonymous reads, per client address.
+//!
+//! The counters live in this replica's memory: with N replicas behind a load balancer a
+//! client can make up to N times the configured rate.
+
+use std::{num::NonZeroU32, str::FromStr, sync::Arc, time::Duration};
+
+use governor::{
+    DefaultKeyedRateLimiter, Quota,
+    clock::{Clock, DefaultClock},
+};
+
+use super::ApiError;
+
+/// `N/s`, `N/min` or `N/h`; `off` for no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: NonZeroU32,
+    pub per: Duration,
+}
+
+impl FromStr for Rate {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (count, unit) = s
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?}: expected N/s, N/min or N/h, or off"))?;
+        let count: u32 = count.trim().parse().map_err(|_| format!("{s:?}: {count:?} is not a count"))?;
+        let count = NonZeroU32::new(count).ok_or_else(|| format!("{s:?}: use off instead of 0"))?;
+        let per = match unit.trim() {
+            "s" | "sec" | "second" => Duration::from_secs(1),
+            "m" | "min" | "minute" => Duration::from_secs(60),
+            "h" | "hour" => Duration::from_secs(3600),
+            other => return Err(format!("{s:?}: unknown unit {other:?}; use s, min or h")),
+        };
+        Ok(Self { count, per })
+    }
+}
+
+/// A rate setting: a [`Rate`] or `off`.
+pub fn parse_rate(s: &str) -> Result<Option<Rate>, String> {
+    if s.trim().eq_ignore_ascii_case("off") { Ok(None) } else { s.parse().map(Some) }
+}
+
+/// A rate flag's value: a [`Rate`], or `None` for `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateSetting(pub Option<Rate>);
+
+impl FromStr for RateSetting {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_rate(s).map(Self)
+    }
+}
+
+#[derive(Clone, Default)]
+pub struct RateLimits {
+    writes: Option<Arc<DefaultKeyedRateLimiter<String>>>,
+    reads: Option<Arc<DefaultKeyedRateLimiter<String>>>,
+}
+
+fn limiter(rate: Rate) -> Arc<DefaultKeyedRateLimiter<String>> {
+    // `count` at once, refilled evenly over `per`.
+    let quota = Quota::with_period(rate.per / rate.count.get())
+        .expect("a non-zero period")
+        .allow_burst(rate.count);
+    Arc::new(DefaultKeyedRateLimiter::keyed(quota))
+}
+
+fn check(limiter: &Option<Arc<DefaultKeyedRateLimiter<String>>>, key: &str) -> Result<(), ApiError> {
+    let Some(limiter) = limiter else { return Ok(()) };
+    limiter.check_key(&key.to_owned()).map_err(|not_until| {
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        ApiError::rate_limited(wait.as_secs_f64().ceil() as u32)
+    })
+}
+
+impl RateLimits {
+    pub fn new(writes: Option<Rate>, reads: Option<Rate>) -> Self {
+        Self { writes: writes.map(limiter), reads: reads.map(limiter) }
+    }
+
+    /// `key` identifies the writer: the hash of the key it presented.
+    pub fn check_write(&self, key: &str) -> Result<(), ApiError> {
+        check(&self.writes, key)
+    }
+
+    /// `key` identifies the reader: `key:<hash>` or `ip:<address>`.
+    pub fn check_read(&self, key: &str) -> Result<(), ApiError> {
+        check(&self.reads, key)
+    }
+
+    /// Forgets clients that are back to a full allowance, so memory stays bounded.
+    pub fn forget_idle(&self) {
+        for limiter in [&self.writes, &self.reads].into_iter().flatten() {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_parse() {
+        assert_eq!(parse_rate("60/min"), Ok(Some(Rate { count: NonZeroU32::new(60).unwrap(), per: Duration::from_secs(60) })));
+        assert_eq!(parse_rate("off"), Ok(None));
+        assert!(parse_rate("0/min").is_err());
+        assert!(parse_rate("lots").is_err());
+        assert!(parse_rate("5/fortnight").is_err());
+    }
+
+    #[test]
+    fn a_burst_is_allowed_then_refused_per_key() {
+        let limits = RateLimits::new(parse_rate("3/h").unwrap(), None);
+        for _ in 0..3 {
+            limits.check_write("a").unwrap();
+        }
+        let refused = limits.check_write("a").unwrap_err();
+        assert_eq!(refused.body.code, "RATE_LIMITED");
+        assert!(refused.retry_after.unwrap() > 60, "{:?}", refused.retry_after);
+        limits.check_write("b").unwrap();
+        limits.check_read("anything").unwrap();
+    }
+}
