@@ -242,6 +242,7 @@ pub struct ShareSummary {
 pub struct ShareList {
     pub items: Vec<ShareSummary>,
     /// Pass as `cursor` for the next page; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
     pub next_cursor: Option<String>,
 }
 

@@ -178,3 +178,31 @@ async fn sigterm_lets_an_in_flight_upload_finish() {
     .unwrap();
     assert!(status.success(), "the server did not exit cleanly after SIGTERM: {status:?}");
 }
+
+/// Runs `session-share gc --grace <grace>` on `storage`; answers its report line.
+pub async fn gc(storage: &str, grace: &str) -> String {
+    let storage = storage.to_owned();
+    let grace = grace.to_owned();
+    tokio::task::spawn_blocking(move || run(&storage, &["gc", "--grace", &grace]).0).await.unwrap()
+}
+
+#[tokio::test]
+async fn gc_removes_leftovers_of_failed_creates_and_is_safe_to_run_twice_at_once() {
+    use object_store::{ObjectStoreExt, path::Path};
+    let app = crate::helpers::spawn_app().await;
+    let live = app.create(small_session()).await["id"].as_str().unwrap().to_owned();
+    // What a create that failed half-way, or a delete interrupted, leaves behind.
+    let record = serde_json::json!({"username": "alice", "createdAt": "2020-01-01T00:00:00Z"});
+    app.store.put(&Path::from("ids/AAAAAAAAAAAAAAAAAAAAA.json"), record.to_string().into()).await.unwrap();
+    app.store.put(&Path::from("sessions/alice/BBBBBBBBBBBBBBBBBBBBB.json"), small_session().into()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    // A generous grace keeps the fresh orphan document; a zero grace takes both.
+    let report = gc(&app.storage_url, "1h").await;
+    assert!(report.contains("1 records"), "{report}");
+    let (a, b) = tokio::join!(gc(&app.storage_url, "0s"), gc(&app.storage_url, "0s"));
+    assert!(a.contains("1 documents") || b.contains("1 documents"), "{a}\n{b}");
+    let left = app.stored_sessions().await;
+    assert_eq!(left, vec![format!("ids/{live}.json"), format!("sessions/alice/{live}.json")]);
+    assert_eq!(app.get(&format!("/api/sessions/{live}")).await.status(), StatusCode::OK);
+}

@@ -86,7 +86,10 @@ fn start_s3s_fs() -> S3Target {
             .build()
             .unwrap();
         runtime.block_on(async move {
-            let fs = s3s_fs::FileSystem::new(&root).unwrap();
+            let fs = AtomicConditionalPuts {
+                fs: s3s_fs::FileSystem::new(&root).unwrap(),
+                puts: tokio::sync::Mutex::new(()),
+            };
             let mut builder = s3s::service::S3ServiceBuilder::new(fs);
             builder.set_auth(s3s::auth::SimpleAuth::from_single(access, secret));
             let service = builder.build();
@@ -114,6 +117,60 @@ fn start_s3s_fs() -> S3Target {
         access_key_id: access.into(),
         secret_access_key: secret.into(),
         region: "us-east-1".into(),
+    }
+}
+
+/// s3s-fs checks `If-Match` / `If-None-Match` and then writes, in two steps, so two
+/// conditional PUTs can both pass their check; S3 and MinIO decide atomically, and the
+/// service's guarantees rest on that. Serializing conditional PUTs makes the in-process server
+/// as strict as they are. Only the operations object_store uses are forwarded.
+struct AtomicConditionalPuts {
+    fs: s3s_fs::FileSystem,
+    puts: tokio::sync::Mutex<()>,
+}
+
+#[async_trait::async_trait]
+impl s3s::S3 for AtomicConditionalPuts {
+    async fn put_object(
+        &self,
+        req: s3s::S3Request<s3s::dto::PutObjectInput>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::PutObjectOutput>> {
+        if req.input.if_match.is_some() || req.input.if_none_match.is_some() {
+            let _one_at_a_time = self.puts.lock().await;
+            self.fs.put_object(req).await
+        } else {
+            self.fs.put_object(req).await
+        }
+    }
+    async fn get_object(
+        &self,
+        req: s3s::S3Request<s3s::dto::GetObjectInput>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::GetObjectOutput>> {
+        self.fs.get_object(req).await
+    }
+    async fn head_object(
+        &self,
+        req: s3s::S3Request<s3s::dto::HeadObjectInput>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::HeadObjectOutput>> {
+        self.fs.head_object(req).await
+    }
+    async fn delete_object(
+        &self,
+        req: s3s::S3Request<s3s::dto::DeleteObjectInput>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::DeleteObjectOutput>> {
+        self.fs.delete_object(req).await
+    }
+    async fn delete_objects(
+        &self,
+        req: s3s::S3Request<s3s::dto::DeleteObjectsInput>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::DeleteObjectsOutput>> {
+        self.fs.delete_objects(req).await
+    }
+    async fn list_objects_v2(
+        &self,
+        req: s3s::S3Request<s3s::dto::ListObjectsV2Input>,
+    ) -> s3s::S3Result<s3s::S3Response<s3s::dto::ListObjectsV2Output>> {
+        self.fs.list_objects_v2(req).await
     }
 }
 
