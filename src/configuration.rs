@@ -88,6 +88,13 @@ pub struct ServeArgs {
     /// How long a key accepted by --auth-url is trusted (rejections: a tenth of it, 1 s to 1 min).
     #[arg(long, env = "SESSION_SHARE_AUTH_CACHE_TTL", default_value = "5min", value_parser = humantime::parse_duration)]
     pub auth_cache_ttl: Duration,
+    /// The VS Code extension the share page's "Import to VS Code" link opens
+    /// (`vscode://<id>/import-session?id=...`).
+    #[arg(long, env = "SESSION_SHARE_VSCODE_EXTENSION_ID", default_value = "syntx.syntx")]
+    pub vscode_extension_id: String,
+    /// Memory for parsed sessions behind the share pages.
+    #[arg(long, env = "SESSION_SHARE_PAGE_CACHE", default_value = "256MiB", value_parser = parse_size)]
+    pub page_cache: u64,
 }
 
 /// `serve` with every value from the environment or its default: what a bare
@@ -170,6 +177,8 @@ pub struct Settings {
     pub cors_origins: Option<Vec<String>>,
     pub auth_url: Option<String>,
     pub auth_cache_ttl: Duration,
+    pub vscode_extension_id: String,
+    pub page_cache: u64,
     /// How share ids are drawn; `None` is [`crate::domain::ShareId::generate`].
     pub id_source: Option<IdSource>,
 }
@@ -198,6 +207,8 @@ impl From<ServeArgs> for Settings {
             cors_origins: args.cors_origins,
             auth_url: args.auth_url,
             auth_cache_ttl: args.auth_cache_ttl,
+            vscode_extension_id: args.vscode_extension_id,
+            page_cache: args.page_cache,
             id_source: None,
         }
     }

@@ -6,6 +6,7 @@
 pub mod configuration;
 pub mod remote_keys;
 pub mod domain;
+pub mod pages;
 pub mod routes;
 pub mod startup;
 pub mod storage;

@@ -15,6 +15,7 @@ use poem::{
 use crate::{
     configuration::Settings,
     domain::ShareId,
+    pages::{self, DocumentCache},
     remote_keys::RemoteKeys,
     routes::{ApiError, AppState, ErrorBody, RateLimits, api_service, reject_dot_segments},
     storage::{
@@ -91,6 +92,8 @@ impl Application {
             limits: limits.clone(),
             remote_keys,
             client_ip_header: settings.client_ip_header.clone(),
+            pages: DocumentCache::new(settings.page_cache),
+            vscode_extension_id: settings.vscode_extension_id.clone(),
         };
         tracing::info!(
             address = %address, storage = %settings.storage, public_url = %state.public_url,
@@ -175,6 +178,7 @@ fn app(state: AppState, cors_origins: Vec<String>) -> impl poem::Endpoint {
     let docs = api.swagger_ui();
     Route::new()
         .nest("/", api)
+        .nest("/", pages::routes())
         .at("/api/openapi.json", spec)
         .nest("/docs", docs)
         .catch_error(|_: NotFoundError| async {

@@ -79,8 +79,7 @@ impl AppState {
 
     /// Opens a share for `caller`. With `owner` (a share code) the record and the document
     /// are fetched at once; with the id alone the record names the owner first.
-    /// A private share is only the owner's to read (everyone else: 404, as if it did not
-    /// exist); an expired one answers 410 to whoever may see it.
+    /// See [`check_readable`] for who may read what.
     pub async fn read_share(
         &self,
         caller: Option<&Username>,
@@ -107,12 +106,19 @@ impl AppState {
                 (record, opened)
             }
         };
-        if !record.is_public && caller.map(Username::as_str) != Some(record.username.as_str()) {
-            return Err(ApiError::session_not_found());
-        }
-        if record.is_expired(Utc::now()) {
-            return Err(ApiError::session_expired());
-        }
+        check_readable(&record, caller)?;
         Ok((record, opened?))
     }
+}
+
+/// A private share is only the owner's to read (everyone else: 404, as if it did not exist);
+/// an expired one answers 410 to whoever may see it.
+pub fn check_readable(record: &ShareRecord, caller: Option<&Username>) -> Result<(), ApiError> {
+    if !record.is_public && caller.map(Username::as_str) != Some(record.username.as_str()) {
+        return Err(ApiError::session_not_found());
+    }
+    if record.is_expired(Utc::now()) {
+        return Err(ApiError::session_expired());
+    }
+    Ok(())
 }

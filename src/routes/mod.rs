@@ -13,6 +13,7 @@ mod sessions;
 
 use std::sync::Arc;
 
+pub use access::{ClientAddr, check_readable};
 pub use errors::{ApiError, ErrorBody, ErrorStatus};
 pub use health::HealthApi;
 pub use limits::{Rate, RateLimits, RateSetting, parse_rate};
@@ -41,6 +42,10 @@ pub struct AppState {
     pub remote_keys: Option<RemoteKeys>,
     /// A header a trusted proxy sets to the client's address (e.g. `X-Forwarded-For`).
     pub client_ip_header: Option<String>,
+    /// Parsed sessions for the share pages.
+    pub pages: crate::pages::DocumentCache,
+    /// The extension the page's "Import to VS Code" deep link opens.
+    pub vscode_extension_id: String,
 }
 
 impl AppState {

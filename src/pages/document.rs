@@ -1,0 +1,126 @@
+//! A stored session, parsed for display and kept in a bounded cache, so that a page and the
+//! images it loads do not each parse tens of megabytes.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use moka::future::Cache;
+use serde::Deserialize;
+
+/// What the page shows of a session. Lenient: the schema was checked at upload.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PageDocument {
+    pub task: PageTask,
+    pub messages: Vec<PageMessage>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PageTask {
+    pub task: String,
+    pub tokens_in: f64,
+    pub tokens_out: f64,
+    pub total_cost: f64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PageMessage {
+    pub ts: f64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub ask: Option<String>,
+    pub say: Option<String>,
+    pub text: Option<String>,
+    pub images: Vec<String>,
+    pub reasoning: Option<String>,
+}
+
+impl PageDocument {
+    pub fn parse(bytes: &[u8]) -> serde_json::Result<Self> {
+        serde_json::from_slice(bytes)
+    }
+
+    /// Message indexes (into `messages`) in the order of `ts`; ties keep upload order.
+    pub fn chronological(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.messages.len()).collect();
+        order.sort_by(|&a, &b| self.messages[a].ts.total_cmp(&self.messages[b].ts));
+        order
+    }
+}
+
+/// An image from a data URL: only raster formats a browser shows inertly.
+pub fn decode_image(data_url: &str) -> Option<(&'static str, Vec<u8>)> {
+    use base64::Engine;
+    let rest = data_url.strip_prefix("data:")?;
+    let (header, data) = rest.split_once(',')?;
+    let mime = header.strip_suffix(";base64")?;
+    let mime = match mime.to_ascii_lowercase().as_str() {
+        "image/png" => "image/png",
+        "image/jpeg" | "image/jpg" => "image/jpeg",
+        "image/gif" => "image/gif",
+        "image/webp" => "image/webp",
+        _ => return None,
+    };
+    let bytes = base64::engine::general_purpose::STANDARD.decode(data.trim()).ok()?;
+    Some((mime, bytes))
+}
+
+/// Parsed sessions by share id, weighed by their stored size.
+#[derive(Clone)]
+pub struct DocumentCache(Cache<String, Arc<PageDocument>>);
+
+impl DocumentCache {
+    pub fn new(max_bytes: u64) -> Self {
+        Self(
+            Cache::builder()
+                .weigher(|_, doc: &Arc<PageDocument>| {
+                    let text: usize = doc.messages.iter().map(|m| {
+                        m.text.as_ref().map_or(0, String::len) + m.images.iter().map(String::len).sum::<usize>()
+                    }).sum();
+                    u32::try_from(text / 1024 + 1).unwrap_or(u32::MAX)
+                })
+                .max_capacity(max_bytes / 1024)
+                .time_to_idle(std::time::Duration::from_secs(600))
+                .build(),
+        )
+    }
+
+    pub async fn get(&self, id: &str) -> Option<Arc<PageDocument>> {
+        self.0.get(id).await
+    }
+
+    pub async fn insert(&self, id: &str, bytes: Bytes) -> Result<Arc<PageDocument>, String> {
+        let doc = tokio::task::spawn_blocking(move || PageDocument::parse(&bytes))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let doc = Arc::new(doc);
+        self.0.insert(id.to_owned(), doc.clone()).await;
+        Ok(doc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_raster_data_urls_decode() {
+        let (mime, bytes) = decode_image("data:image/png;base64,iVBORw0KGgo=").unwrap();
+        assert_eq!(mime, "image/png");
+        assert_eq!(&bytes[..4], b"\x89PNG");
+        assert!(decode_image("data:image/svg+xml;base64,PHN2Zz4=").is_none());
+        assert!(decode_image("data:text/html;base64,PGgxPg==").is_none());
+        assert!(decode_image("https://example.com/x.png").is_none());
+        assert!(decode_image("data:image/png;base64,!!!").is_none());
+    }
+
+    #[test]
+    fn messages_are_shown_in_ts_order() {
+        let doc = PageDocument::parse(br#"{"task": {"task": "t"}, "messages": [
+            {"ts": 3, "type": "say"}, {"ts": 1, "type": "say"}, {"ts": 2, "type": "ask"}, {"ts": 1, "type": "ask"}]}"#).unwrap();
+        assert_eq!(doc.chronological(), [1, 3, 2, 0]);
+    }
+}

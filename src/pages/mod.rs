@@ -1,0 +1,240 @@
+//! The share page: a session readable in any browser at `/session/{id}` and
+//! `/session/{username}/{id}`, served by this binary with everything it needs embedded.
+//!
+//! Session content is hostile: it is rendered by [`markdown`] (sanitized) and the page is
+//! served with a strict Content-Security-Policy that allows only this binary's own script,
+//! styles and images. Long conversations are split into pages of
+//! [`render::MESSAGES_PER_PAGE`] messages and streamed; images are separate, lazily loaded
+//! requests, never inlined.
+
+mod document;
+mod markdown;
+mod render;
+
+use std::sync::{Arc, LazyLock};
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use poem::{
+    Body, Response, Route, get, handler,
+    http::{StatusCode, header},
+    web::{Data, Path, Query},
+};
+use serde::Deserialize;
+
+pub use document::DocumentCache;
+use document::{PageDocument, decode_image};
+use render::{MESSAGES_PER_PAGE, PageContext, bottom, error_page, message, top};
+
+use crate::{
+    domain::{ShareId, Username},
+    routes::{ApiError, AppState, ClientAddr, ErrorStatus, check_readable},
+    storage::{OpenedSession, ShareRecord},
+};
+
+/// Only this binary's own script, styles and images; nothing inline, nothing elsewhere.
+const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+     connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+/// Messages rendered per streamed part of a page.
+const MESSAGES_PER_PART: usize = 25;
+
+static PAGE_CSS: &str = include_str!("assets/page.css");
+static PAGE_JS: &str = include_str!("assets/page.js");
+static HIGHLIGHT_CSS: LazyLock<String> = LazyLock::new(markdown::highlight_css);
+
+pub fn routes() -> Route {
+    Route::new()
+        .at("/session/:id", get(page_by_id))
+        .at("/session/:username/:id", get(page_by_share_code))
+        .at("/session/:id/images/:message/:image", get(image))
+        .at("/assets/page.css", get(page_css))
+        .at("/assets/page.js", get(page_js))
+        .at("/assets/highlight.css", get(highlight_css))
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    page: Option<String>,
+}
+
+#[handler]
+async fn page_by_id(
+    Path(id): Path<String>,
+    Query(query): Query<PageQuery>,
+    state: Data<&AppState>,
+    client: ClientAddr,
+) -> Response {
+    page(&state, &client, None, &id, query.page.as_deref()).await.unwrap_or_else(html_error)
+}
+
+#[handler]
+async fn page_by_share_code(
+    Path((username, id)): Path<(String, String)>,
+    Query(query): Query<PageQuery>,
+    state: Data<&AppState>,
+    client: ClientAddr,
+) -> Response {
+    page(&state, &client, Some(&username), &id, query.page.as_deref()).await.unwrap_or_else(html_error)
+}
+
+/// The record decides access on every request (a share may have been deleted, made private
+/// or have expired since it was cached); the parsed document comes from the cache.
+async fn load(
+    state: &AppState,
+    id: &ShareId,
+    owner: Option<&Username>,
+) -> Result<(ShareRecord, Arc<PageDocument>), ApiError> {
+    let record = state.sessions.record(id).await?.0;
+    if owner.is_some_and(|o| o.as_str() != record.username) {
+        return Err(ApiError::session_not_found());
+    }
+    // A browser sends no key: private shares are not shown here.
+    check_readable(&record, None)?;
+    if let Some(doc) = state.pages.get(id.as_str()).await {
+        return Ok((record, doc));
+    }
+    let owner = Username::parse(&record.username)?;
+    let OpenedSession::Found { body, .. } = state.sessions.open(&owner, id, None).await? else {
+        return Err(ApiError::internal("not-modified answer to an unconditional read"));
+    };
+    let chunks: Vec<Bytes> = body.try_collect().await.map_err(|e| {
+        tracing::warn!(error = %e, share_id = %id, "reading a session for its page failed");
+        ApiError::storage_unavailable()
+    })?;
+    let doc = state.pages.insert(id.as_str(), chunks.concat().into()).await.map_err(ApiError::internal)?;
+    Ok((record, doc))
+}
+
+async fn page(
+    state: &AppState,
+    client: &ClientAddr,
+    owner: Option<&str>,
+    id: &str,
+    page: Option<&str>,
+) -> Result<Response, ApiError> {
+    state.limits.check_read(&format!("ip:{}", client.0))?;
+    let id = ShareId::parse(id)?;
+    let owner = owner.map(Username::parse).transpose()?;
+    let page: usize = match page {
+        None => 1,
+        Some(raw) => raw.parse().ok().filter(|p| *p >= 1).ok_or_else(|| ApiError::invalid_request("page must be a number from 1"))?,
+    };
+    let (record, doc) = load(state, &id, owner.as_ref()).await?;
+    let order = doc.chronological();
+    let pages = order.len().div_ceil(MESSAGES_PER_PAGE).max(1);
+    if page > pages {
+        return Err(ApiError::session_not_found());
+    }
+    let shown: Vec<usize> = order.into_iter().skip((page - 1) * MESSAGES_PER_PAGE).take(MESSAGES_PER_PAGE).collect();
+    let ctx = Arc::new(PageContext {
+        id: id.to_string(),
+        share_url: state.share_url(&id),
+        import_url: format!("vscode://{}/import-session?id={id}", state.vscode_extension_id),
+        record,
+        page,
+        pages,
+    });
+
+    // The head and header go out first, so the browser can paint while the rest renders.
+    let first = Bytes::from(top(&ctx, &doc));
+    let parts: Vec<Vec<usize>> = shown.chunks(MESSAGES_PER_PART).map(<[usize]>::to_vec).collect();
+    let (ctx_parts, doc_parts) = (ctx.clone(), doc.clone());
+    let middle = futures::stream::iter(parts).then(move |part| {
+        let (ctx, doc) = (ctx_parts.clone(), doc_parts.clone());
+        async move {
+            // Markdown and highlighting are CPU work.
+            tokio::task::spawn_blocking(move || {
+                Bytes::from(part.iter().map(|&i| message(&ctx.id, i, &doc)).collect::<String>())
+            })
+            .await
+            .unwrap_or_default()
+        }
+    });
+    let last = Bytes::from(bottom(&ctx));
+    let stream = futures::stream::once(async { first })
+        .chain(middle)
+        .chain(futures::stream::once(async { last }))
+        .map(Ok::<_, std::io::Error>);
+    Ok(html_response(StatusCode::OK)
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_bytes_stream(stream)))
+}
+
+fn html_response(status: StatusCode) -> poem::ResponseBuilder {
+    Response::builder()
+        .status(status)
+        .content_type("text/html; charset=utf-8")
+        .header("Content-Security-Policy", PAGE_CSP)
+        .header("X-Content-Type-Options", "nosniff")
+        .header("Referrer-Policy", "no-referrer")
+}
+
+/// Errors as pages a person can read, with the right status.
+fn html_error(err: ApiError) -> Response {
+    let (heading, text) = match err.status {
+        ErrorStatus::NotFound => ("Session not found", "There is no shared session here. It may have been deleted, or the link may be wrong."),
+        ErrorStatus::Gone => ("This session has expired", "Its owner shared it for a limited time, and that time is over."),
+        ErrorStatus::BadRequest => ("Not a session link", "This link does not look like a share link."),
+        ErrorStatus::TooManyRequests => ("Too many requests", "Please wait a moment and try again."),
+        ErrorStatus::Unavailable => ("Temporarily unavailable", "Sessions cannot be loaded right now. Please try again shortly."),
+        _ => ("Something went wrong", "The session could not be shown."),
+    };
+    let status = err.status.http();
+    let mut builder = html_response(status).header(header::CACHE_CONTROL, "no-store");
+    if let Some(secs) = err.retry_after {
+        builder = builder.header(header::RETRY_AFTER, secs);
+    }
+    builder.body(error_page(status.as_u16(), heading, text))
+}
+
+/// One image of one message, decoded from its data URL. Sub-resources of a page already
+/// charged to the reader, so not rate-limited themselves.
+#[handler]
+async fn image(
+    Path((id, message_index, image_index)): Path<(String, usize, usize)>,
+    state: Data<&AppState>,
+) -> Response {
+    let found = async {
+        let id = ShareId::parse(&id)?;
+        let (_, doc) = load(&state, &id, None).await?;
+        let url = doc
+            .messages
+            .get(message_index)
+            .and_then(|m| m.images.get(image_index))
+            .ok_or_else(ApiError::session_not_found)?;
+        decode_image(url).ok_or_else(ApiError::session_not_found)
+    }
+    .await;
+    match found {
+        Ok((mime, bytes)) => Response::builder()
+            .content_type(mime)
+            .header(header::CACHE_CONTROL, "public, max-age=86400")
+            .header("Content-Security-Policy", "default-src 'none'; sandbox")
+            .header("X-Content-Type-Options", "nosniff")
+            .body(bytes),
+        Err(err) => html_error(err),
+    }
+}
+
+fn asset(content_type: &str, body: &'static str) -> Response {
+    Response::builder()
+        .content_type(content_type)
+        .header(header::CACHE_CONTROL, "public, max-age=3600")
+        .header("X-Content-Type-Options", "nosniff")
+        .body(body)
+}
+
+#[handler]
+fn page_css() -> Response {
+    asset("text/css; charset=utf-8", PAGE_CSS)
+}
+
+#[handler]
+fn page_js() -> Response {
+    asset("text/javascript; charset=utf-8", PAGE_JS)
+}
+
+#[handler]
+fn highlight_css() -> Response {
+    asset("text/css; charset=utf-8", HIGHLIGHT_CSS.as_str())
+}
