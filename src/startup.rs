@@ -178,7 +178,8 @@ fn app(state: AppState, cors_origins: Vec<String>) -> impl poem::Endpoint {
     let docs = api.swagger_ui();
     Route::new()
         .nest("/", api)
-        .nest("/", pages::routes())
+        .nest("/session", pages::session_routes())
+        .nest("/assets", pages::asset_routes())
         .at("/api/openapi.json", spec)
         .nest("/docs", docs)
         .catch_error(|_: NotFoundError| async {

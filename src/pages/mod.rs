@@ -42,14 +42,20 @@ static PAGE_CSS: &str = include_str!("assets/page.css");
 static PAGE_JS: &str = include_str!("assets/page.js");
 static HIGHLIGHT_CSS: LazyLock<String> = LazyLock::new(markdown::highlight_css);
 
-pub fn routes() -> Route {
+/// Routes below `/session`.
+pub fn session_routes() -> Route {
     Route::new()
-        .at("/session/:id", get(page_by_id))
-        .at("/session/:username/:id", get(page_by_share_code))
-        .at("/session/:id/images/:message/:image", get(image))
-        .at("/assets/page.css", get(page_css))
-        .at("/assets/page.js", get(page_js))
-        .at("/assets/highlight.css", get(highlight_css))
+        .at("/:id", get(page_by_id))
+        .at("/:username/:id", get(page_by_share_code))
+        .at("/:id/images/:message/:image", get(image))
+}
+
+/// Routes below `/assets`.
+pub fn asset_routes() -> Route {
+    Route::new()
+        .at("/page.css", get(page_css))
+        .at("/page.js", get(page_js))
+        .at("/highlight.css", get(highlight_css))
 }
 
 #[derive(Deserialize)]

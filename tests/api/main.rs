@@ -13,5 +13,6 @@ mod openapi;
 mod options;
 mod outage;
 mod owner;
+mod pages;
 mod read;
 mod remote_auth;
