@@ -1,7 +1,6 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use futures::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, path::Path};
 use serde::{Deserialize, Serialize};
 
@@ -142,13 +141,7 @@ impl KeyStore {
     }
 
     async fn record_paths(&self) -> Result<Vec<Path>, StorageError> {
-        let prefix = Path::from("keys");
-        let metas: Vec<_> = self
-            .store
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .map_err(|e| StorageError::from_store("list", &prefix, e))?;
+        let metas = super::list_under(self.store.as_ref(), "keys").await?;
         Ok(metas.into_iter().map(|m| m.location).collect())
     }
 
@@ -178,6 +171,7 @@ impl KeyStore {
 
 #[cfg(test)]
 mod tests {
+    use futures::TryStreamExt;
     use object_store::memory::InMemory;
 
     use super::*;

@@ -50,3 +50,17 @@ impl StorageError {
         }
     }
 }
+
+/// Every object below `prefix`.
+pub(crate) async fn list_under(
+    store: &dyn object_store::ObjectStore,
+    prefix: &str,
+) -> Result<Vec<object_store::ObjectMeta>, StorageError> {
+    use futures::TryStreamExt;
+    let prefix = object_store::path::Path::from(prefix);
+    store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .map_err(|e| StorageError::from_store("list", &prefix, e))
+}

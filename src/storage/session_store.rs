@@ -5,7 +5,7 @@ use std::{
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use futures::{TryStreamExt, stream::BoxStream};
+use futures::stream::BoxStream;
 use object_store::{
     Attribute, Attributes, GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
     UpdateVersion, path::Path,
@@ -311,24 +311,13 @@ impl SessionStore {
     /// Deletes a share: the document first (after that no read finds it), then its record.
     /// Deleting what is already gone is not an error.
     pub async fn delete(&self, owner: &Username, id: &ShareId) -> Result<(), StorageError> {
-        for path in [document_path(owner, id), id_path(id)] {
-            match self.store.delete(&path).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(StorageError::from_store("delete", &path, e)),
-            }
-        }
-        Ok(())
+        self.delete_path(&document_path(owner, id)).await?;
+        self.delete_path(&id_path(id)).await
     }
 
     /// The documents under `owner`'s prefix, in no particular order.
     pub async fn list_owned(&self, owner: &Username) -> Result<Vec<OwnedDocument>, StorageError> {
-        let prefix = Path::from(format!("sessions/{owner}"));
-        let metas: Vec<_> = self
-            .store
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .map_err(|e| StorageError::from_store("list", &prefix, e))?;
+        let metas = super::list_under(self.store.as_ref(), &format!("sessions/{owner}")).await?;
         Ok(metas
             .into_iter()
             .filter_map(|meta| {
@@ -350,7 +339,7 @@ impl SessionStore {
         let mut report = GcReport::default();
         let cutoff = now - grace;
         let mut recorded = std::collections::HashSet::new();
-        for meta in self.list_all("ids").await? {
+        for meta in super::list_under(self.store.as_ref(), "ids").await? {
             let Some(id) = meta.location.filename().and_then(|f| f.strip_suffix(".json")) else {
                 continue;
             };
@@ -383,7 +372,7 @@ impl SessionStore {
                 }
             }
         }
-        for meta in self.list_all("sessions").await? {
+        for meta in super::list_under(self.store.as_ref(), "sessions").await? {
             let id = meta.location.filename().and_then(|f| f.strip_suffix(".json")).and_then(|f| ShareId::parse(f).ok());
             let Some(id) = id else { continue };
             if meta.last_modified < cutoff && !recorded.contains(&id) {
@@ -394,22 +383,13 @@ impl SessionStore {
                 }
             }
         }
-        for meta in self.list_all("_probe").await? {
+        for meta in super::list_under(self.store.as_ref(), "_probe").await? {
             if meta.last_modified < cutoff {
                 self.delete_path(&meta.location).await?;
                 report.probes += 1;
             }
         }
         Ok(report)
-    }
-
-    async fn list_all(&self, prefix: &str) -> Result<Vec<object_store::ObjectMeta>, StorageError> {
-        let prefix = Path::from(prefix);
-        self.store
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .map_err(|e| StorageError::from_store("list", &prefix, e))
     }
 
     async fn delete_path(&self, path: &Path) -> Result<(), StorageError> {
