@@ -118,7 +118,7 @@ async fn page(
     id: &str,
     page: Option<&str>,
 ) -> Result<Response, ApiError> {
-    state.limits.check_read(&format!("ip:{}", client.0))?;
+    state.charge_read(None, client)?;
     let id = ShareId::parse(id)?;
     let owner = owner.map(Username::parse).transpose()?;
     let page: usize = match page {

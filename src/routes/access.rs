@@ -59,21 +59,24 @@ impl AppState {
         self.authenticate(key).await
     }
 
-    /// A read: with a key, charged to it and the key checked; without, charged to the address.
+    /// Charges a read: to the key when one is sent, else to the client's address.
+    pub fn charge_read(&self, key: Option<&ApiKey>, client: &ClientAddr) -> Result<(), ApiError> {
+        match key {
+            Some(key) => self.limits.check_read(&format!("key:{}", key.hash().as_str())),
+            None => self.limits.check_read(&format!("ip:{}", client.0)),
+        }
+    }
+
+    /// A read: charged (see [`AppState::charge_read`]), then a key that was sent is checked.
     pub async fn reader(
         &self,
         key: Option<ApiKey>,
         client: &ClientAddr,
     ) -> Result<Option<Username>, ApiError> {
+        self.charge_read(key.as_ref(), client)?;
         match key {
-            Some(key) => {
-                self.limits.check_read(&format!("key:{}", key.hash().as_str()))?;
-                Ok(Some(self.authenticate(&key).await?))
-            }
-            None => {
-                self.limits.check_read(&format!("ip:{}", client.0))?;
-                Ok(None)
-            }
+            Some(key) => Ok(Some(self.authenticate(&key).await?)),
+            None => Ok(None),
         }
     }
 

@@ -234,10 +234,7 @@ impl SessionsApi {
                     Ok(CreateOrImportResponse::Created(Json(created), location))
                 }
                 Incoming::Import { id, username } => {
-                    match &key {
-                        Some(key) => state.limits.check_read(&format!("key:{}", key.hash().as_str()))?,
-                        None => state.limits.check_read(&format!("ip:{}", client.0))?,
-                    }
+                    state.charge_read(key.as_ref(), &client)?;
                     let id = ShareId::parse(&id)?;
                     let owner = username.as_deref().map(Username::parse).transpose()?;
                     let (record, opened) =
