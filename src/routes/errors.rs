@@ -110,6 +110,11 @@ impl ApiError {
         }
     }
 
+    fn retrying_after(mut self, secs: u32) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
     pub fn access_denied() -> Self {
         Self::new(ErrorStatus::Forbidden, "ACCESS_DENIED", "this share belongs to another user")
     }
@@ -127,23 +132,21 @@ impl ApiError {
     }
 
     pub fn rate_limited(retry_after_secs: u32) -> Self {
-        let mut err = Self::new(
+        Self::new(
             ErrorStatus::TooManyRequests,
             "RATE_LIMITED",
             "too many requests; slow down and retry after the time in Retry-After",
-        );
-        err.retry_after = Some(retry_after_secs.max(1));
-        err
+        )
+        .retrying_after(retry_after_secs.max(1))
     }
 
     pub fn auth_unavailable() -> Self {
-        let mut err = Self::new(
+        Self::new(
             ErrorStatus::Unavailable,
             "AUTH_UNAVAILABLE",
             "the key service is unreachable right now; try again shortly",
-        );
-        err.retry_after = Some(RETRY_AFTER_SECS);
-        err
+        )
+        .retrying_after(RETRY_AFTER_SECS)
     }
 
     /// A request field that fails a rule, with its JSON pointer.
@@ -209,13 +212,12 @@ impl ApiError {
     }
 
     pub fn storage_unavailable() -> Self {
-        let mut err = Self::new(
+        Self::new(
             ErrorStatus::Unavailable,
             "STORAGE_UNAVAILABLE",
             "session storage is unavailable right now; try again shortly",
-        );
-        err.retry_after = Some(RETRY_AFTER_SECS);
-        err
+        )
+        .retrying_after(RETRY_AFTER_SECS)
     }
 
     /// A bug or an impossible state: logged in full, answered without internals.
