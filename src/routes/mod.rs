@@ -16,7 +16,7 @@ use std::sync::Arc;
 pub use access::{ClientAddr, check_readable};
 pub use errors::{ApiError, ErrorBody, ErrorStatus};
 pub use health::HealthApi;
-pub use limits::{Rate, RateLimits, RateSetting, parse_rate};
+pub use limits::{Rate, RateLimits, RateSetting};
 pub use path_guard::reject_dot_segments;
 pub use sessions::SessionsApi;
 
