@@ -33,7 +33,15 @@ async fn main() {
     println!("{iterations} iterations each; medians in ms; ratio = service / direct object_store");
     println!(
         "{:<12}{:>10}{:>12}{:>12}{:>8}{:>12}{:>12}{:>8}{:>14}",
-        "fixture", "bytes", "put direct", "create", "ratio", "get direct", "GET", "ratio", "validate only"
+        "fixture",
+        "bytes",
+        "put direct",
+        "create",
+        "ratio",
+        "get direct",
+        "GET",
+        "ratio",
+        "validate only"
     );
     for name in ["small.json", "medium.json", "large.json", "xlarge.json"] {
         let body = helpers::fixture(name);

@@ -10,7 +10,11 @@ use crate::{
 };
 
 #[derive(Parser, Debug)]
-#[command(name = "session-share", version, about = "Share AI coding sessions: validated, stored in S3-compatible object storage.")]
+#[command(
+    name = "session-share",
+    version,
+    about = "Share AI coding sessions: validated, stored in S3-compatible object storage."
+)]
 pub struct Cli {
     /// Without a command, `serve`.
     #[command(subcommand)]
@@ -156,7 +160,9 @@ fn parse_size(raw: &str) -> Result<u64, String> {
 fn parse_public_url(raw: &str) -> Result<String, String> {
     let url = url::Url::parse(raw).map_err(|e| format!("{raw:?}: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(format!("{raw:?}: expected an http(s) URL such as https://sessions.example.com"));
+        return Err(format!(
+            "{raw:?}: expected an http(s) URL such as https://sessions.example.com"
+        ));
     }
     Ok(raw.trim_end_matches('/').to_owned())
 }

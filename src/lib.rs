@@ -4,9 +4,9 @@
 //! in object storage under `sessions/<username>/<id>.json`, and served back to any client version.
 
 pub mod configuration;
-pub mod remote_keys;
 pub mod domain;
 pub mod pages;
+pub mod remote_keys;
 pub mod routes;
 pub mod startup;
 pub mod storage;

@@ -45,7 +45,8 @@ async fn gc(grace: std::time::Duration, storage: StorageArgs) -> anyhow::Result<
         ConditionalWritesState::default(),
         Arc::new(ShareId::generate),
     );
-    let report = sessions.collect_garbage(chrono::Utc::now(), chrono::Duration::from_std(grace)?).await?;
+    let report =
+        sessions.collect_garbage(chrono::Utc::now(), chrono::Duration::from_std(grace)?).await?;
     println!(
         "deleted {} expired shares, {} records and {} documents left by failed creates or deletes, {} probe objects",
         report.expired, report.orphaned_records, report.orphaned_documents, report.probes
@@ -73,7 +74,14 @@ async fn keys(command: KeysCommand) -> anyhow::Result<()> {
                 }
                 let status = if r.revoked_at.is_some() { "revoked" } else { "active" };
                 let created = r.created_at.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-                println!("{:<14}{:<24}{:<26}{:<10}{}", r.key_id, r.username, created, status, r.label.unwrap_or_default());
+                println!(
+                    "{:<14}{:<24}{:<26}{:<10}{}",
+                    r.key_id,
+                    r.username,
+                    created,
+                    status,
+                    r.label.unwrap_or_default()
+                );
             }
         }
         KeysCommand::Revoke { key_id, storage } => {

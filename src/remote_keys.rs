@@ -50,7 +50,10 @@ impl RemoteKeys {
                 .timeout(Duration::from_secs(5))
                 .build()?,
             accepted: Cache::builder().max_capacity(CACHE_CAPACITY).time_to_live(ttl).build(),
-            refused: Cache::builder().max_capacity(CACHE_CAPACITY).time_to_live(refused_ttl).build(),
+            refused: Cache::builder()
+                .max_capacity(CACHE_CAPACITY)
+                .time_to_live(refused_ttl)
+                .build(),
         })
     }
 
@@ -79,7 +82,8 @@ impl RemoteKeys {
         if !status.is_success() {
             return Err(unavailable(format!("status {status}")));
         }
-        let answer: RemoteAnswer = resp.json().await.map_err(|e| unavailable(e.without_url().to_string()))?;
+        let answer: RemoteAnswer =
+            resp.json().await.map_err(|e| unavailable(e.without_url().to_string()))?;
         match Username::parse(&answer.username) {
             Ok(user) => {
                 self.accepted.insert(hash, user.clone()).await;

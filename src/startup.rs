@@ -5,11 +5,11 @@ use std::{sync::Arc, time::Duration};
 use poem::{
     EndpointExt, IntoResponse, Response, Route, Server,
     error::{MethodNotAllowedError, NotFoundError},
+    http::uri::Scheme,
     http::{Method, StatusCode},
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
-    http::uri::Scheme,
-    web::{LocalAddr, RemoteAddr},
     middleware::{CatchPanic, Cors},
+    web::{LocalAddr, RemoteAddr},
 };
 
 use crate::{
@@ -56,8 +56,13 @@ impl Application {
             .find_map(|a| a.as_socket_addr().copied())
             .ok_or_else(|| anyhow::anyhow!("{} is not a TCP address", settings.bind))?;
         let public_url = settings.public_url.clone().unwrap_or_else(|| {
-            let host = if address.ip().is_unspecified() { "localhost".to_owned() } else { address.ip().to_string() };
-            let host = if address.is_ipv6() && host != "localhost" { format!("[{host}]") } else { host };
+            let host = if address.ip().is_unspecified() {
+                "localhost".to_owned()
+            } else {
+                address.ip().to_string()
+            };
+            let host =
+                if address.is_ipv6() && host != "localhost" { format!("[{host}]") } else { host };
             format!("http://{host}:{}", address.port())
         });
 
@@ -162,11 +167,26 @@ fn cors(origins: Vec<String>) -> Cors {
             })
         })
         .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE, Method::OPTIONS])
-        .allow_headers(["content-type", "syntx-api-key", "authorization", "if-none-match", "x-request-id"])
+        .allow_headers([
+            "content-type",
+            "syntx-api-key",
+            "authorization",
+            "if-none-match",
+            "x-request-id",
+        ])
         .expose_headers([
-            "etag", "location", "retry-after", "x-request-id", "x-session-owner", "x-session-title",
-            "x-session-description", "x-session-tags", "x-session-public", "x-session-created-at",
-            "x-session-expires-at", "x-session-message-count",
+            "etag",
+            "location",
+            "retry-after",
+            "x-request-id",
+            "x-session-owner",
+            "x-session-title",
+            "x-session-description",
+            "x-session-tags",
+            "x-session-public",
+            "x-session-created-at",
+            "x-session-expires-at",
+            "x-session-message-count",
         ])
         .max_age(3600)
 }
@@ -186,10 +206,17 @@ fn app(state: AppState, cors_origins: Vec<String>) -> impl poem::Endpoint {
             json_error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route; see /docs")
         })
         .catch_error(|_: MethodNotAllowedError| async {
-            json_error(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "method not allowed on this route; see /docs")
+            json_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                "method not allowed on this route; see /docs",
+            )
         })
         .data(state)
-        .with(CatchPanic::new().with_handler(|_| ApiError::internal("a request handler panicked").body_response()))
+        .with(
+            CatchPanic::new()
+                .with_handler(|_| ApiError::internal("a request handler panicked").body_response()),
+        )
         .around(reject_dot_segments)
         .with(cors(cors_origins))
         .around(telemetry::log_requests)
@@ -210,7 +237,10 @@ impl ApiError {
 
 /// Finds out once whether storage honours conditional writes, retrying while it is
 /// unreachable. Until then creates check before they write.
-async fn probe_until_known(store: Arc<dyn object_store::ObjectStore>, state: ConditionalWritesState) {
+async fn probe_until_known(
+    store: Arc<dyn object_store::ObjectStore>,
+    state: ConditionalWritesState,
+) {
     loop {
         match probe_conditional_writes(store.as_ref()).await {
             Ok(result) => {
@@ -218,8 +248,10 @@ async fn probe_until_known(store: Arc<dyn object_store::ObjectStore>, state: Con
                 if result == ConditionalWrites::Supported {
                     tracing::info!(conditional_writes = result.as_str(), "storage probed");
                 } else {
-                    tracing::warn!(conditional_writes = result.as_str(),
-                        "storage overwrites instead of refusing If-None-Match: share ids are claimed by check-then-write");
+                    tracing::warn!(
+                        conditional_writes = result.as_str(),
+                        "storage overwrites instead of refusing If-None-Match: share ids are claimed by check-then-write"
+                    );
                 }
                 return;
             }

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use poem::{Endpoint, IntoResponse, Request, Response, http::HeaderValue, PathPattern};
+use poem::{Endpoint, IntoResponse, PathPattern, Request, Response, http::HeaderValue};
 use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
 

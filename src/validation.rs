@@ -161,7 +161,8 @@ mod tests {
 
     #[test]
     fn invalid_json_reports_line_and_column() {
-        let err = SessionValidator::parse_json(b"{\n  \"version\": \"1.0.0\",\n  oops\n}").unwrap_err();
+        let err =
+            SessionValidator::parse_json(b"{\n  \"version\": \"1.0.0\",\n  oops\n}").unwrap_err();
         let DocumentError::InvalidJson { line, column, message } = err else { panic!() };
         assert_eq!((line, column), (3, 3));
         assert!(!message.contains("at line"), "{message}");

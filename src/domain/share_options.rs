@@ -108,7 +108,10 @@ pub fn parse_tags(raw: &[&str]) -> Result<Vec<String>, FieldError> {
     for tag in raw {
         let tag = tag.trim().to_lowercase();
         if tag.is_empty() || tag.chars().count() > MAX_TAG_CHARS {
-            return Err(field_error("/tags", format!("each tag has 1 to {MAX_TAG_CHARS} characters")));
+            return Err(field_error(
+                "/tags",
+                format!("each tag has 1 to {MAX_TAG_CHARS} characters"),
+            ));
         }
         if tag.chars().any(|c| c.is_control() || c == ',') {
             return Err(field_error("/tags", "tags may not hold commas or control characters"));
@@ -147,7 +150,14 @@ pub fn check_expiry(
         let days = max_ttl.num_days();
         return Err(field_error(
             "/expiresAt",
-            format!("at most {} from now", if days > 0 { format!("{days} days") } else { format!("{} seconds", max_ttl.num_seconds()) }),
+            format!(
+                "at most {} from now",
+                if days > 0 {
+                    format!("{days} days")
+                } else {
+                    format!("{} seconds", max_ttl.num_seconds())
+                }
+            ),
         ));
     }
     Ok(at)
@@ -189,8 +199,16 @@ mod tests {
     #[test]
     fn expiry_must_be_in_the_future_and_within_the_ttl() {
         let ttl = Duration::days(30);
-        assert_eq!(parse_expiry("2026-11-20T00:00:00Z", now(), ttl).unwrap_err().pointer, "/expiresAt");
-        assert!(parse_expiry("2027-01-30T00:00:00Z", now(), ttl).unwrap_err().message.contains("30 days"));
+        assert_eq!(
+            parse_expiry("2026-11-20T00:00:00Z", now(), ttl).unwrap_err().pointer,
+            "/expiresAt"
+        );
+        assert!(
+            parse_expiry("2027-01-30T00:00:00Z", now(), ttl)
+                .unwrap_err()
+                .message
+                .contains("30 days")
+        );
         assert!(parse_expiry("tomorrow", now(), ttl).is_err());
         assert!(parse_expiry("2026-12-01T00:00:00Z", now(), ttl).is_ok());
     }

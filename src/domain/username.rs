@@ -57,8 +57,22 @@ mod tests {
     #[test]
     fn refuses_anything_that_could_escape_a_path() {
         for bad in [
-            "", "..", "../etc", "a/b", "a%2Fb", "a\\b", ".hidden", "a..b", "-dash", "_x", "a b",
-            "a\0b", "a\nb", "ålice", "用户", "a\u{202e}b",
+            "",
+            "..",
+            "../etc",
+            "a/b",
+            "a%2Fb",
+            "a\\b",
+            ".hidden",
+            "a..b",
+            "-dash",
+            "_x",
+            "a b",
+            "a\0b",
+            "a\nb",
+            "ålice",
+            "用户",
+            "a\u{202e}b",
         ] {
             assert!(Username::parse(bad).is_err(), "{bad:?} should be refused");
         }

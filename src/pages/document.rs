@@ -76,9 +76,14 @@ impl DocumentCache {
         Self(
             Cache::builder()
                 .weigher(|_, doc: &Arc<PageDocument>| {
-                    let text: usize = doc.messages.iter().map(|m| {
-                        m.text.as_ref().map_or(0, String::len) + m.images.iter().map(String::len).sum::<usize>()
-                    }).sum();
+                    let text: usize = doc
+                        .messages
+                        .iter()
+                        .map(|m| {
+                            m.text.as_ref().map_or(0, String::len)
+                                + m.images.iter().map(String::len).sum::<usize>()
+                        })
+                        .sum();
                     u32::try_from(text / 1024 + 1).unwrap_or(u32::MAX)
                 })
                 .max_capacity(max_bytes / 1024)

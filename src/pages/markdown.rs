@@ -92,22 +92,28 @@ pub fn render(text: &str) -> String {
     let mut blocks: Vec<String> = Vec::new();
     let mut events: Vec<Event> = Vec::new();
     let mut code: Option<(String, String)> = None;
-    let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
+    let options =
+        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
     for event in Parser::new_ext(text, options) {
         match event {
             Event::Start(Tag::CodeBlock(kind)) => {
                 let lang = match kind {
-                    CodeBlockKind::Fenced(info) => info.split_whitespace().next().unwrap_or("").to_owned(),
+                    CodeBlockKind::Fenced(info) => {
+                        info.split_whitespace().next().unwrap_or("").to_owned()
+                    }
                     CodeBlockKind::Indented => String::new(),
                 };
                 code = Some((lang, String::new()));
             }
             Event::End(TagEnd::CodeBlock) => {
                 let (lang, body) = code.take().unwrap_or_default();
-                events.push(Event::Text(format!("\u{E000}{nonce}:{}\u{E000}", blocks.len()).into()));
+                events
+                    .push(Event::Text(format!("\u{E000}{nonce}:{}\u{E000}", blocks.len()).into()));
                 blocks.push(code_block(&lang, &body));
             }
-            Event::Text(t) if code.is_some() => code.as_mut().expect("in a code block").1.push_str(&t),
+            Event::Text(t) if code.is_some() => {
+                code.as_mut().expect("in a code block").1.push_str(&t)
+            }
             // Raw HTML is shown, never interpreted.
             Event::Html(raw) | Event::InlineHtml(raw) => events.push(Event::Text(raw)),
             other => events.push(other),
@@ -154,13 +160,23 @@ mod tests {
             "```html\n<script>alert(1)</script>\n```\n",
         ));
         // Text is escaped, so every literal `<...>` left is a real tag.
-        let tags: Vec<&str> = html.split('<').skip(1).map(|t| t.split('>').next().unwrap()).collect();
+        let tags: Vec<&str> =
+            html.split('<').skip(1).map(|t| t.split('>').next().unwrap()).collect();
         for tag in &tags {
             let lower = tag.to_lowercase();
             let name = lower.split_whitespace().next().unwrap_or("").trim_start_matches('/');
-            assert!(!["script", "img", "style", "iframe"].contains(&name), "<{tag}> survived in {html}");
+            assert!(
+                !["script", "img", "style", "iframe"].contains(&name),
+                "<{tag}> survived in {html}"
+            );
             assert!(!lower.contains("javascript:"), "<{tag}> survived in {html}");
-            assert!(!lower.split_whitespace().skip(1).any(|a| a.starts_with("on") || a.starts_with("style")), "<{tag}> survived in {html}");
+            assert!(
+                !lower
+                    .split_whitespace()
+                    .skip(1)
+                    .any(|a| a.starts_with("on") || a.starts_with("style")),
+                "<{tag}> survived in {html}"
+            );
         }
         assert!(html.contains("&lt;script&gt;"), "raw HTML is shown as text: {html}");
         assert!(html.contains("href=\"https://example.com\""), "{html}");

@@ -80,7 +80,9 @@ async fn page_by_share_code(
     state: Data<&AppState>,
     client: ClientAddr,
 ) -> Response {
-    page(&state, &client, Some(&username), &id, query.page.as_deref()).await.unwrap_or_else(html_error)
+    page(&state, &client, Some(&username), &id, query.page.as_deref())
+        .await
+        .unwrap_or_else(html_error)
 }
 
 /// The record decides access on every request (a share may have been deleted, made private
@@ -107,7 +109,11 @@ async fn load(
         tracing::warn!(error = %e, share_id = %id, "reading a session for its page failed");
         ApiError::storage_unavailable()
     })?;
-    let doc = state.pages.insert(id.as_str(), chunks.concat().into()).await.map_err(ApiError::internal)?;
+    let doc = state
+        .pages
+        .insert(id.as_str(), chunks.concat().into())
+        .await
+        .map_err(ApiError::internal)?;
     Ok((record, doc))
 }
 
@@ -123,7 +129,11 @@ async fn page(
     let owner = owner.map(Username::parse).transpose()?;
     let page: usize = match page {
         None => 1,
-        Some(raw) => raw.parse().ok().filter(|p| *p >= 1).ok_or_else(|| ApiError::invalid_request("page must be a number from 1"))?,
+        Some(raw) => raw
+            .parse()
+            .ok()
+            .filter(|p| *p >= 1)
+            .ok_or_else(|| ApiError::invalid_request("page must be a number from 1"))?,
     };
     let (record, doc) = load(state, &id, owner.as_ref()).await?;
     let order = doc.chronological();
@@ -131,7 +141,8 @@ async fn page(
     if page > pages {
         return Err(ApiError::session_not_found());
     }
-    let shown: Vec<usize> = order.into_iter().skip((page - 1) * MESSAGES_PER_PAGE).take(MESSAGES_PER_PAGE).collect();
+    let shown: Vec<usize> =
+        order.into_iter().skip((page - 1) * MESSAGES_PER_PAGE).take(MESSAGES_PER_PAGE).collect();
     let ctx = Arc::new(PageContext {
         id: id.to_string(),
         share_url: state.share_url(&id),
@@ -178,11 +189,24 @@ fn html_response(status: StatusCode) -> poem::ResponseBuilder {
 /// Errors as pages a person can read, with the right status.
 fn html_error(err: ApiError) -> Response {
     let (heading, text) = match err.status {
-        ErrorStatus::NotFound => ("Session not found", "There is no shared session here. It may have been deleted, or the link may be wrong."),
-        ErrorStatus::Gone => ("This session has expired", "Its owner shared it for a limited time, and that time is over."),
-        ErrorStatus::BadRequest => ("Not a session link", "This link does not look like a share link."),
-        ErrorStatus::TooManyRequests => ("Too many requests", "Please wait a moment and try again."),
-        ErrorStatus::Unavailable => ("Temporarily unavailable", "Sessions cannot be loaded right now. Please try again shortly."),
+        ErrorStatus::NotFound => (
+            "Session not found",
+            "There is no shared session here. It may have been deleted, or the link may be wrong.",
+        ),
+        ErrorStatus::Gone => (
+            "This session has expired",
+            "Its owner shared it for a limited time, and that time is over.",
+        ),
+        ErrorStatus::BadRequest => {
+            ("Not a session link", "This link does not look like a share link.")
+        }
+        ErrorStatus::TooManyRequests => {
+            ("Too many requests", "Please wait a moment and try again.")
+        }
+        ErrorStatus::Unavailable => (
+            "Temporarily unavailable",
+            "Sessions cannot be loaded right now. Please try again shortly.",
+        ),
         _ => ("Something went wrong", "The session could not be shown."),
     };
     let status = err.status.http();

@@ -27,7 +27,9 @@ pub struct PageContext {
 
 fn head(title: &str, description: &str, url: Option<&str>) -> String {
     let (title, description) = (escape(title), escape(description));
-    let og_url = url.map(|u| format!("<meta property=\"og:url\" content=\"{}\">\n", escape(u))).unwrap_or_default();
+    let og_url = url
+        .map(|u| format!("<meta property=\"og:url\" content=\"{}\">\n", escape(u)))
+        .unwrap_or_default();
     format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
@@ -71,14 +73,22 @@ fn number(n: f64) -> String {
 
 /// The head and the header: prompt, author, date, counts, buttons.
 pub fn top(ctx: &PageContext, doc: &PageDocument) -> String {
-    let prompt = if doc.task.task.trim().is_empty() { ctx.record.title.as_str() } else { doc.task.task.as_str() };
+    let prompt = if doc.task.task.trim().is_empty() {
+        ctx.record.title.as_str()
+    } else {
+        doc.task.task.as_str()
+    };
     let description = ctx.record.description.clone().unwrap_or_else(|| {
         let excerpt: String = prompt.chars().take(200).collect();
         format!("A shared AI coding session by {}: {excerpt}", ctx.record.username)
     });
     let created: DateTime<Utc> = ctx.record.created_at;
     let code = format!("{}/{}", ctx.record.username, ctx.id);
-    let pager = if ctx.pages > 1 { format!(" · page {} of {}", ctx.page, ctx.pages) } else { String::new() };
+    let pager = if ctx.pages > 1 {
+        format!(" · page {} of {}", ctx.page, ctx.pages)
+    } else {
+        String::new()
+    };
     format!(
         "{head}<header class=\"share\">\n\
          <p class=\"kicker\">Shared session</p>\n\
@@ -114,11 +124,17 @@ pub fn bottom(ctx: &PageContext) -> String {
     if ctx.pages > 1 {
         nav.push_str("<nav class=\"pages\">");
         if ctx.page > 1 {
-            nav.push_str(&format!("<a id=\"earlier\" href=\"?page={}\">← Earlier messages</a>", ctx.page - 1));
+            nav.push_str(&format!(
+                "<a id=\"earlier\" href=\"?page={}\">← Earlier messages</a>",
+                ctx.page - 1
+            ));
         }
         nav.push_str(&format!("<span>Page {} of {}</span>", ctx.page, ctx.pages));
         if ctx.page < ctx.pages {
-            nav.push_str(&format!("<a id=\"later\" href=\"?page={}\">Later messages →</a>", ctx.page + 1));
+            nav.push_str(&format!(
+                "<a id=\"later\" href=\"?page={}\">Later messages →</a>",
+                ctx.page + 1
+            ));
         }
         nav.push_str("</nav>\n");
     }
@@ -132,7 +148,9 @@ fn kind(m: &PageMessage) -> &str {
 
 fn is_user(index_in_doc: usize, m: &PageMessage, doc: &PageDocument) -> bool {
     matches!(m.say.as_deref(), Some("user_feedback" | "user_feedback_diff"))
-        || (index_in_doc == 0 && m.say.as_deref() == Some("text") && m.text.as_deref().map(str::trim) == Some(doc.task.task.trim()))
+        || (index_in_doc == 0
+            && m.say.as_deref() == Some("text")
+            && m.text.as_deref().map(str::trim) == Some(doc.task.task.trim()))
 }
 
 fn json_text(m: &PageMessage) -> Option<serde_json::Map<String, Value>> {
@@ -144,7 +162,10 @@ fn raw(text: &str) -> String {
         .ok()
         .and_then(|v| serde_json::to_string_pretty(&v).ok())
         .unwrap_or_else(|| text.to_owned());
-    format!("<details class=\"raw\"><summary>Raw</summary><pre class=\"code\"><code>{}</code></pre></details>", escape(&pretty))
+    format!(
+        "<details class=\"raw\"><summary>Raw</summary><pre class=\"code\"><code>{}</code></pre></details>",
+        escape(&pretty)
+    )
 }
 
 fn field<'a>(object: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a str> {
@@ -167,23 +188,45 @@ fn content(m: &PageMessage) -> (String, String) {
     let k = kind(m);
     match k {
         "text" | "user_feedback" | "completion_result" => (label(k), markdown(text)),
-        "reasoning" => ("Reasoning".into(), format!("<details class=\"reasoning\"><summary>Reasoning</summary>{}</details>", markdown(text))),
+        "reasoning" => (
+            "Reasoning".into(),
+            format!(
+                "<details class=\"reasoning\"><summary>Reasoning</summary>{}</details>",
+                markdown(text)
+            ),
+        ),
         "api_req_started" => {
             let Some(o) = json_text(m) else { return ("API request".into(), folded_output(text)) };
             let num = |key: &str| o.get(key).and_then(Value::as_f64);
             let mut facts = Vec::new();
-            if let Some(n) = num("tokensIn") { facts.push(format!("{} in", number(n))); }
-            if let Some(n) = num("tokensOut") { facts.push(format!("{} out", number(n))); }
-            if let Some(n) = num("cacheReads") { facts.push(format!("{} cache reads", number(n))); }
-            if let Some(c) = num("cost") { facts.push(format!("${c:.4}")); }
-            let card = format!("<div class=\"card api\"><span class=\"card-title\">API request</span> <span class=\"facts\">{}</span></div>", escape(&facts.join(" · ")));
+            if let Some(n) = num("tokensIn") {
+                facts.push(format!("{} in", number(n)));
+            }
+            if let Some(n) = num("tokensOut") {
+                facts.push(format!("{} out", number(n)));
+            }
+            if let Some(n) = num("cacheReads") {
+                facts.push(format!("{} cache reads", number(n)));
+            }
+            if let Some(c) = num("cost") {
+                facts.push(format!("${c:.4}"));
+            }
+            let card = format!(
+                "<div class=\"card api\"><span class=\"card-title\">API request</span> <span class=\"facts\">{}</span></div>",
+                escape(&facts.join(" · "))
+            );
             ("API request".into(), format!("{card}{}", raw(text)))
         }
         "tool" => {
             let Some(o) = json_text(m) else { return ("Tool".into(), folded_output(text)) };
             let tool = field(&o, "tool").unwrap_or("tool");
-            let path = field(&o, "path").map(|p| format!(" <code class=\"path\">{}</code>", escape(p))).unwrap_or_default();
-            let card = format!("<div class=\"card tool\"><span class=\"card-title\">{}</span>{path}</div>", escape(tool));
+            let path = field(&o, "path")
+                .map(|p| format!(" <code class=\"path\">{}</code>", escape(p)))
+                .unwrap_or_default();
+            let card = format!(
+                "<div class=\"card tool\"><span class=\"card-title\">{}</span>{path}</div>",
+                escape(tool)
+            );
             ("Tool".into(), format!("{card}{}", raw(text)))
         }
         "followup" => {
@@ -192,17 +235,47 @@ fn content(m: &PageMessage) -> (String, String) {
             let suggestions: Vec<String> = o
                 .get("suggest")
                 .and_then(Value::as_array)
-                .map(|s| s.iter().filter_map(|v| v.as_str().or_else(|| v.get("answer").and_then(Value::as_str))).map(|a| format!("<li>{}</li>", escape(a))).collect())
+                .map(|s| {
+                    s.iter()
+                        .filter_map(|v| {
+                            v.as_str().or_else(|| v.get("answer").and_then(Value::as_str))
+                        })
+                        .map(|a| format!("<li>{}</li>", escape(a)))
+                        .collect()
+                })
                 .unwrap_or_default();
-            let list = if suggestions.is_empty() { String::new() } else { format!("<ul class=\"suggestions\">{}</ul>", suggestions.concat()) };
-            ("Question".into(), format!("<div class=\"card followup\">{}{list}</div>{}", markdown(question), raw(text)))
+            let list = if suggestions.is_empty() {
+                String::new()
+            } else {
+                format!("<ul class=\"suggestions\">{}</ul>", suggestions.concat())
+            };
+            (
+                "Question".into(),
+                format!(
+                    "<div class=\"card followup\">{}{list}</div>{}",
+                    markdown(question),
+                    raw(text)
+                ),
+            )
         }
         "command" => ("Command".into(), code_block("sh", &format!("$ {text}"))),
         "command_output" => ("Output".into(), folded_output(text)),
-        "checkpoint_saved" => ("Checkpoint".into(), format!("<p class=\"muted\">Checkpoint saved <code>{}</code></p>", escape(&text.chars().take(12).collect::<String>()))),
+        "checkpoint_saved" => (
+            "Checkpoint".into(),
+            format!(
+                "<p class=\"muted\">Checkpoint saved <code>{}</code></p>",
+                escape(&text.chars().take(12).collect::<String>())
+            ),
+        ),
         _ => {
             // A kind this page does not know (newer extensions add them): shown plainly.
-            let body = if json_text(m).is_some() { raw(text) } else if text.is_empty() { String::new() } else { format!("<pre class=\"plain\">{}</pre>", escape(text)) };
+            let body = if json_text(m).is_some() {
+                raw(text)
+            } else if text.is_empty() {
+                String::new()
+            } else {
+                format!("<pre class=\"plain\">{}</pre>", escape(text))
+            };
             (k.to_owned(), body)
         }
     }
@@ -229,7 +302,12 @@ pub fn message(share_id: &str, index: usize, doc: &PageDocument) -> String {
         .reasoning
         .as_deref()
         .filter(|r| !r.trim().is_empty())
-        .map(|r| format!("<details class=\"reasoning\"><summary>Reasoning</summary>{}</details>", markdown(r)))
+        .map(|r| {
+            format!(
+                "<details class=\"reasoning\"><summary>Reasoning</summary>{}</details>",
+                markdown(r)
+            )
+        })
         .unwrap_or_default();
     let images: String = (0..m.images.len())
         .map(|i| {
@@ -237,8 +315,11 @@ pub fn message(share_id: &str, index: usize, doc: &PageDocument) -> String {
             format!("<a class=\"thumb\" href=\"{src}\" target=\"_blank\" rel=\"noopener\"><img src=\"{src}\" loading=\"lazy\" decoding=\"async\" alt=\"image {}\" width=\"160\" height=\"120\"></a>", i + 1)
         })
         .collect();
-    let images = if images.is_empty() { images } else { format!("<div class=\"images\">{images}</div>") };
-    let time = DateTime::<Utc>::from_timestamp_millis(m.ts as i64).map(|t| t.format("%H:%M:%S").to_string()).unwrap_or_default();
+    let images =
+        if images.is_empty() { images } else { format!("<div class=\"images\">{images}</div>") };
+    let time = DateTime::<Utc>::from_timestamp_millis(m.ts as i64)
+        .map(|t| t.format("%H:%M:%S").to_string())
+        .unwrap_or_default();
     format!(
         "<article class=\"msg {side} kind-{kind_class}\" id=\"m{index}\" data-kind=\"{kind_attr}\">\n<div class=\"bubble\"><div class=\"label\">{label} <time>{time}</time></div>\n{reasoning}{body}{images}</div>\n</article>\n",
         side = if user { "user" } else { "assistant" },

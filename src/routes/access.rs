@@ -23,9 +23,8 @@ impl<'a> FromRequest<'a> for ClientAddr {
             .and_then(|value| value.split(',').next())
             .map(|first| first.trim().to_owned())
             .filter(|first| !first.is_empty());
-        let peer = || {
-            req.remote_addr().as_socket_addr().map(|a| a.ip().to_string()).unwrap_or_default()
-        };
+        let peer =
+            || req.remote_addr().as_socket_addr().map(|a| a.ip().to_string()).unwrap_or_default();
         Ok(Self(forwarded.unwrap_or_else(peer)))
     }
 }

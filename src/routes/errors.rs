@@ -336,7 +336,10 @@ impl poem::error::ResponseError for ApiError {
 /// `TooManyRequests` also carry `Retry-After`.
 macro_rules! error_variant {
     ($ty:ident, Unavailable, $body:expr, $err:expr) => {
-        $ty::Unavailable($body, $err.retry_after.unwrap_or($crate::routes::errors::RETRY_AFTER_SECS))
+        $ty::Unavailable(
+            $body,
+            $err.retry_after.unwrap_or($crate::routes::errors::RETRY_AFTER_SECS),
+        )
     };
     ($ty:ident, TooManyRequests, $body:expr, $err:expr) => {
         $ty::TooManyRequests($body, $err.retry_after.unwrap_or(1))

@@ -71,6 +71,10 @@ impl HealthApi {
                 conditional_writes: state.conditional_writes.get().as_str().into(),
             },
         };
-        if reachable { HealthResponse::Ok(Json(health)) } else { HealthResponse::Unavailable(Json(health)) }
+        if reachable {
+            HealthResponse::Ok(Json(health))
+        } else {
+            HealthResponse::Unavailable(Json(health))
+        }
     }
 }

@@ -26,7 +26,8 @@ impl FromStr for Rate {
         let (count, unit) = s
             .split_once('/')
             .ok_or_else(|| format!("{s:?}: expected N/s, N/min or N/h, or off"))?;
-        let count: u32 = count.trim().parse().map_err(|_| format!("{s:?}: {count:?} is not a count"))?;
+        let count: u32 =
+            count.trim().parse().map_err(|_| format!("{s:?}: {count:?} is not a count"))?;
         let count = NonZeroU32::new(count).ok_or_else(|| format!("{s:?}: use off instead of 0"))?;
         let per = match unit.trim() {
             "s" | "sec" | "second" => Duration::from_secs(1),
@@ -69,7 +70,10 @@ fn limiter(rate: Rate) -> Arc<DefaultKeyedRateLimiter<String>> {
     Arc::new(DefaultKeyedRateLimiter::keyed(quota))
 }
 
-fn check(limiter: &Option<Arc<DefaultKeyedRateLimiter<String>>>, key: &str) -> Result<(), ApiError> {
+fn check(
+    limiter: &Option<Arc<DefaultKeyedRateLimiter<String>>>,
+    key: &str,
+) -> Result<(), ApiError> {
     let Some(limiter) = limiter else { return Ok(()) };
     limiter.check_key(&key.to_owned()).map_err(|not_until| {
         let wait = not_until.wait_time_from(DefaultClock::default().now());
@@ -107,7 +111,10 @@ mod tests {
 
     #[test]
     fn rates_parse() {
-        assert_eq!(parse_rate("60/min"), Ok(Some(Rate { count: NonZeroU32::new(60).unwrap(), per: Duration::from_secs(60) })));
+        assert_eq!(
+            parse_rate("60/min"),
+            Ok(Some(Rate { count: NonZeroU32::new(60).unwrap(), per: Duration::from_secs(60) }))
+        );
         assert_eq!(parse_rate("off"), Ok(None));
         assert!(parse_rate("0/min").is_err());
         assert!(parse_rate("lots").is_err());

@@ -174,6 +174,8 @@ impl Example for ImportRequest {
 
 /// `POST /api/sessions` body: a session to share (older extensions) or a share to import
 /// (newer extensions), told apart by shape.
+// Only documents the body (never built), so the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Union, Debug, Clone)]
 pub enum CreateOrImport {
     Create(SerializedSession),

@@ -128,7 +128,11 @@ pub(super) async fn list(
         let owner = state.reader(Some(key.key()), &client).await?.expect("a key was given");
         let limit = limit.0.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::invalid_field("INVALID_REQUEST", "limit", format!("from 1 to {MAX_LIMIT}")));
+            return Err(ApiError::invalid_field(
+                "INVALID_REQUEST",
+                "limit",
+                format!("from 1 to {MAX_LIMIT}"),
+            ));
         }
         let after = cursor.0.as_deref().map(Cursor::decode).transpose()?;
         let filter = Filter {
@@ -146,7 +150,7 @@ pub(super) async fn list(
 pub(super) async fn update(
     state: Data<&AppState>,
     key: RequiredKey,
-        id: Path<String>,
+    id: Path<String>,
     body: JsonUpload<ShareUpdate>,
 ) -> UpdateResponse {
     async {
@@ -173,7 +177,7 @@ pub(super) async fn update(
 pub(super) async fn delete(
     state: Data<&AppState>,
     key: RequiredKey,
-        id: Path<String>,
+    id: Path<String>,
 ) -> DeleteResponse {
     async {
         let owner = state.writer(&key.key()).await?;
@@ -227,11 +231,16 @@ impl Cursor {
     }
 
     fn decode(raw: &str) -> Result<Self, ApiError> {
-        let invalid = || ApiError::invalid_field("INVALID_REQUEST", "cursor", "not a cursor from this service");
+        let invalid = || {
+            ApiError::invalid_field("INVALID_REQUEST", "cursor", "not a cursor from this service")
+        };
         let text = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid())?;
         let text = String::from_utf8(text).map_err(|_| invalid())?;
         let (millis, id) = text.split_once(':').ok_or_else(invalid)?;
-        Ok(Self { millis: millis.parse().map_err(|_| invalid())?, id: ShareId::parse(id).map_err(|_| invalid())?.to_string() })
+        Ok(Self {
+            millis: millis.parse().map_err(|_| invalid())?,
+            id: ShareId::parse(id).map_err(|_| invalid())?.to_string(),
+        })
     }
 
     /// Newest first; ties broken by id so the order is total.
@@ -258,7 +267,10 @@ impl Filter {
         }
         if let Some(q) = &self.q {
             let hit = |text: &str| text.to_lowercase().contains(q.as_str());
-            if !(hit(&record.title) || record.description.as_deref().is_some_and(hit) || hit(&record.task_excerpt)) {
+            if !(hit(&record.title)
+                || record.description.as_deref().is_some_and(hit)
+                || hit(&record.task_excerpt))
+            {
                 return false;
             }
         }
@@ -304,7 +316,8 @@ async fn list_page(
             break;
         }
     }
-    let next_cursor = (items.len() == limit && scanned < total).then(|| last.expect("a full page has a last item").encode());
+    let next_cursor = (items.len() == limit && scanned < total)
+        .then(|| last.expect("a full page has a last item").encode());
     Ok(ShareList { items, next_cursor })
 }
 
@@ -324,7 +337,9 @@ struct UpdateBody {
     expires_at: Option<Option<String>>,
 }
 
-fn nullable<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+fn nullable<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -341,10 +356,16 @@ impl Change {
     fn parse(bytes: &[u8], max_ttl: chrono::Duration) -> Result<Self, ApiError> {
         let body: UpdateBody = serde_json::from_slice(bytes)
             .map_err(|e| ApiError::invalid_request(format!("not a valid update: {e}")))?;
-        let field = |e: crate::domain::FieldError| ApiError::invalid_field("INVALID_REQUEST", e.pointer, e.message);
+        let field = |e: crate::domain::FieldError| {
+            ApiError::invalid_field("INVALID_REQUEST", e.pointer, e.message)
+        };
         let now = Utc::now();
         Ok(Self {
-            title: body.title.map(|t| t.as_deref().map(parse_title).transpose().map(Option::flatten)).transpose().map_err(field)?,
+            title: body
+                .title
+                .map(|t| t.as_deref().map(parse_title).transpose().map(Option::flatten))
+                .transpose()
+                .map_err(field)?,
             description: body
                 .description
                 .map(|d| d.as_deref().map(parse_description).transpose().map(Option::flatten))
@@ -399,7 +420,8 @@ mod tests {
     fn cursors_round_trip_and_refuse_forgeries() {
         let cursor = Cursor { millis: 1_763_700_000_123, id: "HzKozOxIxl4dO0YijPu0q".into() };
         assert_eq!(Cursor::decode(&cursor.encode()).unwrap(), cursor);
-        for bad in ["", "!!!", &URL_SAFE_NO_PAD.encode("12:../x"), &URL_SAFE_NO_PAD.encode("x:abc")] {
+        for bad in ["", "!!!", &URL_SAFE_NO_PAD.encode("12:../x"), &URL_SAFE_NO_PAD.encode("x:abc")]
+        {
             assert!(Cursor::decode(bad).is_err(), "{bad}");
         }
     }

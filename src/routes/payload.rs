@@ -53,9 +53,7 @@ impl<T: Type> ParsePayload for JsonUpload<T> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let declared_len = request
-            .header(header::CONTENT_LENGTH)
-            .and_then(|v| v.parse().ok());
+        let declared_len = request.header(header::CONTENT_LENGTH).and_then(|v| v.parse().ok());
         Ok(Self { body: body.take()?, declared_len, _schema: PhantomData })
     }
 }

@@ -79,12 +79,32 @@ pub enum CreateOrImportResponse {
         status = 200,
         header(name = "X-Session-Owner", ty = "String", description = "The share's author."),
         header(name = "X-Session-Title", ty = "String", description = "Percent-encoded UTF-8."),
-        header(name = "X-Session-Description", ty = "String", description = "Percent-encoded UTF-8; absent when none."),
-        header(name = "X-Session-Tags", ty = "String", description = "Comma-separated, each percent-encoded; absent when none."),
-        header(name = "X-Session-Public", ty = "bool", description = "`false` for a private share."),
+        header(
+            name = "X-Session-Description",
+            ty = "String",
+            description = "Percent-encoded UTF-8; absent when none."
+        ),
+        header(
+            name = "X-Session-Tags",
+            ty = "String",
+            description = "Comma-separated, each percent-encoded; absent when none."
+        ),
+        header(
+            name = "X-Session-Public",
+            ty = "bool",
+            description = "`false` for a private share."
+        ),
         header(name = "X-Session-Created-At", ty = "String", description = "RFC 3339."),
-        header(name = "X-Session-Expires-At", ty = "String", description = "RFC 3339; absent when the share does not expire."),
-        header(name = "X-Session-Message-Count", ty = "u64", description = "Messages in the session.")
+        header(
+            name = "X-Session-Expires-At",
+            ty = "String",
+            description = "RFC 3339; absent when the share does not expire."
+        ),
+        header(
+            name = "X-Session-Message-Count",
+            ty = "u64",
+            description = "Messages in the session."
+        )
     )]
     Ok(StoredSession, #[oai(header = "ETag")] Option<String>),
     /// Create: shared, as for `POST /api/sessions/create`.
@@ -127,12 +147,32 @@ pub enum ReadResponse {
         status = 200,
         header(name = "X-Session-Owner", ty = "String", description = "The share's author."),
         header(name = "X-Session-Title", ty = "String", description = "Percent-encoded UTF-8."),
-        header(name = "X-Session-Description", ty = "String", description = "Percent-encoded UTF-8; absent when none."),
-        header(name = "X-Session-Tags", ty = "String", description = "Comma-separated, each percent-encoded; absent when none."),
-        header(name = "X-Session-Public", ty = "bool", description = "`false` for a private share."),
+        header(
+            name = "X-Session-Description",
+            ty = "String",
+            description = "Percent-encoded UTF-8; absent when none."
+        ),
+        header(
+            name = "X-Session-Tags",
+            ty = "String",
+            description = "Comma-separated, each percent-encoded; absent when none."
+        ),
+        header(
+            name = "X-Session-Public",
+            ty = "bool",
+            description = "`false` for a private share."
+        ),
         header(name = "X-Session-Created-At", ty = "String", description = "RFC 3339."),
-        header(name = "X-Session-Expires-At", ty = "String", description = "RFC 3339; absent when the share does not expire."),
-        header(name = "X-Session-Message-Count", ty = "u64", description = "Messages in the session.")
+        header(
+            name = "X-Session-Expires-At",
+            ty = "String",
+            description = "RFC 3339; absent when the share does not expire."
+        ),
+        header(
+            name = "X-Session-Message-Count",
+            ty = "u64",
+            description = "Messages in the session."
+        )
     )]
     Ok(StoredSession, #[oai(header = "ETag")] Option<String>),
     /// `If-None-Match` matched: the copy the client has is current.
@@ -178,7 +218,8 @@ impl SessionsApi {
         async {
             let owner = state.writer(&key.key()).await?;
             let bytes = body.read(state.max_body).await?;
-            let (validator, max_ttl, checked) = (state.validator.clone(), state.max_ttl, bytes.clone());
+            let (validator, max_ttl, checked) =
+                (state.validator.clone(), state.max_ttl, bytes.clone());
             let facts = blocking(move || {
                 let document = SessionValidator::parse_json(&checked)?;
                 validator.check(&document)?;
@@ -240,10 +281,12 @@ impl SessionsApi {
                     let (record, opened) =
                         state.read_share(caller.as_ref(), &id, owner.as_ref(), None).await?;
                     match opened {
-                        OpenedSession::Found { etag, size, body } => Ok(CreateOrImportResponse::Ok(
-                            StoredSession { body: Body::from_bytes_stream(body), size, record },
-                            etag,
-                        )),
+                        OpenedSession::Found { etag, size, body } => {
+                            Ok(CreateOrImportResponse::Ok(
+                                StoredSession { body: Body::from_bytes_stream(body), size, record },
+                                etag,
+                            ))
+                        }
                         OpenedSession::NotModified { .. } => {
                             Err(ApiError::internal("not-modified answer to an unconditional read"))
                         }
@@ -285,7 +328,11 @@ impl SessionsApi {
     /// `GET /api/sessions/{username}/{id}`, the share code `username/id` as a path: the
     /// document and its record are fetched at once, no id lookup first. Otherwise as
     /// `GET /api/sessions/{id}`.
-    #[oai(path = "/api/sessions/:username/:id", method = "get", operation_id = "getSessionByShareCode")]
+    #[oai(
+        path = "/api/sessions/:username/:id",
+        method = "get",
+        operation_id = "getSessionByShareCode"
+    )]
     async fn get_by_share_code(
         &self,
         state: Data<&AppState>,
@@ -334,7 +381,14 @@ impl SessionsApi {
     /// `cursor` for the next page. `tag` keeps shares with that tag; `q` keeps shares whose
     /// title, description or task prompt contains the text (case-insensitive). Expired shares
     /// are left out.
-    #[oai(path = "/api/sessions", method = "get", operation_id = "listSessions", tag = "ApiTags::Owner")]
+    #[oai(
+        path = "/api/sessions",
+        method = "get",
+        operation_id = "listSessions",
+        tag = "ApiTags::Owner"
+    )]
+    // Each argument is an extractor that poem-openapi documents; a struct would hide them.
+    #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         state: Data<&AppState>,
@@ -358,7 +412,12 @@ impl SessionsApi {
     /// `expiresAt` (`null` removes a description or an expiry, and restores the default
     /// title). The session document itself never changes. Concurrent updates do not lose one
     /// another.
-    #[oai(path = "/api/sessions/:id", method = "patch", operation_id = "updateSession", tag = "ApiTags::Owner")]
+    #[oai(
+        path = "/api/sessions/:id",
+        method = "patch",
+        operation_id = "updateSession",
+        tag = "ApiTags::Owner"
+    )]
     async fn update(
         &self,
         state: Data<&AppState>,
@@ -374,7 +433,12 @@ impl SessionsApi {
     ///
     /// The document and its record are deleted; later reads answer 404. Deleting a share
     /// that is already gone answers 204 too, so a retried DELETE is not an error.
-    #[oai(path = "/api/sessions/:id", method = "delete", operation_id = "deleteSession", tag = "ApiTags::Owner")]
+    #[oai(
+        path = "/api/sessions/:id",
+        method = "delete",
+        operation_id = "deleteSession",
+        tag = "ApiTags::Owner"
+    )]
     async fn delete(
         &self,
         state: Data<&AppState>,
@@ -390,7 +454,10 @@ impl SessionsApi {
 enum Incoming {
     /// A session to share, parsed but not yet validated.
     Create(Value),
-    Import { id: String, username: Option<String> },
+    Import {
+        id: String,
+        username: Option<String>,
+    },
 }
 
 const EXPECTED_SHAPES: &str = "expected a SerializedSession {\"version\", \"task\", \"messages\"} \

@@ -91,8 +91,11 @@ impl KeyStore {
             return Err(KeyStoreError::Revoked { key_id: record.key_id });
         }
         Username::parse(&record.username).map_err(|e| {
-            StorageError::Corrupt { path: format!("keys/{}…", record.key_id), reason: e.to_string() }
-                .into()
+            StorageError::Corrupt {
+                path: format!("keys/{}…", record.key_id),
+                reason: e.to_string(),
+            }
+            .into()
         })
     }
 

@@ -7,8 +7,8 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use object_store::{
-    Attribute, Attributes, GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
-    UpdateVersion, path::Path,
+    Attribute, Attributes, GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
+    PutPayload, UpdateVersion, path::Path,
 };
 use serde::{Deserialize, Serialize};
 
@@ -148,8 +148,10 @@ impl SessionStore {
         record: &ShareRecord,
         document: Bytes,
     ) -> Result<CreatedShare, StorageError> {
-        let owner = Username::parse(&record.username)
-            .map_err(|e| StorageError::Corrupt { path: "new share".into(), reason: e.to_string() })?;
+        let owner = Username::parse(&record.username).map_err(|e| StorageError::Corrupt {
+            path: "new share".into(),
+            reason: e.to_string(),
+        })?;
         let owner = &owner;
         let created_at = record.created_at;
         let record = Bytes::from(serde_json::to_vec(record).expect("ShareRecord serializes"));
@@ -260,8 +262,10 @@ impl SessionStore {
         let path = id_path(id);
         let result =
             self.store.get(&path).await.map_err(|e| StorageError::from_store("read", &path, e))?;
-        let version =
-            UpdateVersion { e_tag: result.meta.e_tag.clone(), version: result.meta.version.clone() };
+        let version = UpdateVersion {
+            e_tag: result.meta.e_tag.clone(),
+            version: result.meta.version.clone(),
+        };
         let bytes = result.bytes().await.map_err(|e| StorageError::from_store("read", &path, e))?;
         let corrupt = |reason: String| StorageError::Corrupt { path: path.to_string(), reason };
         let record: ShareRecord =
@@ -286,7 +290,10 @@ impl SessionStore {
             let bytes = Bytes::from(serde_json::to_vec(&record).expect("ShareRecord serializes"));
             match self.put(&path, bytes.clone(), PutMode::Update(version)).await {
                 Ok(()) => return Ok(record),
-                Err(object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. }) => {
+                Err(
+                    object_store::Error::Precondition { .. }
+                    | object_store::Error::AlreadyExists { .. },
+                ) => {
                     tracing::debug!(share_id = %id, "record changed under us; re-reading");
                 }
                 Err(object_store::Error::NotImplemented { .. }) => {
@@ -322,7 +329,10 @@ impl SessionStore {
             .into_iter()
             .filter_map(|meta| {
                 let name = meta.location.filename()?.strip_suffix(".json")?;
-                Some(OwnedDocument { id: ShareId::parse(name).ok()?, last_modified: meta.last_modified })
+                Some(OwnedDocument {
+                    id: ShareId::parse(name).ok()?,
+                    last_modified: meta.last_modified,
+                })
             })
             .collect())
     }
@@ -373,7 +383,11 @@ impl SessionStore {
             }
         }
         for meta in super::list_under(self.store.as_ref(), "sessions").await? {
-            let id = meta.location.filename().and_then(|f| f.strip_suffix(".json")).and_then(|f| ShareId::parse(f).ok());
+            let id = meta
+                .location
+                .filename()
+                .and_then(|f| f.strip_suffix(".json"))
+                .and_then(|f| ShareId::parse(f).ok());
             let Some(id) = id else { continue };
             if meta.last_modified < cutoff && !recorded.contains(&id) {
                 // Re-check: a record written after our listing is not an orphan's.
@@ -456,8 +470,10 @@ mod tests {
         let ids: IdSource = Arc::new(move || draws.lock().unwrap().pop().unwrap());
         let (store, _) = store_with(ids);
         let alice = Username::parse("alice").unwrap();
-        let first = store.create(&record_for("alice"), Bytes::from_static(b"{\"a\":1}")).await.unwrap();
-        let second = store.create(&record_for("bob"), Bytes::from_static(b"{\"b\":2}")).await.unwrap();
+        let first =
+            store.create(&record_for("alice"), Bytes::from_static(b"{\"a\":1}")).await.unwrap();
+        let second =
+            store.create(&record_for("bob"), Bytes::from_static(b"{\"b\":2}")).await.unwrap();
         assert_eq!(first.id, fixed);
         assert_ne!(second.id, fixed);
         assert_eq!(read_all(&store, &alice, &first.id).await, &b"{\"a\":1}"[..]);
@@ -485,7 +501,10 @@ mod tests {
             opts: PutOptions,
         ) -> object_store::Result<object_store::PutResult> {
             if location.as_ref().starts_with("sessions/") {
-                return Err(object_store::Error::Generic { store: "test", source: "disk full".into() });
+                return Err(object_store::Error::Generic {
+                    store: "test",
+                    source: "disk full".into(),
+                });
             }
             self.0.put_opts(location, payload, opts).await
         }
@@ -496,7 +515,11 @@ mod tests {
         ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
             self.0.put_multipart_opts(location, opts).await
         }
-        async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<object_store::GetResult> {
+        async fn get_opts(
+            &self,
+            location: &Path,
+            options: GetOptions,
+        ) -> object_store::Result<object_store::GetResult> {
             self.0.get_opts(location, options).await
         }
         fn delete_stream(
@@ -505,13 +528,24 @@ mod tests {
         ) -> BoxStream<'static, object_store::Result<Path>> {
             self.0.delete_stream(locations)
         }
-        fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+        fn list(
+            &self,
+            prefix: Option<&Path>,
+        ) -> BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
             self.0.list(prefix)
         }
-        async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<object_store::ListResult> {
+        async fn list_with_delimiter(
+            &self,
+            prefix: Option<&Path>,
+        ) -> object_store::Result<object_store::ListResult> {
             self.0.list_with_delimiter(prefix).await
         }
-        async fn copy_opts(&self, from: &Path, to: &Path, options: object_store::CopyOptions) -> object_store::Result<()> {
+        async fn copy_opts(
+            &self,
+            from: &Path,
+            to: &Path,
+            options: object_store::CopyOptions,
+        ) -> object_store::Result<()> {
             self.0.copy_opts(from, to, options).await
         }
     }
@@ -523,14 +557,19 @@ mod tests {
         state.set(ConditionalWrites::Supported);
         let id = ShareId::generate();
         let drawn = id.clone();
-        let sessions = SessionStore::new(store.clone(), true, state, Arc::new(move || drawn.clone()));
+        let sessions =
+            SessionStore::new(store.clone(), true, state, Arc::new(move || drawn.clone()));
         let alice = Username::parse("alice").unwrap();
 
-        let err = sessions.create(&record_for("alice"), Bytes::from_static(b"{}")).await.unwrap_err();
+        let err =
+            sessions.create(&record_for("alice"), Bytes::from_static(b"{}")).await.unwrap_err();
         assert!(matches!(err, StorageError::Unavailable { operation: "write", .. }), "{err}");
         // The id claim was withdrawn: neither lookup finds a session.
         assert!(matches!(sessions.record(&id).await, Err(StorageError::NotFound { .. })));
-        assert!(matches!(sessions.open(&alice, &id, None).await, Err(StorageError::NotFound { .. })));
+        assert!(matches!(
+            sessions.open(&alice, &id, None).await,
+            Err(StorageError::NotFound { .. })
+        ));
         let left: Vec<_> = store.list(None).try_collect().await.unwrap();
         assert!(left.is_empty(), "left behind: {left:?}");
     }
@@ -571,11 +610,17 @@ mod tests {
         memory.put(&document_path(&alice, &stray), Bytes::from_static(b"{}").into()).await.unwrap();
 
         let report = store.collect_garbage(Utc::now(), chrono::Duration::zero()).await.unwrap();
-        assert_eq!(report, GcReport { expired: 1, orphaned_records: 1, orphaned_documents: 1, probes: 0 });
+        assert_eq!(
+            report,
+            GcReport { expired: 1, orphaned_records: 1, orphaned_documents: 1, probes: 0 }
+        );
         let left: Vec<_> = memory.list(None).try_collect().await.unwrap();
         assert!(left.is_empty(), "{left:?}");
         // A second collector finds nothing more to do.
-        assert_eq!(store.collect_garbage(Utc::now(), chrono::Duration::zero()).await.unwrap(), GcReport::default());
+        assert_eq!(
+            store.collect_garbage(Utc::now(), chrono::Duration::zero()).await.unwrap(),
+            GcReport::default()
+        );
     }
 
     #[tokio::test]

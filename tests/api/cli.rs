@@ -31,7 +31,11 @@ fn run(storage: &str, args: &[&str]) -> (String, String) {
 }
 
 fn fresh_storage() -> String {
-    format!("s3://{}/cli-{}", S3Target::get().bucket, nanoid::nanoid!(10, &['a', 'b', 'c', 'd', '1', '2', '3', '4']))
+    format!(
+        "s3://{}/cli-{}",
+        S3Target::get().bucket,
+        nanoid::nanoid!(10, &['a', 'b', 'c', 'd', '1', '2', '3', '4'])
+    )
 }
 
 /// `session-share serve` as a child process, its stderr collected as it comes.
@@ -76,7 +80,8 @@ impl Server {
     }
 
     fn terminate(&self) {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        let status =
+            Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
         assert!(status.success());
     }
 }
@@ -112,7 +117,10 @@ async fn keys_made_listed_and_revoked_by_the_cli_work_on_a_running_server() {
     assert!(created["url"].as_str().unwrap().starts_with(&server.address));
 
     let (listing, _) = run(&storage, &["keys", "list"]);
-    assert!(listing.contains("bob") && listing.contains("laptop") && listing.contains("active"), "{listing}");
+    assert!(
+        listing.contains("bob") && listing.contains("laptop") && listing.contains("active"),
+        "{listing}"
+    );
     assert!(!listing.contains(&key[4..]), "keys list printed the key");
     let key_id = listing.lines().nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
     let (other_user, _) = run(&storage, &["keys", "list", "--username", "carol"]);
@@ -126,12 +134,20 @@ async fn keys_made_listed_and_revoked_by_the_cli_work_on_a_running_server() {
 
     // Nothing stored or logged holds the key in clear text.
     server.terminate();
-    eventually(Duration::from_secs(10), || async { server.log.lock().unwrap().contains("draining") }).await;
+    eventually(Duration::from_secs(10), || async {
+        server.log.lock().unwrap().contains("draining")
+    })
+    .await;
     let log = server.log.lock().unwrap().clone();
     assert!(log.contains("\"status\":201") && log.contains("\"status\":401"), "{log}");
     assert!(!log.contains(&key[4..]), "a key was logged");
     let target = S3Target::get();
-    let store = session_share::storage::open_store(&storage.parse().unwrap(), &target.options(&target.endpoint)).unwrap().store;
+    let store = session_share::storage::open_store(
+        &storage.parse().unwrap(),
+        &target.options(&target.endpoint),
+    )
+    .unwrap()
+    .store;
     use futures::TryStreamExt;
     use object_store::ObjectStoreExt;
     let objects: Vec<_> = store.list(None).try_collect().await.unwrap();
@@ -139,7 +155,11 @@ async fn keys_made_listed_and_revoked_by_the_cli_work_on_a_running_server() {
     for meta in objects {
         assert!(!meta.location.as_ref().contains(&key[4..]));
         let bytes = store.get(&meta.location).await.unwrap().bytes().await.unwrap();
-        assert!(!String::from_utf8_lossy(&bytes).contains(&key[4..]), "{} holds the key", meta.location);
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(&key[4..]),
+            "{} holds the key",
+            meta.location
+        );
     }
 }
 
@@ -193,8 +213,14 @@ async fn gc_removes_leftovers_of_failed_creates_and_is_safe_to_run_twice_at_once
     let live = app.create(small_session()).await["id"].as_str().unwrap().to_owned();
     // What a create that failed half-way, or a delete interrupted, leaves behind.
     let record = serde_json::json!({"username": "alice", "createdAt": "2020-01-01T00:00:00Z"});
-    app.store.put(&Path::from("ids/AAAAAAAAAAAAAAAAAAAAA.json"), record.to_string().into()).await.unwrap();
-    app.store.put(&Path::from("sessions/alice/BBBBBBBBBBBBBBBBBBBBB.json"), small_session().into()).await.unwrap();
+    app.store
+        .put(&Path::from("ids/AAAAAAAAAAAAAAAAAAAAA.json"), record.to_string().into())
+        .await
+        .unwrap();
+    app.store
+        .put(&Path::from("sessions/alice/BBBBBBBBBBBBBBBBBBBBB.json"), small_session().into())
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
 
     // A generous grace keeps the fresh orphan document; a zero grace takes both.

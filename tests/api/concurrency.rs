@@ -19,7 +19,8 @@ async fn a_hundred_concurrent_creates_all_succeed_with_distinct_ids() {
             let app = app.clone();
             let body = if i % 2 == 0 { small_session() } else { medium.clone() };
             tokio::spawn(async move {
-                let resp = app.post_json("/api/sessions/create", body.clone()).send().await.unwrap();
+                let resp =
+                    app.post_json("/api/sessions/create", body.clone()).send().await.unwrap();
                 assert_eq!(resp.status(), StatusCode::CREATED);
                 let json: serde_json::Value = resp.json().await.unwrap();
                 (json["id"].as_str().unwrap().to_owned(), body)

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{assert_error, small_session, spawn_app, spawn_app_with, AppOptions};
+use crate::helpers::{AppOptions, assert_error, small_session, spawn_app, spawn_app_with};
 
 /// As the extension reads a create answer: 2xx, `id` required, `url` optional, else it builds
 /// `{base}/session/{id}`; newer extensions only accept `/session/{id}` URLs.
@@ -160,8 +160,12 @@ async fn schema_violations_list_every_pointer() {
     doc["messages"][4]["images"] = json!("not-a-list");
     let resp = app.post_json("/api/sessions/create", doc.to_string()).send().await.unwrap();
     let body = assert_error(resp, StatusCode::BAD_REQUEST, "INVALID_SESSION").await;
-    let mut pointers: Vec<&str> =
-        body["details"].as_array().unwrap().iter().map(|d| d["pointer"].as_str().unwrap()).collect();
+    let mut pointers: Vec<&str> = body["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["pointer"].as_str().unwrap())
+        .collect();
     pointers.sort();
     assert_eq!(pointers, ["/messages/2/ts", "/messages/4/images", "/task", "/task/tokensIn"]);
     assert!(body["details"][0]["message"].is_string());
@@ -171,7 +175,8 @@ async fn schema_violations_list_every_pointer() {
 #[tokio::test]
 async fn a_flood_of_violations_is_capped_and_says_so() {
     let app = spawn_app().await;
-    let messages: Vec<Value> = (0..500).map(|i| json!({"ts": format!("t{i}"), "type": "say"})).collect();
+    let messages: Vec<Value> =
+        (0..500).map(|i| json!({"ts": format!("t{i}"), "type": "say"})).collect();
     let doc = json!({"version": "1.0.0", "task": {"id": "x", "number": 1, "ts": 1, "task": "t",
         "tokensIn": 1, "tokensOut": 1, "totalCost": 0}, "messages": messages});
     let resp = app.post_json("/api/sessions/create", doc.to_string()).send().await.unwrap();
@@ -197,7 +202,9 @@ async fn another_major_version_is_400_unsupported_version_naming_the_supported_o
 #[tokio::test]
 async fn a_body_that_is_not_an_object_or_is_empty_is_refused() {
     let app = spawn_app().await;
-    for (body, code) in [("[]", "INVALID_SESSION"), ("\"x\"", "INVALID_SESSION"), ("", "INVALID_JSON")] {
+    for (body, code) in
+        [("[]", "INVALID_SESSION"), ("\"x\"", "INVALID_SESSION"), ("", "INVALID_JSON")]
+    {
         let resp = app.post_json("/api/sessions/create", body).send().await.unwrap();
         assert_error(resp, StatusCode::BAD_REQUEST, code).await;
     }

@@ -24,10 +24,18 @@ async fn every_fixture_round_trips_byte_for_byte() {
                 original.len().to_string()
             );
             let bytes = resp.bytes().await.unwrap();
-            assert!(bytes == original, "{name} via {path}: {} bytes back of {}", bytes.len(), original.len());
+            assert!(
+                bytes == original,
+                "{name} via {path}: {} bytes back of {}",
+                bytes.len(),
+                original.len()
+            );
         }
         let imported = app
-            .post_json("/api/sessions", serde_json::json!({"id": id, "username": "alice"}).to_string())
+            .post_json(
+                "/api/sessions",
+                serde_json::json!({"id": id, "username": "alice"}).to_string(),
+            )
             .send()
             .await
             .unwrap();

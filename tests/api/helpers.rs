@@ -12,8 +12,8 @@ use serde_json::Value;
 use session_share::{
     configuration::Settings,
     domain::Username,
-    storage::{IdSource, KeyStore, S3Options, StorageUrl, open_store},
     startup::Application,
+    storage::{IdSource, KeyStore, S3Options, StorageUrl, open_store},
 };
 use tokio::net::{TcpListener, TcpStream};
 
@@ -95,9 +95,8 @@ fn start_s3s_fs() -> S3Target {
             let service = builder.build();
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
-            let http = hyper_util::server::conn::auto::Builder::new(
-                hyper_util::rt::TokioExecutor::new(),
-            );
+            let http =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
             loop {
                 let (socket, _) = listener.accept().await.unwrap();
                 socket.set_nodelay(true).unwrap();
@@ -248,8 +247,8 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
 }
 
 const ALNUM: [char; 36] = [
-    'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o', 'p', 'q', 'r',
-    's', 't', 'u', 'v', 'w', 'x', 'y', 'z', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9',
+    'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o', 'p', 'q', 'r', 's',
+    't', 'u', 'v', 'w', 'x', 'y', 'z', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9',
 ];
 
 impl TestApp {
@@ -289,13 +288,8 @@ impl TestApp {
     /// Every object name the service has stored, sorted.
     pub async fn stored_objects(&self) -> Vec<String> {
         use futures::TryStreamExt;
-        let mut names: Vec<String> = self
-            .store
-            .list(None)
-            .map_ok(|m| m.location.to_string())
-            .try_collect()
-            .await
-            .unwrap();
+        let mut names: Vec<String> =
+            self.store.list(None).map_ok(|m| m.location.to_string()).try_collect().await.unwrap();
         names.sort();
         names
     }
@@ -407,7 +401,6 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
-
 
 /// Sends `GET path` byte for byte (HTTP clients normalise `..` and `%2E%2E` away, attackers
 /// do not); answers the status and the JSON body.

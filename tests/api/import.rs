@@ -5,7 +5,11 @@ use serde_json::json;
 
 use crate::helpers::{assert_error, assert_importable, small_session, spawn_app};
 
-async fn import(app: &crate::helpers::TestApp, body: serde_json::Value, key: Option<&str>) -> reqwest::Response {
+async fn import(
+    app: &crate::helpers::TestApp,
+    body: serde_json::Value,
+    key: Option<&str>,
+) -> reqwest::Response {
     let mut req = app
         .client
         .post(app.url("/api/sessions"))
@@ -64,7 +68,9 @@ async fn a_wrong_key_on_import_is_401() {
 #[tokio::test]
 async fn an_import_body_of_the_wrong_types_is_400() {
     let app = spawn_app().await;
-    for body in [json!({"id": 42}), json!({"id": "abc", "username": 7}), json!({"username": "alice"})] {
+    for body in
+        [json!({"id": 42}), json!({"id": "abc", "username": 7}), json!({"username": "alice"})]
+    {
         let resp = import(&app, body.clone(), None).await;
         let err = assert_error(resp, StatusCode::BAD_REQUEST, "INVALID_REQUEST").await;
         assert!(err["error"].as_str().unwrap().len() > 10, "{body}: {err}");

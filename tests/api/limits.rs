@@ -16,8 +16,15 @@ async fn writes_are_limited_per_key_with_retry_after() {
     assert!((1..=60).contains(&retry), "{retry}");
     assert_error(resp, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
     // Another key has its own allowance.
-    let resp = app.client.post(app.url("/api/sessions/create")).header("Content-Type", "application/json")
-        .header("Syntx-Api-Key", &bob).body(small_session()).send().await.unwrap();
+    let resp = app
+        .client
+        .post(app.url("/api/sessions/create"))
+        .header("Content-Type", "application/json")
+        .header("Syntx-Api-Key", &bob)
+        .body(small_session())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
     assert_eq!(app.stored_sessions().await.len(), 8, "4 shares, no more");
 }
@@ -32,7 +39,8 @@ async fn anonymous_reads_are_limited_per_client_address() {
     .await;
     let id = app.create(small_session()).await["id"].as_str().unwrap().to_owned();
     let path = format!("/api/sessions/{id}");
-    let from = |addr: &'static str| app.client.get(app.url(&path)).header("X-Forwarded-For", addr).send();
+    let from =
+        |addr: &'static str| app.client.get(app.url(&path)).header("X-Forwarded-For", addr).send();
     for _ in 0..5 {
         assert_eq!(from("203.0.113.7, 10.0.0.1").await.unwrap().status(), StatusCode::OK);
     }
@@ -40,8 +48,14 @@ async fn anonymous_reads_are_limited_per_client_address() {
     assert!(limited.headers().contains_key("retry-after"));
     assert_error(limited, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
     assert_eq!(from("198.51.100.2").await.unwrap().status(), StatusCode::OK, "another client");
-    let keyed = app.client.get(app.url(&path)).header("X-Forwarded-For", "203.0.113.7")
-        .header("Syntx-Api-Key", &app.api_key).send().await.unwrap();
+    let keyed = app
+        .client
+        .get(app.url(&path))
+        .header("X-Forwarded-For", "203.0.113.7")
+        .header("Syntx-Api-Key", &app.api_key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(keyed.status(), StatusCode::OK, "a key has its own allowance");
 }
 
@@ -49,30 +63,50 @@ async fn anonymous_reads_are_limited_per_client_address() {
 async fn cors_allows_the_webview_and_the_public_origin_by_default() {
     let app = spawn_app().await;
     for origin in ["vscode-webview://1a2b3c", app.address.as_str()] {
-        let preflight = app.client.request(reqwest::Method::OPTIONS, app.url("/api/sessions/create"))
+        let preflight = app
+            .client
+            .request(reqwest::Method::OPTIONS, app.url("/api/sessions/create"))
             .header("Origin", origin)
             .header("Access-Control-Request-Method", "POST")
             .header("Access-Control-Request-Headers", "content-type, syntx-api-key")
-            .send().await.unwrap();
+            .send()
+            .await
+            .unwrap();
         assert!(preflight.status().is_success(), "{origin}: {}", preflight.status());
         assert_eq!(preflight.headers()["access-control-allow-origin"], origin);
-        let allowed = preflight.headers()["access-control-allow-headers"].to_str().unwrap().to_lowercase();
+        let allowed =
+            preflight.headers()["access-control-allow-headers"].to_str().unwrap().to_lowercase();
         assert!(allowed.contains("syntx-api-key"), "{allowed}");
-        let get = app.client.get(app.url("/api/health")).header("Origin", origin).send().await.unwrap();
+        let get =
+            app.client.get(app.url("/api/health")).header("Origin", origin).send().await.unwrap();
         assert_eq!(get.headers()["access-control-allow-origin"], origin);
     }
-    let evil = app.client.get(app.url("/api/health")).header("Origin", "https://evil.example").send().await.unwrap();
+    let evil = app
+        .client
+        .get(app.url("/api/health"))
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
     assert!(!evil.headers().contains_key("access-control-allow-origin"));
-    let preflight = app.client.request(reqwest::Method::OPTIONS, app.url("/api/sessions/create"))
-        .header("Origin", "https://evil.example").header("Access-Control-Request-Method", "POST")
-        .send().await.unwrap();
+    let preflight = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/api/sessions/create"))
+        .header("Origin", "https://evil.example")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .unwrap();
     assert!(!preflight.headers().contains_key("access-control-allow-origin"));
 }
 
 #[tokio::test]
 async fn cors_origins_are_configurable() {
     let app = spawn_app_with(AppOptions {
-        cors_origins: Some(vec!["https://app.example.com".into(), "https://*.preview.example.com".into()]),
+        cors_origins: Some(vec![
+            "https://app.example.com".into(),
+            "https://*.preview.example.com".into(),
+        ]),
         ..Default::default()
     })
     .await;

@@ -24,7 +24,10 @@ async fn the_served_document_is_the_committed_one() {
 
 #[test]
 fn the_cli_prints_the_committed_document() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_session-share")).arg("openapi").output().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_session-share"))
+        .arg("openapi")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(printed == committed());
@@ -55,8 +58,10 @@ fn the_document_covers_every_route_both_key_schemes_and_every_status() {
     for status in ["201", "400", "401", "413", "415", "503"] {
         assert!(create["responses"][status].is_object(), "create lacks {status}");
     }
-    assert!(create["responses"]["503"]["headers"]["RETRY-AFTER"].is_object()
-        || create["responses"]["503"]["headers"]["Retry-After"].is_object());
+    assert!(
+        create["responses"]["503"]["headers"]["RETRY-AFTER"].is_object()
+            || create["responses"]["503"]["headers"]["Retry-After"].is_object()
+    );
     let read = &paths["/api/sessions/{id}"]["get"];
     for status in ["200", "304", "400", "401", "404", "410", "429", "503"] {
         assert!(read["responses"][status].is_object(), "read lacks {status}");
@@ -67,10 +72,23 @@ fn the_document_covers_every_route_both_key_schemes_and_every_status() {
         assert!(patch["responses"][status].is_object(), "patch lacks {status}");
     }
     // A path shared by several operations is written once, with all of them.
-    let served = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json")).unwrap();
+    let served =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .unwrap();
     assert_eq!(served.matches("\"/api/sessions/{id}\":").count(), 1, "duplicate path keys");
     let schemas = &doc["components"]["schemas"];
-    for name in ["SerializedSession", "HistoryItem", "ClineMessage", "ShareCreated", "ImportRequest", "ErrorBody", "Health", "ShareList", "ShareSummary", "ShareUpdate"] {
+    for name in [
+        "SerializedSession",
+        "HistoryItem",
+        "ClineMessage",
+        "ShareCreated",
+        "ImportRequest",
+        "ErrorBody",
+        "Health",
+        "ShareList",
+        "ShareSummary",
+        "ShareUpdate",
+    ] {
         assert!(schemas[name].is_object(), "schema {name} missing");
     }
     assert!(schemas["SerializedSession"]["example"].is_object(), "request example missing");

@@ -48,7 +48,11 @@ async fn defaults_and_explicit_options_are_kept_beside_the_unchanged_document() 
 
 #[tokio::test]
 async fn options_that_break_the_rules_are_400_with_their_pointer() {
-    let app = spawn_app_with(AppOptions { max_ttl: Some(Duration::from_secs(30 * 86400)), ..Default::default() }).await;
+    let app = spawn_app_with(AppOptions {
+        max_ttl: Some(Duration::from_secs(30 * 86400)),
+        ..Default::default()
+    })
+    .await;
     let past = (Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
     let far = (Utc::now() + chrono::Duration::days(31)).to_rfc3339();
     let many: Vec<String> = (0..21).map(|i| format!("t{i}")).collect();
@@ -61,9 +65,18 @@ async fn options_that_break_the_rules_are_400_with_their_pointer() {
         (json!({"title": "t".repeat(201)}), "/title"),
         (json!({"isPublic": "no"}), "/isPublic"),
     ] {
-        let resp = app.post_json("/api/sessions/create", with_options(options.clone())).send().await.unwrap();
+        let resp = app
+            .post_json("/api/sessions/create", with_options(options.clone()))
+            .send()
+            .await
+            .unwrap();
         let body = assert_error(resp, StatusCode::BAD_REQUEST, "INVALID_SESSION").await;
-        let pointers: Vec<&str> = body["details"].as_array().unwrap().iter().map(|d| d["pointer"].as_str().unwrap()).collect();
+        let pointers: Vec<&str> = body["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["pointer"].as_str().unwrap())
+            .collect();
         assert!(pointers.contains(&pointer), "{options}: {body}");
     }
     assert!(app.stored_sessions().await.is_empty());
@@ -82,25 +95,47 @@ async fn a_private_share_is_only_its_owners_to_read() {
     // Anyone else: as if it did not exist, on every read route.
     for path in [&by_id, &by_code, &format!("/api/public/sessions/{id}")] {
         assert_error(app.get(path).await, StatusCode::NOT_FOUND, "SESSION_NOT_FOUND").await;
-        let with_bob = app.client.get(app.url(path)).header("Syntx-Api-Key", &bob).send().await.unwrap();
+        let with_bob =
+            app.client.get(app.url(path)).header("Syntx-Api-Key", &bob).send().await.unwrap();
         assert_error(with_bob, StatusCode::NOT_FOUND, "SESSION_NOT_FOUND").await;
     }
-    let import = app.client.post(app.url("/api/sessions")).header("Content-Type", "application/json")
-        .body(json!({"id": id}).to_string()).send().await.unwrap();
+    let import = app
+        .client
+        .post(app.url("/api/sessions"))
+        .header("Content-Type", "application/json")
+        .body(json!({"id": id}).to_string())
+        .send()
+        .await
+        .unwrap();
     assert_error(import, StatusCode::NOT_FOUND, "SESSION_NOT_FOUND").await;
 
     // The owner, with either header; the public route never looks at keys.
     for path in [&by_id, &by_code] {
-        let header = app.client.get(app.url(path)).header("Syntx-Api-Key", &app.api_key).send().await.unwrap();
+        let header = app
+            .client
+            .get(app.url(path))
+            .header("Syntx-Api-Key", &app.api_key)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(header.status(), StatusCode::OK, "{path}");
         assert_eq!(header.headers()["x-session-public"], "false");
         let bearer = app.client.get(app.url(path)).bearer_auth(&app.api_key).send().await.unwrap();
         assert_eq!(bearer.bytes().await.unwrap(), with_options(json!({"isPublic": false})));
     }
-    let owner_public = app.client.get(app.url(&format!("/api/public/sessions/{id}")))
-        .header("Syntx-Api-Key", &app.api_key).send().await.unwrap();
+    let owner_public = app
+        .client
+        .get(app.url(&format!("/api/public/sessions/{id}")))
+        .header("Syntx-Api-Key", &app.api_key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(owner_public.status(), StatusCode::NOT_FOUND);
-    let import = app.post_json("/api/sessions", json!({"id": id, "username": "alice"}).to_string()).send().await.unwrap();
+    let import = app
+        .post_json("/api/sessions", json!({"id": id, "username": "alice"}).to_string())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(import.status(), StatusCode::OK);
 }
 
@@ -108,21 +143,42 @@ async fn a_private_share_is_only_its_owners_to_read() {
 async fn an_expired_share_answers_410_everywhere_and_gc_deletes_it() {
     let app = spawn_app().await;
     let soon = (Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
-    let id = app.create(with_options(json!({"expiresAt": soon}))).await["id"].as_str().unwrap().to_owned();
+    let id = app.create(with_options(json!({"expiresAt": soon}))).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(app.get(&format!("/api/sessions/{id}")).await.status(), StatusCode::OK);
     tokio::time::sleep(Duration::from_millis(2500)).await;
 
-    for path in [format!("/api/sessions/{id}"), format!("/api/sessions/alice/{id}"), format!("/api/public/sessions/{id}")] {
+    for path in [
+        format!("/api/sessions/{id}"),
+        format!("/api/sessions/alice/{id}"),
+        format!("/api/public/sessions/{id}"),
+    ] {
         assert_error(app.get(&path).await, StatusCode::GONE, "SESSION_EXPIRED").await;
-        let owner = app.client.get(app.url(&path)).header("Syntx-Api-Key", &app.api_key).send().await.unwrap();
+        let owner = app
+            .client
+            .get(app.url(&path))
+            .header("Syntx-Api-Key", &app.api_key)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(owner.status(), StatusCode::GONE, "{path}");
     }
-    let import = app.post_json("/api/sessions", json!({"id": id}).to_string()).send().await.unwrap();
+    let import =
+        app.post_json("/api/sessions", json!({"id": id}).to_string()).send().await.unwrap();
     assert_error(import, StatusCode::GONE, "SESSION_EXPIRED").await;
     // Not revivable.
     let far = (Utc::now() + chrono::Duration::days(1)).to_rfc3339();
-    let patch = app.client.patch(app.url(&format!("/api/sessions/{id}"))).header("Content-Type", "application/json")
-        .header("Syntx-Api-Key", &app.api_key).body(json!({"expiresAt": far}).to_string()).send().await.unwrap();
+    let patch = app
+        .client
+        .patch(app.url(&format!("/api/sessions/{id}")))
+        .header("Content-Type", "application/json")
+        .header("Syntx-Api-Key", &app.api_key)
+        .body(json!({"expiresAt": far}).to_string())
+        .send()
+        .await
+        .unwrap();
     assert_error(patch, StatusCode::GONE, "SESSION_EXPIRED").await;
 
     crate::cli::gc(&app.storage_url, "1h").await;

@@ -5,12 +5,18 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{AppOptions, S3Target, TcpProxy, assert_error, eventually, small_session, spawn_app_with};
+use crate::helpers::{
+    AppOptions, S3Target, TcpProxy, assert_error, eventually, small_session, spawn_app_with,
+};
 
 #[tokio::test]
 async fn a_storage_outage_gives_503s_and_the_service_recovers() {
     let proxy = TcpProxy::start(&S3Target::get().endpoint).await;
-    let app = spawn_app_with(AppOptions { s3_endpoint: Some(proxy.endpoint.clone()), ..Default::default() }).await;
+    let app = spawn_app_with(AppOptions {
+        s3_endpoint: Some(proxy.endpoint.clone()),
+        ..Default::default()
+    })
+    .await;
     let id = app.create(small_session()).await["id"].as_str().unwrap().to_owned();
     let before = app.stored_objects().await;
 
@@ -37,7 +43,10 @@ async fn a_storage_outage_gives_503s_and_the_service_recovers() {
     assert_eq!(health["storage"]["reachable"], false);
 
     proxy.restore();
-    eventually(Duration::from_secs(20), || async { app.get("/api/health").await.status() == StatusCode::OK }).await;
+    eventually(Duration::from_secs(20), || async {
+        app.get("/api/health").await.status() == StatusCode::OK
+    })
+    .await;
     assert_eq!(app.stored_objects().await, before, "the outage changed storage");
     let resp = app.get(&format!("/api/sessions/{id}")).await;
     assert_eq!(resp.status(), StatusCode::OK);

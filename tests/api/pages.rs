@@ -9,7 +9,9 @@ use crate::helpers::{fixture, small_session, spawn_app};
 async fn the_page_is_html_under_a_strict_content_security_policy() {
     let app = spawn_app().await;
     let id = app.create(small_session()).await["id"].as_str().unwrap().to_owned();
-    for path in [format!("/session/{id}"), format!("/session/alice/{id}"), format!("/session/Alice/{id}")] {
+    for path in
+        [format!("/session/{id}"), format!("/session/alice/{id}"), format!("/session/Alice/{id}")]
+    {
         let resp = app.get(&path).await;
         assert_eq!(resp.status(), StatusCode::OK, "{path}");
         assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
@@ -45,7 +47,10 @@ async fn missing_private_and_expired_shares_are_html_404_and_410() {
     ] {
         let resp = app.get(&path).await;
         assert_eq!(resp.status(), status, "{path}");
-        assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"), "{path}");
+        assert!(
+            resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"),
+            "{path}"
+        );
         assert!(resp.text().await.unwrap().starts_with("<!doctype html>"));
     }
 }
@@ -63,12 +68,24 @@ async fn long_sessions_are_paged_and_images_are_served_separately() {
     assert!(!first.contains("data:image"));
     let last = app.get(&format!("/session/{id}?page={pages}")).await.text().await.unwrap();
     assert_eq!(last.matches("<article").count(), total - 200 * (pages - 1));
-    assert_eq!(app.get(&format!("/session/{id}?page={}", pages + 1)).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get(&format!("/session/{id}?page={}", pages + 1)).await.status(),
+        StatusCode::NOT_FOUND
+    );
 
-    let (index, _) = doc["messages"].as_array().unwrap().iter().enumerate().find(|(_, m)| m["images"].as_array().is_some_and(|i| !i.is_empty())).unwrap();
+    let (index, _) = doc["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .find(|(_, m)| m["images"].as_array().is_some_and(|i| !i.is_empty()))
+        .unwrap();
     let image = app.get(&format!("/session/{id}/images/{index}/0")).await;
     assert_eq!(image.status(), StatusCode::OK);
     assert_eq!(image.headers()["content-type"], "image/png");
     assert!(image.bytes().await.unwrap().starts_with(b"\x89PNG"));
-    assert_eq!(app.get(&format!("/session/{id}/images/{index}/9")).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get(&format!("/session/{id}/images/{index}/9")).await.status(),
+        StatusCode::NOT_FOUND
+    );
 }

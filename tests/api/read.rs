@@ -20,7 +20,8 @@ async fn older_clients_read_by_id_with_or_without_a_key() {
     // Older extensions send the key as a bearer token; newer ones as Syntx-Api-Key.
     let bearer = app.client.get(app.url(&path)).bearer_auth(&app.api_key).send().await.unwrap();
     assert_eq!(bearer.status(), StatusCode::OK);
-    let header = app.client.get(app.url(&path)).header("Syntx-Api-Key", &app.api_key).send().await.unwrap();
+    let header =
+        app.client.get(app.url(&path)).header("Syntx-Api-Key", &app.api_key).send().await.unwrap();
     assert_eq!(header.status(), StatusCode::OK);
 }
 
@@ -31,7 +32,8 @@ async fn a_key_that_is_present_and_wrong_is_401_except_on_the_public_route() {
     for path in [format!("/api/sessions/{id}"), format!("/api/sessions/alice/{id}")] {
         let bearer = app.client.get(app.url(&path)).bearer_auth("wrong").send().await.unwrap();
         assert_error(bearer, StatusCode::UNAUTHORIZED, "INVALID_API_KEY").await;
-        let header = app.client.get(app.url(&path)).header("Syntx-Api-Key", "wrong").send().await.unwrap();
+        let header =
+            app.client.get(app.url(&path)).header("Syntx-Api-Key", "wrong").send().await.unwrap();
         assert_error(header, StatusCode::UNAUTHORIZED, "INVALID_API_KEY").await;
     }
     let public = app
@@ -76,14 +78,25 @@ async fn unknown_ids_are_404_session_not_found_on_every_read_route() {
 async fn etags_let_clients_skip_unchanged_downloads() {
     let app = spawn_app().await;
     let id = app.create(small_session()).await["id"].as_str().unwrap().to_owned();
-    for path in [format!("/api/sessions/{id}"), format!("/api/sessions/alice/{id}"), format!("/api/public/sessions/{id}")] {
+    for path in [
+        format!("/api/sessions/{id}"),
+        format!("/api/sessions/alice/{id}"),
+        format!("/api/public/sessions/{id}"),
+    ] {
         let first = app.get(&path).await;
         let etag = first.headers()["etag"].to_str().unwrap().to_owned();
         assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
-        let again = app.client.get(app.url(&path)).header("If-None-Match", &etag).send().await.unwrap();
+        let again =
+            app.client.get(app.url(&path)).header("If-None-Match", &etag).send().await.unwrap();
         assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path}");
         assert!(again.bytes().await.unwrap().is_empty());
-        let stale = app.client.get(app.url(&path)).header("If-None-Match", "\"stale\"").send().await.unwrap();
+        let stale = app
+            .client
+            .get(app.url(&path))
+            .header("If-None-Match", "\"stale\"")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(stale.status(), StatusCode::OK);
         assert_eq!(stale.headers()["etag"].to_str().unwrap(), etag);
         assert_eq!(stale.bytes().await.unwrap(), small_session());

@@ -8,7 +8,12 @@ use std::{
     time::Duration,
 };
 
-use poem::{EndpointExt, Response, Route, handler, http::StatusCode as PoemStatus, listener::{Acceptor, Listener, TcpListener}, web::Data, Request};
+use poem::{
+    EndpointExt, Request, Response, Route, handler,
+    http::StatusCode as PoemStatus,
+    listener::{Acceptor, Listener, TcpListener},
+    web::Data,
+};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -21,7 +26,9 @@ async fn start_key_service(calls: Arc<AtomicUsize>) -> (String, tokio::sync::one
     fn check(req: &Request, Data(calls): Data<&Arc<AtomicUsize>>) -> Response {
         calls.fetch_add(1, Ordering::SeqCst);
         match req.header("Syntx-Api-Key") {
-            Some("remote-good") => Response::builder().content_type("application/json").body(r#"{"username": "Carol"}"#),
+            Some("remote-good") => Response::builder()
+                .content_type("application/json")
+                .body(r#"{"username": "Carol"}"#),
             _ => Response::builder().status(PoemStatus::UNAUTHORIZED).body("no"),
         }
     }
@@ -31,7 +38,13 @@ async fn start_key_service(calls: Arc<AtomicUsize>) -> (String, tokio::sync::one
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         let _ = poem::Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(app, async { let _ = stopped.await; }, Some(Duration::from_millis(100)))
+            .run_with_graceful_shutdown(
+                app,
+                async {
+                    let _ = stopped.await;
+                },
+                Some(Duration::from_millis(100)),
+            )
             .await;
     });
     (format!("http://{addr}/check"), stop)
@@ -41,10 +54,19 @@ async fn start_key_service(calls: Arc<AtomicUsize>) -> (String, tokio::sync::one
 async fn unknown_keys_are_checked_remotely_and_cached() {
     let calls = Arc::new(AtomicUsize::new(0));
     let (url, service) = start_key_service(calls.clone()).await;
-    let app = spawn_app_with(AppOptions { auth_url: Some(url), auth_cache_ttl: Some(Duration::from_secs(300)), ..Default::default() }).await;
+    let app = spawn_app_with(AppOptions {
+        auth_url: Some(url),
+        auth_cache_ttl: Some(Duration::from_secs(300)),
+        ..Default::default()
+    })
+    .await;
     let create = |key: &'static str| {
-        app.client.post(app.url("/api/sessions/create")).header("Content-Type", "application/json")
-            .header("Syntx-Api-Key", key).body(small_session()).send()
+        app.client
+            .post(app.url("/api/sessions/create"))
+            .header("Content-Type", "application/json")
+            .header("Syntx-Api-Key", key)
+            .body(small_session())
+            .send()
     };
 
     let resp = create("remote-good").await.unwrap();
@@ -54,8 +76,10 @@ async fn unknown_keys_are_checked_remotely_and_cached() {
     assert_eq!(create("remote-good").await.unwrap().status(), StatusCode::CREATED);
     assert_eq!(calls.load(Ordering::SeqCst), 1, "the acceptance was cached");
 
-    assert_error(create("remote-bad").await.unwrap(), StatusCode::UNAUTHORIZED, "INVALID_API_KEY").await;
-    assert_error(create("remote-bad").await.unwrap(), StatusCode::UNAUTHORIZED, "INVALID_API_KEY").await;
+    assert_error(create("remote-bad").await.unwrap(), StatusCode::UNAUTHORIZED, "INVALID_API_KEY")
+        .await;
+    assert_error(create("remote-bad").await.unwrap(), StatusCode::UNAUTHORIZED, "INVALID_API_KEY")
+        .await;
     assert_eq!(calls.load(Ordering::SeqCst), 2, "the rejection was cached");
 
     // Local keys never go out.
@@ -68,7 +92,11 @@ async fn unknown_keys_are_checked_remotely_and_cached() {
     let resp = create("remote-other").await.unwrap();
     assert_eq!(resp.headers()["retry-after"], "5");
     assert_error(resp, StatusCode::SERVICE_UNAVAILABLE, "AUTH_UNAVAILABLE").await;
-    assert_eq!(create("remote-good").await.unwrap().status(), StatusCode::CREATED, "cached while it is away");
+    assert_eq!(
+        create("remote-good").await.unwrap().status(),
+        StatusCode::CREATED,
+        "cached while it is away"
+    );
 }
 
 #[tokio::test]
@@ -76,8 +104,18 @@ async fn rejections_are_cached_for_a_shorter_time() {
     let calls = Arc::new(AtomicUsize::new(0));
     let (url, _service) = start_key_service(calls.clone()).await;
     // A 10 s TTL: acceptances for 10 s, rejections for 1 s.
-    let app = spawn_app_with(AppOptions { auth_url: Some(url), auth_cache_ttl: Some(Duration::from_secs(10)), ..Default::default() }).await;
-    let get = |key: &'static str| app.client.get(app.url("/api/sessions/HzKozOxIxl4dO0YijPu0q")).header("Syntx-Api-Key", key).send();
+    let app = spawn_app_with(AppOptions {
+        auth_url: Some(url),
+        auth_cache_ttl: Some(Duration::from_secs(10)),
+        ..Default::default()
+    })
+    .await;
+    let get = |key: &'static str| {
+        app.client
+            .get(app.url("/api/sessions/HzKozOxIxl4dO0YijPu0q"))
+            .header("Syntx-Api-Key", key)
+            .send()
+    };
     assert_eq!(get("remote-bad").await.unwrap().status(), StatusCode::UNAUTHORIZED);
     assert_eq!(get("remote-good").await.unwrap().status(), StatusCode::NOT_FOUND);
     assert_eq!(calls.load(Ordering::SeqCst), 2);
@@ -91,9 +129,20 @@ async fn rejections_are_cached_for_a_shorter_time() {
 async fn an_unreachable_key_service_is_503_not_401() {
     // Bind a port, then free it: nothing listens there.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let app = spawn_app_with(AppOptions { auth_url: Some(format!("http://127.0.0.1:{port}/check")), ..Default::default() }).await;
-    let resp = app.client.post(app.url("/api/sessions/create")).header("Content-Type", "application/json")
-        .header("Syntx-Api-Key", "someone-elses").body(small_session()).send().await.unwrap();
+    let app = spawn_app_with(AppOptions {
+        auth_url: Some(format!("http://127.0.0.1:{port}/check")),
+        ..Default::default()
+    })
+    .await;
+    let resp = app
+        .client
+        .post(app.url("/api/sessions/create"))
+        .header("Content-Type", "application/json")
+        .header("Syntx-Api-Key", "someone-elses")
+        .body(small_session())
+        .send()
+        .await
+        .unwrap();
     assert_error(resp, StatusCode::SERVICE_UNAVAILABLE, "AUTH_UNAVAILABLE").await;
     // Keys issued here still work.
     app.create(small_session()).await;
