@@ -9,6 +9,8 @@
 #[allow(dead_code)]
 #[path = "../tests/api/helpers.rs"]
 mod helpers;
+#[path = "../tests/support/sessions.rs"]
+mod sessions;
 
 use std::time::{Duration, Instant};
 

@@ -304,14 +304,24 @@ impl TestApp {
     }
 }
 
-pub fn fixture_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures").join(name)
-}
-
+/// A realistic session by name: `small.json` and `medium.json` are committed in
+/// `tests/fixtures/`; `large.json` (3 MB) and `xlarge.json` (25 MB) are generated from a seed
+/// (`tests/support/sessions.rs`), once per test process.
 pub fn fixture(name: &str) -> Bytes {
-    std::fs::read(fixture_path(name))
-        .unwrap_or_else(|e| panic!("fixture {name} (../shared/fixtures beside the repo): {e}"))
-        .into()
+    static GENERATED: OnceLock<Mutex<std::collections::HashMap<String, Bytes>>> = OnceLock::new();
+    let generated = GENERATED.get_or_init(Default::default);
+    if let Some(bytes) = generated.lock().unwrap().get(name) {
+        return bytes.clone();
+    }
+    let bytes: Bytes = match crate::sessions::by_name(name) {
+        Some(bytes) => bytes.into(),
+        None => {
+            let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+            std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).into()
+        }
+    };
+    generated.lock().unwrap().insert(name.to_owned(), bytes.clone());
+    bytes
 }
 
 /// A small valid session.

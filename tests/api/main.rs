@@ -16,3 +16,5 @@ mod owner;
 mod pages;
 mod read;
 mod remote_auth;
+#[path = "../support/sessions.rs"]
+mod sessions;

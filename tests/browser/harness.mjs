@@ -10,7 +10,10 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
 export const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-export const fixtures = join(repo, "..", "shared", "fixtures");
+// Committed sessions, and the generated large ones that `npm test` (pretest) writes with
+// `cargo run --example sessions`.
+const committed = join(repo, "tests", "fixtures");
+const generated = join(repo, "target", "fixtures");
 const binary = process.env.SESSION_SHARE_BIN ?? join(repo, "target", "debug", "session-share");
 
 function serviceEnv() {
@@ -57,7 +60,8 @@ export async function share(service, body) {
 }
 
 export function fixture(name) {
-  return readFileSync(join(fixtures, name));
+  const dir = ["large.json", "xlarge.json"].includes(name) ? generated : committed;
+  return readFileSync(join(dir, name));
 }
 
 /** Headless Debian chromium; never a downloaded browser. */
