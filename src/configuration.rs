@@ -94,7 +94,11 @@ pub struct ServeArgs {
     pub auth_cache_ttl: Duration,
     /// The VS Code extension the share page's "Import to VS Code" link opens
     /// (`vscode://<id>/import-session?id=...`).
-    #[arg(long, env = "SESSION_SHARE_VSCODE_EXTENSION_ID", default_value = "syntx.syntx")]
+    #[arg(
+        long,
+        env = "SESSION_SHARE_VSCODE_EXTENSION_ID",
+        default_value = "OrangecatTechPvtLtd.syntx"
+    )]
     pub vscode_extension_id: String,
     /// Memory for parsed sessions behind the share pages.
     #[arg(long, env = "SESSION_SHARE_PAGE_CACHE", default_value = "256MiB", value_parser = parse_size)]

@@ -5,6 +5,7 @@
 
 pub mod configuration;
 pub mod domain;
+pub mod json;
 pub mod pages;
 pub mod remote_keys;
 pub mod routes;

@@ -44,9 +44,10 @@ impl SessionValidator {
         Ok(Self { schema })
     }
 
-    /// Parses a request body as JSON, reporting where it breaks.
+    /// Parses a request body as JSON, reporting where it breaks. Duplicate keys are refused
+    /// and lone surrogate escapes tolerated (see [`crate::json`]).
     pub fn parse_json(body: &[u8]) -> Result<Value, DocumentError> {
-        serde_json::from_slice(body).map_err(|e| DocumentError::InvalidJson {
+        crate::json::parse_strict(body).map_err(|e| DocumentError::InvalidJson {
             line: e.line(),
             column: e.column(),
             message: strip_position(&e.to_string()),

@@ -39,7 +39,7 @@ pub struct PageMessage {
 
 impl PageDocument {
     pub fn parse(bytes: &[u8]) -> serde_json::Result<Self> {
-        serde_json::from_slice(bytes)
+        crate::json::parse_lenient(bytes)
     }
 
     /// Message indexes (into `messages`) in the order of `ts`; ties keep upload order.

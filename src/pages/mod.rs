@@ -70,19 +70,32 @@ async fn page_by_id(
     state: Data<&AppState>,
     client: ClientAddr,
 ) -> Response {
-    page(&state, &client, None, &id, query.page.as_deref()).await.unwrap_or_else(html_error)
+    page(&state, &client, &id, query.page.as_deref()).await.unwrap_or_else(html_error)
 }
 
+/// `/session/{username}/{id}` answers with a permanent redirect to `/session/{id}`: the
+/// extension parses only that form, so any page URL a user copies from the address bar must
+/// be one it can import. No storage is read; the page itself checks the share.
 #[handler]
 async fn page_by_share_code(
     Path((username, id)): Path<(String, String)>,
     Query(query): Query<PageQuery>,
     state: Data<&AppState>,
-    client: ClientAddr,
 ) -> Response {
-    page(&state, &client, Some(&username), &id, query.page.as_deref())
-        .await
-        .unwrap_or_else(html_error)
+    let parsed = Username::parse(&username).and_then(|_| ShareId::parse(&id));
+    match parsed {
+        Ok(id) => {
+            let mut location = state.share_url(&id);
+            if let Some(page) = query.page.as_deref().and_then(|p| p.parse::<usize>().ok()) {
+                location = format!("{location}?page={page}");
+            }
+            Response::builder()
+                .status(StatusCode::MOVED_PERMANENTLY)
+                .header(header::LOCATION, location)
+                .finish()
+        }
+        Err(e) => html_error(e.into()),
+    }
 }
 
 /// The record decides access on every request (a share may have been deleted, made private
@@ -90,12 +103,8 @@ async fn page_by_share_code(
 async fn load(
     state: &AppState,
     id: &ShareId,
-    owner: Option<&Username>,
 ) -> Result<(ShareRecord, Arc<PageDocument>), ApiError> {
     let record = state.sessions.record(id).await?.0;
-    if owner.is_some_and(|o| o.as_str() != record.username) {
-        return Err(ApiError::session_not_found());
-    }
     // A browser sends no key: private shares are not shown here.
     check_readable(&record, None)?;
     if let Some(doc) = state.pages.get(id.as_str()).await {
@@ -120,13 +129,11 @@ async fn load(
 async fn page(
     state: &AppState,
     client: &ClientAddr,
-    owner: Option<&str>,
     id: &str,
     page: Option<&str>,
 ) -> Result<Response, ApiError> {
     state.charge_read(None, client)?;
     let id = ShareId::parse(id)?;
-    let owner = owner.map(Username::parse).transpose()?;
     let page: usize = match page {
         None => 1,
         Some(raw) => raw
@@ -135,7 +142,7 @@ async fn page(
             .filter(|p| *p >= 1)
             .ok_or_else(|| ApiError::invalid_request("page must be a number from 1"))?,
     };
-    let (record, doc) = load(state, &id, owner.as_ref()).await?;
+    let (record, doc) = load(state, &id).await?;
     let order = doc.chronological();
     let pages = order.len().div_ceil(MESSAGES_PER_PAGE).max(1);
     if page > pages {
@@ -226,7 +233,7 @@ async fn image(
 ) -> Response {
     let found = async {
         let id = ShareId::parse(&id)?;
-        let (_, doc) = load(&state, &id, None).await?;
+        let (_, doc) = load(&state, &id).await?;
         let url = doc
             .messages
             .get(message_index)

@@ -3,7 +3,7 @@
 use chrono::Utc;
 use poem::{FromRequest, Request, RequestBody};
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, ErrorStatus};
 use crate::{
     domain::{ApiKey, ShareId, Username},
     remote_keys::RemoteVerdict,
@@ -66,7 +66,8 @@ impl AppState {
         }
     }
 
-    /// A read: charged (see [`AppState::charge_read`]), then a key that was sent is checked.
+    /// A read: charged (see [`AppState::charge_read`]), then a key that was sent is checked
+    /// (see [`AppState::identify`]).
     pub async fn reader(
         &self,
         key: Option<ApiKey>,
@@ -74,8 +75,20 @@ impl AppState {
     ) -> Result<Option<Username>, ApiError> {
         self.charge_read(key.as_ref(), client)?;
         match key {
-            Some(key) => Ok(Some(self.authenticate(&key).await?)),
+            Some(key) => self.identify(&key).await,
             None => Ok(None),
+        }
+    }
+
+    /// Who is reading. The extension sends its key (issued by the Syntx website) on every
+    /// import, and this service may not know it: a key that is not valid here reads as no
+    /// key, so public shares stay readable and private ones answer 404 as to anyone else.
+    /// Only a failure to check (storage or the key service down) is an error.
+    pub async fn identify(&self, key: &ApiKey) -> Result<Option<Username>, ApiError> {
+        match self.authenticate(key).await {
+            Ok(user) => Ok(Some(user)),
+            Err(e) if e.status == ErrorStatus::Unauthorized => Ok(None),
+            Err(e) => Err(e),
         }
     }
 

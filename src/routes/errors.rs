@@ -178,7 +178,8 @@ impl ApiError {
         Self::new(
             ErrorStatus::Unauthorized,
             "MISSING_API_KEY",
-            "an API key is required: send it in the Syntx-Api-Key header",
+            "an API key is required: set your Syntx API key in the extension settings \
+             (it is sent as the Syntx-Api-Key header)",
         )
     }
 
@@ -186,7 +187,8 @@ impl ApiError {
         Self::new(
             ErrorStatus::Unauthorized,
             "INVALID_API_KEY",
-            "the API key in Syntx-Api-Key (or Authorization: Bearer) is unknown or revoked",
+            "this API key is unknown or revoked: set a current Syntx API key in the extension \
+             settings (it is sent as the Syntx-Api-Key header)",
         )
     }
 

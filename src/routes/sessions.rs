@@ -11,7 +11,7 @@ use poem_openapi::{
 use serde_json::Value;
 
 use super::{
-    ApiError, AppState, ErrorBody,
+    ApiError, AppState, ErrorBody, ErrorStatus,
     access::ClientAddr,
     auth::{OptionalKey, RequiredKey},
     errors::route_errors,
@@ -250,20 +250,35 @@ impl SessionsApi {
     ) -> CreateOrImportResponse {
         async {
             let key = key.key();
-            // A present key is checked before the body is read; which limit it is charged
-            // to depends on the body, so that comes after.
-            let caller = match &key {
-                Some(key) => Some(state.authenticate(key).await?),
+            // A present key is checked before the body is read; what a failed check means
+            // depends on the body (a create needs the key, an import reads as anonymous).
+            let checked = match &key {
+                Some(key) => Some(state.authenticate(key).await),
                 None => None,
             };
-            let bytes = body.read(state.max_body).await?;
+            // Without a valid key only an import can succeed, and an import body is small:
+            // a larger one is a create, refused without reading megabytes first.
+            let limit = match checked {
+                Some(Ok(_)) => state.max_body,
+                _ => IMPORT_BODY_LIMIT.min(state.max_body),
+            };
+            let bytes = match body.read(limit).await {
+                Err(e) if e.status == ErrorStatus::PayloadTooLarge && limit < state.max_body => {
+                    return Err(match checked {
+                        Some(Err(e)) => e,
+                        _ => ApiError::missing_api_key(),
+                    });
+                }
+                read => read?,
+            };
             let parsed = bytes.clone();
             match blocking(move || classify(&parsed)).await? {
                 Incoming::Create(document) => {
                     // The key comes before the (costly) validation.
-                    let (Some(key), Some(owner)) = (&key, caller) else {
+                    let (Some(key), Some(owner)) = (&key, checked) else {
                         return Err(ApiError::missing_api_key());
                     };
+                    let owner = owner?;
                     state.limits.check_write(key.hash().as_str())?;
                     let (validator, max_ttl) = (state.validator.clone(), state.max_ttl);
                     let facts = blocking(move || {
@@ -276,6 +291,12 @@ impl SessionsApi {
                 }
                 Incoming::Import { id, username } => {
                     state.charge_read(key.as_ref(), &client)?;
+                    let caller = match checked {
+                        Some(Ok(user)) => Some(user),
+                        Some(Err(e)) if e.status == ErrorStatus::Unauthorized => None,
+                        Some(Err(e)) => return Err(e),
+                        None => None,
+                    };
                     let id = ShareId::parse(&id)?;
                     let owner = username.as_deref().map(Username::parse).transpose()?;
                     let (record, opened) =
@@ -460,6 +481,10 @@ enum Incoming {
     },
 }
 
+/// The most an import request (`{"id", "username"}`) needs; the cap on bodies sent without a
+/// valid key to `POST /api/sessions`.
+const IMPORT_BODY_LIMIT: u64 = 16 * 1024;
+
 const EXPECTED_SHAPES: &str = "expected a SerializedSession {\"version\", \"task\", \"messages\"} \
      to share, or {\"id\": \"...\", \"username\": \"...\"} to import";
 
@@ -472,9 +497,11 @@ fn classify(bytes: &[u8]) -> Result<Incoming, ApiError> {
     if ["version", "task", "messages"].iter().any(|k| object.contains_key(*k)) {
         return Ok(Incoming::Create(document));
     }
+    // Pasted ids and share codes often carry white space from the clipboard.
     let text = |key: &str| match object.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.trim().to_owned())),
         Some(_) => Err(ApiError::invalid_request(format!("`{key}` must be a string"))),
     };
     match text("id")? {

@@ -92,7 +92,8 @@ async fn a_missing_key_is_401_missing_api_key_on_both_routes() {
             .await
             .unwrap();
         let body = assert_error(resp, StatusCode::UNAUTHORIZED, "MISSING_API_KEY").await;
-        assert!(body["error"].as_str().unwrap().contains("Syntx-Api-Key"), "{body}");
+        let message = body["error"].as_str().unwrap();
+        assert!(message.contains("Syntx-Api-Key") && message.contains("extension settings"));
         // The key is checked before the session is validated.
         let invalid = app
             .client
@@ -121,7 +122,8 @@ async fn a_wrong_key_is_401_invalid_api_key_in_either_header() {
             .await
             .unwrap();
         let body = assert_error(by_header, StatusCode::UNAUTHORIZED, "INVALID_API_KEY").await;
-        assert!(body["error"].as_str().unwrap().contains("Syntx-Api-Key"), "{body}");
+        let message = body["error"].as_str().unwrap();
+        assert!(message.contains("Syntx-Api-Key") && message.contains("extension settings"));
         let by_bearer = app
             .client
             .post(app.url(path))
@@ -258,4 +260,65 @@ async fn an_oversize_body_is_413_whether_declared_or_streamed() {
     let resp = app.post_json("/api/sessions/create", small_session()).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
     assert_eq!(app.stored_sessions().await.len(), 2);
+}
+
+/// `JSON.parse` accepts a lone surrogate escape (text cut in the middle of an emoji); the
+/// document is stored and served byte for byte, and its page shows U+FFFD.
+#[tokio::test]
+async fn a_lone_surrogate_escape_is_accepted_and_kept() {
+    let app = spawn_app().await;
+    let text = String::from_utf8(small_session().to_vec()).unwrap();
+    let body = text.replacen("\"text\": \"", "\"text\": \"cut \\ud83d| and \\ude00| ", 1);
+    assert_ne!(body, text);
+    let id = app.create(body.clone()).await["id"].as_str().unwrap().to_owned();
+    let stored = app.get(&format!("/api/sessions/{id}")).await.bytes().await.unwrap();
+    assert_eq!(stored, body.as_bytes(), "stored bytes changed");
+    let page = app.get(&format!("/session/{id}")).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("cut \u{fffd}| and \u{fffd}|"));
+}
+
+/// Readers disagree on a duplicate key (JavaScript keeps the last, others the first or fail):
+/// such a document is refused, with where, and nothing is stored.
+#[tokio::test]
+async fn duplicate_keys_are_refused_with_their_position() {
+    let app = spawn_app().await;
+    let text = String::from_utf8(small_session().to_vec()).unwrap();
+    let twice = text.replacen(
+        "\"version\": \"1.0.0\",",
+        "\"version\": \"1.0.0\", \"version\": \"1.0.0\",",
+        1,
+    );
+    let in_message =
+        text.replacen("\"type\": \"say\",", "\"type\": \"say\", \"type\": \"ask\",", 1);
+    for body in [twice, in_message] {
+        for route in ["/api/sessions/create", "/api/sessions"] {
+            let resp = app.post_json(route, body.clone()).send().await.unwrap();
+            let err = assert_error(resp, StatusCode::BAD_REQUEST, "INVALID_JSON").await;
+            assert!(err["error"].as_str().unwrap().contains("duplicate key"), "{err}");
+            assert!(err["details"][0]["line"].as_u64().unwrap() >= 1, "{err}");
+        }
+    }
+    assert!(app.stored_sessions().await.is_empty());
+}
+
+/// Without a valid key only an import can succeed, and an import is tiny: a large body is
+/// refused as a create without a key, before it is read.
+#[tokio::test]
+async fn a_large_body_without_a_valid_key_is_401_before_it_is_read() {
+    let app = spawn_app().await;
+    let large = crate::helpers::fixture("medium.json");
+    for key in [None, Some("ssk_unknown")] {
+        let mut req = app
+            .client
+            .post(app.url("/api/sessions"))
+            .header("Content-Type", "application/json")
+            .body(large.clone());
+        if let Some(key) = key {
+            req = req.header("Syntx-Api-Key", key);
+        }
+        let code = if key.is_some() { "INVALID_API_KEY" } else { "MISSING_API_KEY" };
+        assert_error(req.send().await.unwrap(), StatusCode::UNAUTHORIZED, code).await;
+    }
+    assert!(app.stored_sessions().await.is_empty());
 }

@@ -58,11 +58,44 @@ async fn someone_elses_username_or_an_unknown_id_is_404() {
 }
 
 #[tokio::test]
-async fn a_wrong_key_on_import_is_401() {
+async fn a_key_this_service_does_not_know_imports_public_shares() {
     let app = spawn_app().await;
     let id = app.create(small_session()).await["id"].as_str().unwrap().to_owned();
-    let resp = import(&app, json!({"id": id}), Some("ssk_wrong")).await;
-    assert_error(resp, StatusCode::UNAUTHORIZED, "INVALID_API_KEY").await;
+    for body in [json!({"id": id}), json!({"id": id, "username": "alice"})] {
+        let resp = import(&app, body, Some("ssk_from_the_syntx_website")).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.bytes().await.unwrap(), small_session());
+    }
+    // A write with the same key is refused, with what to do about it.
+    let resp = app
+        .client
+        .post(app.url("/api/sessions"))
+        .header("Content-Type", "application/json")
+        .header("Syntx-Api-Key", "ssk_from_the_syntx_website")
+        .body(small_session())
+        .send()
+        .await
+        .unwrap();
+    let body = assert_error(resp, StatusCode::UNAUTHORIZED, "INVALID_API_KEY").await;
+    assert!(body["error"].as_str().unwrap().contains("extension settings"), "{body}");
+}
+
+/// Ids and share codes are pasted from the clipboard, white space and all.
+#[tokio::test]
+async fn white_space_around_a_pasted_id_or_username_is_ignored() {
+    let app = spawn_app().await;
+    let id = app.create(small_session()).await["id"].as_str().unwrap().to_owned();
+    for body in [
+        json!({"id": format!(" {id}\n")}),
+        json!({"id": format!("\t{id} "), "username": " alice "}),
+        json!({"id": id, "username": "  "}),
+    ] {
+        let resp = import(&app, body.clone(), None).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{body}");
+        assert_eq!(resp.bytes().await.unwrap(), small_session());
+    }
+    let resp = import(&app, json!({"id": format!("{id} x")}), None).await;
+    assert_error(resp, StatusCode::BAD_REQUEST, "INVALID_ID").await;
 }
 
 #[tokio::test]

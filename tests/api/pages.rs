@@ -20,7 +20,9 @@ async fn the_page_is_html_under_a_strict_content_security_policy() {
         assert!(!csp.contains("unsafe-inline"), "{csp}");
         let html = resp.text().await.unwrap();
         assert!(html.contains("Config route module share path api token server the."));
-        assert!(html.contains(&format!("vscode://syntx.syntx/import-session?id={id}")));
+        assert!(
+            html.contains(&format!("vscode://OrangecatTechPvtLtd.syntx/import-session?id={id}"))
+        );
         assert!(html.contains(&format!("data-code=\"alice/{id}\"")));
     }
     for asset in ["/assets/page.css", "/assets/page.js", "/assets/highlight.css"] {
@@ -88,4 +90,25 @@ async fn long_sessions_are_paged_and_images_are_served_separately() {
         app.get(&format!("/session/{id}/images/{index}/9")).await.status(),
         StatusCode::NOT_FOUND
     );
+}
+
+/// The extension parses `/session/{id}` only, so the share-code page form redirects there for
+/// good: the URL a user copies from the address bar is one the extension imports.
+#[tokio::test]
+async fn the_share_code_page_redirects_to_the_page_the_extension_parses() {
+    let app = spawn_app().await;
+    let id = app.create(small_session()).await["id"].as_str().unwrap().to_owned();
+    let client =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    for (path, target) in [
+        (format!("/session/alice/{id}"), format!("/session/{id}")),
+        (format!("/session/Alice/{id}?page=2"), format!("/session/{id}?page=2")),
+    ] {
+        let resp = client.get(app.url(&path)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::MOVED_PERMANENTLY, "{path}");
+        assert_eq!(resp.headers()["location"].to_str().unwrap(), app.url(&target));
+    }
+    let resp = client.get(app.url(&format!("/session/al%20ice/{id}"))).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(resp.text().await.unwrap().starts_with("<!doctype html>"));
 }

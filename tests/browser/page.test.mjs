@@ -35,7 +35,7 @@ for (const name of FIXTURES) {
     assert.equal(Number(await page.getAttribute("#message-count", "data-count")), doc.messages.length);
     assert.match(await page.textContent("#message-count"), new RegExp(`^${doc.messages.length.toLocaleString("en-US")} messages$`));
     assert.equal(await page.locator("article.msg").count(), Math.min(200, doc.messages.length));
-    assert.equal(await page.getAttribute("#import", "href"), `vscode://syntx.syntx/import-session?id=${id}`);
+    assert.equal(await page.getAttribute("#import", "href"), `vscode://OrangecatTechPvtLtd.syntx/import-session?id=${id}`);
     // Images are separate requests, never inline in the page.
     assert.ok(!(await resp.text()).includes("data:image"), "an image was inlined");
     await page.close();

@@ -1,0 +1,194 @@
+//! JSON as the extension's JavaScript writes it, read as strictly as storing it safely needs.
+//!
+//! Two differences from `serde_json::from_slice::<Value>`:
+//! - A duplicate key in an object is an error. `JSON.parse` keeps the last one, serde's derived
+//!   types refuse the document, and other readers keep the first: a stored document that
+//!   readers disagree on is refused at the door instead.
+//! - A lone UTF-16 surrogate escape (`"\ud83d"`, text cut in the middle of an emoji) is
+//!   accepted, as `JSON.parse` accepts it. serde_json refuses it, so such a document is read
+//!   from a copy in which each lone surrogate is U+FFFD; the caller keeps the original bytes.
+
+use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+
+/// Parses `bytes`, refusing duplicate keys and tolerating lone surrogate escapes.
+pub fn parse_strict(bytes: &[u8]) -> serde_json::Result<Value> {
+    parse_with(bytes, |b| {
+        let mut de = serde_json::Deserializer::from_slice(b);
+        let value = StrictValue.deserialize(&mut de)?;
+        de.end()?;
+        Ok(value)
+    })
+}
+
+/// Parses `bytes` into `T`, tolerating lone surrogate escapes.
+pub fn parse_lenient<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
+    parse_with(bytes, |b| serde_json::from_slice(b))
+}
+
+fn parse_with<T>(
+    bytes: &[u8],
+    parse: impl Fn(&[u8]) -> serde_json::Result<T>,
+) -> serde_json::Result<T> {
+    match parse(bytes) {
+        Ok(value) => Ok(value),
+        // Only a document that failed pays for the scan, and only one with a lone surrogate
+        // is read again.
+        Err(error) => match replace_lone_surrogates(bytes) {
+            Some(copy) => parse(&copy),
+            None => Err(error),
+        },
+    }
+}
+
+/// A copy of `bytes` with every unpaired `\uD800`–`\uDFFF` escape inside a string replaced
+/// by `\uFFFD`, or `None` if there is none. Bytes outside strings and all other escapes are
+/// copied as they are, so positions in errors stay close to the original's.
+pub fn replace_lone_surrogates(bytes: &[u8]) -> Option<Vec<u8>> {
+    fn unit(escape: &[u8]) -> Option<u16> {
+        // `escape` starts at the backslash: `\uXXXX`.
+        if escape.len() < 6 || escape[0] != b'\\' || escape[1] != b'u' {
+            return None;
+        }
+        u16::from_str_radix(std::str::from_utf8(&escape[2..6]).ok()?, 16).ok()
+    }
+    let mut out: Option<Vec<u8>> = None;
+    let (mut i, mut in_string) = (0, false);
+    while i < bytes.len() {
+        let b = bytes[i];
+        let mut step = 1;
+        let mut lone = false;
+        if in_string {
+            match b {
+                b'"' => in_string = false,
+                b'\\' => match unit(&bytes[i..]) {
+                    Some(0xD800..=0xDBFF) => match unit(&bytes[i + 6..]) {
+                        Some(0xDC00..=0xDFFF) => step = 12,
+                        _ => (lone, step) = (true, 6),
+                    },
+                    Some(0xDC00..=0xDFFF) => (lone, step) = (true, 6),
+                    Some(_) => step = 6,
+                    None => step = 2,
+                },
+                _ => {}
+            }
+        } else if b == b'"' {
+            in_string = true;
+        }
+        let end = (i + step).min(bytes.len());
+        if lone {
+            out.get_or_insert_with(|| bytes[..i].to_vec()).extend_from_slice(b"\\ufffd");
+        } else if let Some(out) = out.as_mut() {
+            out.extend_from_slice(&bytes[i..end]);
+        }
+        i = end;
+    }
+    out
+}
+
+/// A `serde_json::Value` that refuses duplicate object keys.
+struct StrictValue;
+
+impl<'de> DeserializeSeed<'de> for StrictValue {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StrictValue {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(item) = seq.next_element_seed(StrictValue)? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(StrictValue)?;
+            if object.insert(key.clone(), value).is_some() {
+                return Err(A::Error::custom(format!("duplicate key `{key}`")));
+            }
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn duplicate_keys_are_refused_at_any_depth() {
+        for body in [r#"{"a": 1, "a": 2}"#, r#"{"x": [{"b": 1, "c": 2, "b": 1}]}"#] {
+            let err = parse_strict(body.as_bytes()).unwrap_err();
+            assert!(err.to_string().contains("duplicate key"), "{err}");
+            assert!(err.line() >= 1 && err.column() >= 1);
+        }
+        // The same key in sibling objects is no duplicate.
+        assert_eq!(parse_strict(br#"[{"a": 1}, {"a": 2}]"#).unwrap(), json!([{"a": 1}, {"a": 2}]));
+    }
+
+    #[test]
+    fn lone_surrogates_read_as_replacement_characters() {
+        let doc =
+            parse_strict(br#"{"t": "cut \ud83d", "u": "\ude00x", "ok": "\ud83d\ude80"}"#).unwrap();
+        assert_eq!(doc, json!({"t": "cut \u{fffd}", "u": "\u{fffd}x", "ok": "🚀"}));
+    }
+
+    #[test]
+    fn the_scan_leaves_everything_else_alone() {
+        // An escaped backslash before `ud83d` is text, not an escape; keys are strings too.
+        let body = br#"{"a": "\\ud83d", "\ud83d": "b", "n": 1}"#;
+        let copy = replace_lone_surrogates(body).unwrap();
+        assert_eq!(copy, br#"{"a": "\\ud83d", "\ufffd": "b", "n": 1}"#.to_vec());
+        assert_eq!(replace_lone_surrogates(br#"{"a": "\ud83d\ude80 \n"}"#), None);
+    }
+
+    #[test]
+    fn numbers_and_nesting_match_serde_json() {
+        let body =
+            br#"{"i": -3, "u": 18446744073709551615, "f": 1.5e3, "n": null, "b": [true, {}]}"#;
+        assert_eq!(parse_strict(body).unwrap(), serde_json::from_slice::<Value>(body).unwrap());
+    }
+}
