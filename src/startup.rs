@@ -3,10 +3,10 @@
 use std::{sync::Arc, time::Duration};
 
 use poem::{
-    EndpointExt, IntoResponse, Response, Route, Server,
+    EndpointExt, Response, Route, Server,
     error::{MethodNotAllowedError, NotFoundError},
+    http::Method,
     http::uri::Scheme,
-    http::{Method, StatusCode},
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
     middleware::{CatchPanic, Cors},
     web::{LocalAddr, RemoteAddr},
@@ -17,7 +17,10 @@ use crate::{
     domain::ShareId,
     pages::{self, DocumentCache},
     remote_keys::RemoteKeys,
-    routes::{ApiError, AppState, ErrorBody, RateLimits, api_service, reject_dot_segments},
+    routes::{
+        ApiError, AppState, ErrorCode, ErrorStatus, RateLimits, api_service, openapi_json,
+        reject_dot_segments, swagger_ui_html,
+    },
     storage::{
         ConditionalWrites, ConditionalWritesState, KeyStore, SessionStore, open_store,
         probe_conditional_writes,
@@ -193,24 +196,34 @@ fn cors(origins: Vec<String>) -> Cors {
 
 /// The whole HTTP surface.
 fn app(state: AppState, cors_origins: Vec<String>) -> impl poem::Endpoint {
-    let api = api_service();
-    let spec = api.spec_endpoint();
-    let docs = api.swagger_ui();
+    let spec = openapi_json();
+    let docs = swagger_ui_html();
     Route::new()
-        .nest("/", api)
+        .nest("/", api_service())
         .nest("/session", pages::session_routes())
         .nest("/assets", pages::asset_routes())
-        .at("/api/openapi.json", spec)
-        .nest("/docs", docs)
+        .at(
+            "/api/openapi.json",
+            poem::get(poem::endpoint::make_sync(move |_| {
+                Response::builder().content_type("application/json").body(spec.clone())
+            })),
+        )
+        .at("/docs", poem::get(poem::endpoint::make_sync(move |_| poem::web::Html(docs.clone()))))
+        .at(
+            "/docs/",
+            poem::get(poem::endpoint::make_sync(|_| poem::web::Redirect::see_other("/docs"))),
+        )
         .catch_error(|_: NotFoundError| async {
-            json_error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route; see /docs")
+            ApiError::new(ErrorStatus::NotFound, ErrorCode::NotFound, "no such route; see /docs")
+                .body_response()
         })
         .catch_error(|_: MethodNotAllowedError| async {
-            json_error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "METHOD_NOT_ALLOWED",
+            ApiError::new(
+                ErrorStatus::MethodNotAllowed,
+                ErrorCode::MethodNotAllowed,
                 "method not allowed on this route; see /docs",
             )
+            .body_response()
         })
         .data(state)
         .with(
@@ -220,13 +233,6 @@ fn app(state: AppState, cors_origins: Vec<String>) -> impl poem::Endpoint {
         .around(reject_dot_segments)
         .with(cors(cors_origins))
         .around(telemetry::log_requests)
-}
-
-fn json_error(status: StatusCode, code: &str, error: &str) -> Response {
-    let body = ErrorBody { error: error.into(), code: code.into(), details: vec![] };
-    let mut resp = poem_openapi::payload::Json(body).into_response();
-    resp.set_status(status);
-    resp
 }
 
 impl ApiError {

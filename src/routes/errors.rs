@@ -4,7 +4,7 @@
 //! human-readable, and no 5xx ever carries an internal message.
 
 use poem::{IntoResponse, Response, http::StatusCode};
-use poem_openapi::{Object, payload::Json};
+use poem_openapi::{Enum, Object, payload::Json};
 
 use crate::{
     domain::DomainError,
@@ -12,27 +12,92 @@ use crate::{
     validation::{DocumentError, MAX_VIOLATIONS},
 };
 
+/// The longest `error` message: the extension shows it in one line to the user.
+pub const MAX_MESSAGE_CHARS: usize = 300;
+
+fn cap(mut message: String) -> String {
+    if let Some((at, _)) = message.char_indices().nth(MAX_MESSAGE_CHARS - 1) {
+        message.truncate(at);
+        message.push('…');
+    }
+    message
+}
+
 /// Seconds a client should wait before retrying after a storage outage.
 pub const RETRY_AFTER_SECS: u32 = 5;
 
-/// An error answer.
+/// An error answer. The extension shows `<status> <body>` to the user, so `error` comes first
+/// and is short; counts and positions are in `details`.
 #[derive(Object, Debug, Clone, PartialEq, Eq)]
 #[oai(example)]
 pub struct ErrorBody {
-    /// What went wrong, in words a user can act on.
+    /// What went wrong, in words a user can act on (at most 300 characters).
     pub error: String,
-    /// A stable machine-readable code, e.g. `SESSION_NOT_FOUND`, `INVALID_SESSION`.
-    pub code: String,
-    /// For `INVALID_SESSION` and `INVALID_JSON`: where exactly.
-    #[oai(skip_serializing_if_is_empty)]
+    /// A stable machine-readable code.
+    pub code: ErrorCode,
+    /// Where exactly: each schema violation with its JSON pointer, a JSON syntax error's
+    /// line and column. Absent when there is nothing to add.
+    #[oai(default, skip_serializing_if_is_empty)]
     pub details: Vec<ErrorDetail>,
+}
+
+/// Every `code` an error answer can carry.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    /// 400: the body is not JSON (or has a duplicate key).
+    InvalidJson,
+    /// 400: the session or a share option breaks the schema.
+    InvalidSession,
+    /// 400: `version` is not `1.x.y`.
+    UnsupportedVersion,
+    /// 400: a body, parameter or header of the wrong shape.
+    InvalidRequest,
+    /// 400: a malformed share id.
+    InvalidId,
+    /// 400: a malformed username.
+    InvalidUsername,
+    /// 400: a path segment that could escape its place (`..`, `%2F`).
+    InvalidPath,
+    /// 401: no key where one is needed.
+    MissingApiKey,
+    /// 401: a key this service does not accept, on a write.
+    InvalidApiKey,
+    /// 403: someone else's share, or a browser origin that may not call the API.
+    AccessDenied,
+    /// 404: no such share (or private and not yours).
+    SessionNotFound,
+    /// 404: no such route.
+    NotFound,
+    /// 405: the route does not take this method; `Allow` lists those it takes.
+    MethodNotAllowed,
+    /// 409: concurrent updates kept winning.
+    Conflict,
+    /// 410: the share has expired.
+    SessionExpired,
+    /// 413: the body is over the limit.
+    PayloadTooLarge,
+    /// 414: the URL is over the limit.
+    UriTooLong,
+    /// 415: the body is not `application/json`.
+    UnsupportedMediaType,
+    /// 429: over a rate limit; see `Retry-After`.
+    RateLimited,
+    /// 431: the request headers are over the limit.
+    HeadersTooLarge,
+    /// 500: a bug; the details are in the server's log.
+    InternalError,
+    /// 503: storage unreachable; see `Retry-After`.
+    StorageUnavailable,
+    /// 503: the `--auth-url` key service unreachable; see `Retry-After`.
+    AuthUnavailable,
 }
 
 impl poem_openapi::types::Example for ErrorBody {
     fn example() -> Self {
         Self {
             error: "the session does not match the SerializedSession schema: 1 violation".into(),
-            code: "INVALID_SESSION".into(),
+            code: ErrorCode::InvalidSession,
             details: vec![ErrorDetail {
                 pointer: Some("/messages/3/ts".into()),
                 line: None,
@@ -65,11 +130,14 @@ pub enum ErrorStatus {
     Unauthorized,
     Forbidden,
     NotFound,
+    MethodNotAllowed,
     Conflict,
     Gone,
     PayloadTooLarge,
+    UriTooLong,
     UnsupportedMediaType,
     TooManyRequests,
+    HeadersTooLarge,
     Unavailable,
     Internal,
 }
@@ -81,10 +149,13 @@ impl ErrorStatus {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict => StatusCode::CONFLICT,
             Self::Gone => StatusCode::GONE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -93,7 +164,7 @@ impl ErrorStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{} {}: {}", .status.http().as_u16(), .body.code, .body.error)]
+#[error("{} {:?}: {}", .status.http().as_u16(), .body.code, .body.error)]
 pub struct ApiError {
     pub status: ErrorStatus,
     pub body: ErrorBody,
@@ -102,10 +173,10 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: ErrorStatus, code: &str, error: impl Into<String>) -> Self {
+    pub fn new(status: ErrorStatus, code: ErrorCode, error: impl Into<String>) -> Self {
         Self {
             status,
-            body: ErrorBody { error: error.into(), code: code.into(), details: vec![] },
+            body: ErrorBody { error: cap(error.into()), code, details: vec![] },
             retry_after: None,
         }
     }
@@ -116,17 +187,21 @@ impl ApiError {
     }
 
     pub fn access_denied() -> Self {
-        Self::new(ErrorStatus::Forbidden, "ACCESS_DENIED", "this share belongs to another user")
+        Self::new(
+            ErrorStatus::Forbidden,
+            ErrorCode::AccessDenied,
+            "this share belongs to another user",
+        )
     }
 
     pub fn session_expired() -> Self {
-        Self::new(ErrorStatus::Gone, "SESSION_EXPIRED", "this share has expired")
+        Self::new(ErrorStatus::Gone, ErrorCode::SessionExpired, "this share has expired")
     }
 
     pub fn conflict() -> Self {
         Self::new(
             ErrorStatus::Conflict,
-            "CONFLICT",
+            ErrorCode::Conflict,
             "the share was changed by another request at the same time; try again",
         )
     }
@@ -134,7 +209,7 @@ impl ApiError {
     pub fn rate_limited(retry_after_secs: u32) -> Self {
         Self::new(
             ErrorStatus::TooManyRequests,
-            "RATE_LIMITED",
+            ErrorCode::RateLimited,
             "too many requests; slow down and retry after the time in Retry-After",
         )
         .retrying_after(retry_after_secs.max(1))
@@ -143,14 +218,14 @@ impl ApiError {
     pub fn auth_unavailable() -> Self {
         Self::new(
             ErrorStatus::Unavailable,
-            "AUTH_UNAVAILABLE",
+            ErrorCode::AuthUnavailable,
             "the key service is unreachable right now; try again shortly",
         )
         .retrying_after(RETRY_AFTER_SECS)
     }
 
     /// A request field that fails a rule, with its JSON pointer.
-    pub fn invalid_field(code: &str, pointer: &str, message: impl Into<String>) -> Self {
+    pub fn invalid_field(code: ErrorCode, pointer: &str, message: impl Into<String>) -> Self {
         let message = message.into();
         let mut err = Self::new(ErrorStatus::BadRequest, code, format!("{pointer}: {message}"));
         err.body.details.push(ErrorDetail {
@@ -163,13 +238,13 @@ impl ApiError {
     }
 
     pub fn invalid_request(message: impl Into<String>) -> Self {
-        Self::new(ErrorStatus::BadRequest, "INVALID_REQUEST", message)
+        Self::new(ErrorStatus::BadRequest, ErrorCode::InvalidRequest, message)
     }
 
     pub fn invalid_path() -> Self {
         Self::new(
             ErrorStatus::BadRequest,
-            "INVALID_PATH",
+            ErrorCode::InvalidPath,
             "path segments may not be '.', '..' or contain an encoded '/'",
         )
     }
@@ -177,7 +252,7 @@ impl ApiError {
     pub fn missing_api_key() -> Self {
         Self::new(
             ErrorStatus::Unauthorized,
-            "MISSING_API_KEY",
+            ErrorCode::MissingApiKey,
             "an API key is required: set your Syntx API key in the extension settings \
              (it is sent as the Syntx-Api-Key header)",
         )
@@ -186,20 +261,20 @@ impl ApiError {
     pub fn invalid_api_key() -> Self {
         Self::new(
             ErrorStatus::Unauthorized,
-            "INVALID_API_KEY",
+            ErrorCode::InvalidApiKey,
             "this API key is unknown or revoked: set a current Syntx API key in the extension \
              settings (it is sent as the Syntx-Api-Key header)",
         )
     }
 
     pub fn session_not_found() -> Self {
-        Self::new(ErrorStatus::NotFound, "SESSION_NOT_FOUND", "no session with this id")
+        Self::new(ErrorStatus::NotFound, ErrorCode::SessionNotFound, "no session with this id")
     }
 
     pub fn payload_too_large(limit: u64) -> Self {
         Self::new(
             ErrorStatus::PayloadTooLarge,
-            "PAYLOAD_TOO_LARGE",
+            ErrorCode::PayloadTooLarge,
             format!("the session is larger than this server accepts ({limit} bytes)"),
         )
     }
@@ -208,7 +283,7 @@ impl ApiError {
         let found = found.map_or("no Content-Type".to_owned(), |c| format!("Content-Type {c}"));
         Self::new(
             ErrorStatus::UnsupportedMediaType,
-            "UNSUPPORTED_MEDIA_TYPE",
+            ErrorCode::UnsupportedMediaType,
             format!("send the body as Content-Type: application/json (got {found})"),
         )
     }
@@ -216,7 +291,7 @@ impl ApiError {
     pub fn storage_unavailable() -> Self {
         Self::new(
             ErrorStatus::Unavailable,
-            "STORAGE_UNAVAILABLE",
+            ErrorCode::StorageUnavailable,
             "session storage is unavailable right now; try again shortly",
         )
         .retrying_after(RETRY_AFTER_SECS)
@@ -225,7 +300,7 @@ impl ApiError {
     /// A bug or an impossible state: logged in full, answered without internals.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        Self::new(ErrorStatus::Internal, "INTERNAL_ERROR", "internal server error")
+        Self::new(ErrorStatus::Internal, ErrorCode::InternalError, "internal server error")
     }
 
     /// Turns a poem-openapi extraction failure (content type, missing key, path) into ours.
@@ -247,6 +322,26 @@ impl ApiError {
         if err.is::<poem_openapi::error::AuthorizationError>() {
             return Self::missing_api_key();
         }
+        if let Some(e) = err.downcast_ref::<poem_openapi::error::ParseParamError>() {
+            // The path parameters' patterns are the domain types' rules (`ShareId::parse`,
+            // `Username::parse`); their errors keep their own codes.
+            let (code, what) = match e.name {
+                "id" => (ErrorCode::InvalidId, "not a share id: 1 to 64 of A-Z a-z 0-9 _ -"),
+                "username" => (
+                    ErrorCode::InvalidUsername,
+                    "not a username: 1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit",
+                ),
+                _ => (ErrorCode::InvalidRequest, "not a valid value"),
+            };
+            let mut api = Self::new(ErrorStatus::BadRequest, code, format!("`{}`: {what}", e.name));
+            api.body.details.push(ErrorDetail {
+                pointer: None,
+                line: None,
+                column: None,
+                message: e.reason.clone(),
+            });
+            return api;
+        }
         Self::invalid_request(err.to_string())
     }
 }
@@ -254,8 +349,8 @@ impl ApiError {
 impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         let code = match e {
-            DomainError::Username(_) => "INVALID_USERNAME",
-            DomainError::ShareId(_) => "INVALID_ID",
+            DomainError::Username(_) => ErrorCode::InvalidUsername,
+            DomainError::ShareId(_) => ErrorCode::InvalidId,
         };
         Self::new(ErrorStatus::BadRequest, code, e.to_string())
     }
@@ -278,7 +373,8 @@ impl From<DocumentError> for ApiError {
     fn from(e: DocumentError) -> Self {
         match e {
             DocumentError::InvalidJson { line, column, ref message } => {
-                let mut err = Self::new(ErrorStatus::BadRequest, "INVALID_JSON", e.to_string());
+                let mut err =
+                    Self::new(ErrorStatus::BadRequest, ErrorCode::InvalidJson, e.to_string());
                 err.body.details.push(ErrorDetail {
                     pointer: None,
                     line: Some(line as u64),
@@ -288,7 +384,7 @@ impl From<DocumentError> for ApiError {
                 err
             }
             DocumentError::UnsupportedVersion { .. } => {
-                Self::new(ErrorStatus::BadRequest, "UNSUPPORTED_VERSION", e.to_string())
+                Self::new(ErrorStatus::BadRequest, ErrorCode::UnsupportedVersion, e.to_string())
             }
             DocumentError::Invalid { violations, total } => {
                 let message = if total > violations.len() {
@@ -302,7 +398,8 @@ impl From<DocumentError> for ApiError {
                         "the session does not match the SerializedSession schema: {total} violation{s}"
                     )
                 };
-                let mut err = Self::new(ErrorStatus::BadRequest, "INVALID_SESSION", message);
+                let mut err =
+                    Self::new(ErrorStatus::BadRequest, ErrorCode::InvalidSession, message);
                 err.body.details = violations
                     .into_iter()
                     .map(|v| ErrorDetail {

@@ -128,7 +128,7 @@ mod tests {
             limits.check_write("a").unwrap();
         }
         let refused = limits.check_write("a").unwrap_err();
-        assert_eq!(refused.body.code, "RATE_LIMITED");
+        assert_eq!(refused.body.code, crate::routes::ErrorCode::RateLimited);
         assert!(refused.retry_after.unwrap() > 60, "{:?}", refused.retry_after);
         limits.check_write("b").unwrap();
         limits.check_read("anything").unwrap();

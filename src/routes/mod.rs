@@ -6,6 +6,7 @@ mod errors;
 mod health;
 mod limits;
 mod models;
+mod openapi_doc;
 mod owner;
 mod path_guard;
 mod payload;
@@ -14,7 +15,7 @@ mod sessions;
 use std::sync::Arc;
 
 pub use access::{ClientAddr, check_readable};
-pub use errors::{ApiError, ErrorBody, ErrorStatus};
+pub use errors::{ApiError, ErrorBody, ErrorCode, ErrorStatus};
 pub use health::HealthApi;
 pub use limits::{Rate, RateLimits, RateSetting};
 pub use path_guard::reject_dot_segments;
@@ -69,7 +70,18 @@ pub fn api_service() -> poem_openapi::OpenApiService<(SessionsApi, HealthApi), (
     )
 }
 
-/// The OpenAPI document as committed in `openapi/openapi.json`.
+/// The OpenAPI document as served at `/api/openapi.json`, shown by Swagger UI, printed by
+/// `session-share openapi` and committed in `openapi/openapi.json`.
 pub fn openapi_json() -> String {
-    api_service().spec()
+    serde_json::to_string_pretty(&openapi_doc::document()).expect("a JSON value serializes")
+}
+
+/// Swagger UI's page (everything embedded), showing [`openapi_json`].
+pub fn swagger_ui_html() -> String {
+    let api = api_service();
+    // poem-openapi embeds its own document in the page; ours adds to it (see `openapi_doc`).
+    let html = api.swagger_ui_html();
+    let embedded = api.spec();
+    assert!(html.contains(&embedded), "poem-openapi's Swagger UI page embeds its document");
+    html.replacen(&embedded, &openapi_json(), 1)
 }

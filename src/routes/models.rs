@@ -13,17 +13,21 @@ use serde_json::Value;
 /// A shared task: its metadata and its whole chat, as the extension serializes it.
 /// Unknown extra fields are accepted and kept.
 #[derive(Object, Debug, Clone)]
-#[oai(example)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct SerializedSession {
     /// Serialization format version; this service accepts `1.x.y` (today `1.0.0`).
+    #[oai(validator(pattern = r"^1\.[0-9]+\.[0-9]+$"))]
     pub version: String,
     pub task: HistoryItem,
     pub messages: Vec<ClineMessage>,
     /// Share title (at most 200 characters); default: the first line of `task.task`.
+    #[oai(validator(max_length = 200))]
     pub title: Option<String>,
     /// Share description (at most 2000 characters).
+    #[oai(validator(max_length = 2000))]
     pub description: Option<String>,
     /// Up to 20 tags of 1 to 40 characters; trimmed and lower-cased.
+    #[oai(validator(max_items = 20, min_length = 1, max_length = 40))]
     pub tags: Option<Vec<String>>,
     /// `false`: only the owner's key can read the share. Default `true`.
     #[oai(rename = "isPublic")]
@@ -36,7 +40,7 @@ pub struct SerializedSession {
 
 /// The task's metadata (`HistoryItem` in `@roo-code/types`).
 #[derive(Object, Debug, Clone)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct HistoryItem {
     /// The task's id in the author's editor; import writes the messages under it.
     pub id: String,
@@ -64,7 +68,7 @@ pub enum MessageType {
 /// One chat message (`ClineMessage`). `ask` and `say` are open sets: every extension release
 /// adds kinds, and unknown ones are accepted.
 #[derive(Object, Debug, Clone)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct ClineMessage {
     /// Unix time in milliseconds.
     pub ts: f64,
@@ -90,13 +94,14 @@ pub struct ClineMessage {
 }
 
 #[derive(Object, Debug, Clone)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ProgressStatus {
     pub icon: Option<String>,
     pub text: Option<String>,
 }
 
 #[derive(Object, Debug, Clone)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct ContextCondense {
     pub cost: f64,
     pub prev_context_tokens: f64,
@@ -157,7 +162,7 @@ impl Example for SerializedSession {
 
 /// Import: which share to fetch. `username` is left out when the user pasted a bare id or a URL.
 #[derive(Object, Debug, Clone)]
-#[oai(example)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct ImportRequest {
     /// The share id.
     pub id: String,
@@ -184,7 +189,7 @@ pub enum CreateOrImport {
 
 /// A new share.
 #[derive(Object, Debug, Clone)]
-#[oai(rename_all = "camelCase", example)]
+#[oai(rename_all = "camelCase", example, skip_serializing_if_is_none)]
 pub struct ShareCreated {
     /// The share id (21 URL-safe characters).
     pub id: String,
@@ -221,7 +226,7 @@ impl Example for ShareCreated {
 
 /// One of the caller's shares, as listed and as answered by PATCH.
 #[derive(Object, Debug, Clone)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct ShareSummary {
     pub id: String,
     /// The share URL: `<public base URL>/session/<id>`.
@@ -240,7 +245,7 @@ pub struct ShareSummary {
 
 /// A page of the caller's shares, newest first.
 #[derive(Object, Debug, Clone)]
-#[oai(rename_all = "camelCase")]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct ShareList {
     pub items: Vec<ShareSummary>,
     /// Pass as `cursor` for the next page; absent on the last page.
@@ -253,10 +258,17 @@ pub struct ShareList {
 #[derive(Object, Debug, Clone)]
 #[oai(rename_all = "camelCase", example)]
 pub struct ShareUpdate {
+    /// At most 200 characters; `null` restores the default (the task prompt's first line).
+    #[oai(validator(max_length = 200))]
     pub title: MaybeUndefined<String>,
+    /// At most 2000 characters; `null` removes it.
+    #[oai(validator(max_length = 2000))]
     pub description: MaybeUndefined<String>,
+    /// Replaces the tags: up to 20 of 1 to 40 characters; trimmed and lower-cased.
+    #[oai(validator(max_items = 20, min_length = 1, max_length = 40))]
     pub tags: Option<Vec<String>>,
     pub is_public: Option<bool>,
+    /// RFC 3339, in the future, at most `--max-ttl` away; `null` removes the expiry.
     pub expires_at: MaybeUndefined<DateTime<Utc>>,
 }
 

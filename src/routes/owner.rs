@@ -12,7 +12,7 @@ use poem_openapi::{
 use serde::Deserialize;
 
 use super::{
-    ApiError, AppState, ErrorBody,
+    ApiError, AppState, ErrorBody, ErrorCode,
     access::ClientAddr,
     auth::RequiredKey,
     errors::route_errors,
@@ -129,7 +129,7 @@ pub(super) async fn list(
         let limit = limit.0.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
             return Err(ApiError::invalid_field(
-                "INVALID_REQUEST",
+                ErrorCode::InvalidRequest,
                 "limit",
                 format!("from 1 to {MAX_LIMIT}"),
             ));
@@ -232,7 +232,11 @@ impl Cursor {
 
     fn decode(raw: &str) -> Result<Self, ApiError> {
         let invalid = || {
-            ApiError::invalid_field("INVALID_REQUEST", "cursor", "not a cursor from this service")
+            ApiError::invalid_field(
+                ErrorCode::InvalidRequest,
+                "cursor",
+                "not a cursor from this service",
+            )
         };
         let text = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid())?;
         let text = String::from_utf8(text).map_err(|_| invalid())?;
@@ -357,7 +361,7 @@ impl Change {
         let body: UpdateBody = serde_json::from_slice(bytes)
             .map_err(|e| ApiError::invalid_request(format!("not a valid update: {e}")))?;
         let field = |e: crate::domain::FieldError| {
-            ApiError::invalid_field("INVALID_REQUEST", e.pointer, e.message)
+            ApiError::invalid_field(ErrorCode::InvalidRequest, e.pointer, e.message)
         };
         let now = Utc::now();
         Ok(Self {

@@ -11,7 +11,7 @@ use poem_openapi::{
 use serde_json::Value;
 
 use super::{
-    ApiError, AppState, ErrorBody, ErrorStatus,
+    ApiError, AppState, ErrorBody, ErrorCode, ErrorStatus,
     access::ClientAddr,
     auth::{OptionalKey, RequiredKey},
     errors::route_errors,
@@ -114,8 +114,8 @@ pub enum CreateOrImportResponse {
     /// id or username (`INVALID_ID`, `INVALID_USERNAME`).
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
-    /// Create without a key (`MISSING_API_KEY`), or a key that is present and wrong
-    /// (`INVALID_API_KEY`).
+    /// Create without a key (`MISSING_API_KEY`) or with one this service does not accept
+    /// (`INVALID_API_KEY`). An import never needs a key: one that is not valid reads as none.
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
     /// `SESSION_NOT_FOUND`: no such id, not owned by `username`, or private and not yours.
@@ -178,12 +178,9 @@ pub enum ReadResponse {
     /// `If-None-Match` matched: the copy the client has is current.
     #[oai(status = 304)]
     NotModified(#[oai(header = "ETag")] Option<String>),
-    /// A malformed id or username (`INVALID_ID`, `INVALID_USERNAME`).
+    /// A malformed id or username (`INVALID_ID`, `INVALID_USERNAME`, `INVALID_PATH`).
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
-    /// A key was sent and it is unknown or revoked (`INVALID_API_KEY`).
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
     /// `SESSION_NOT_FOUND`: no such share, or a private one and not the owner's key.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
@@ -198,9 +195,11 @@ pub enum ReadResponse {
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
 }
-route_errors!(ReadResponse: BadRequest, Unauthorized, NotFound, Gone, TooManyRequests, Unavailable);
+route_errors!(ReadResponse: BadRequest, NotFound, Gone, TooManyRequests, Unavailable);
 
-#[OpenApi(tag = "ApiTags::Sessions")]
+// Each operation names its one tag: a tag on the impl would add itself to the owner
+// operations too, and Swagger UI would list them twice.
+#[OpenApi]
 impl SessionsApi {
     /// Share a session
     ///
@@ -208,7 +207,12 @@ impl SessionsApi {
     /// checked against `openapi/session.schema.json` and stored byte for byte under the key
     /// owner's username. Optional top-level `title`, `description`, `tags`, `isPublic` and
     /// `expiresAt` set the share's options. Requires an API key.
-    #[oai(path = "/api/sessions/create", method = "post", operation_id = "createSession")]
+    #[oai(
+        path = "/api/sessions/create",
+        method = "post",
+        operation_id = "createSession",
+        tag = "ApiTags::Sessions"
+    )]
     async fn create(
         &self,
         state: Data<&AppState>,
@@ -240,7 +244,12 @@ impl SessionsApi {
     /// answers the stored session; with `username`, only that user's share answers. A key is
     /// optional for import (it is needed for your own private shares), but one that is sent
     /// must be valid.
-    #[oai(path = "/api/sessions", method = "post", operation_id = "createOrImportSession")]
+    #[oai(
+        path = "/api/sessions",
+        method = "post",
+        operation_id = "createOrImportSession",
+        tag = "ApiTags::Sessions"
+    )]
     async fn create_or_import(
         &self,
         state: Data<&AppState>,
@@ -325,13 +334,19 @@ impl SessionsApi {
     /// id; a key may be sent (`Syntx-Api-Key` or `Authorization: Bearer`), and if it is, it
     /// must be valid; private shares need their owner's key. Answers the uploaded bytes with
     /// an `ETag`; a matching `If-None-Match` answers 304.
-    #[oai(path = "/api/sessions/:id", method = "get", operation_id = "getSession")]
+    #[oai(
+        path = "/api/sessions/:id",
+        method = "get",
+        operation_id = "getSession",
+        tag = "ApiTags::Sessions"
+    )]
     async fn get(
         &self,
         state: Data<&AppState>,
         client: ClientAddr,
         key: OptionalKey,
         /// The share id.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
         id: Path<String>,
         #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
     ) -> ReadResponse {
@@ -352,7 +367,8 @@ impl SessionsApi {
     #[oai(
         path = "/api/sessions/:username/:id",
         method = "get",
-        operation_id = "getSessionByShareCode"
+        operation_id = "getSessionByShareCode",
+        tag = "ApiTags::Sessions"
     )]
     async fn get_by_share_code(
         &self,
@@ -360,8 +376,10 @@ impl SessionsApi {
         client: ClientAddr,
         key: OptionalKey,
         /// The share's author.
+        #[oai(validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"))]
         username: Path<String>,
         /// The share id.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
         id: Path<String>,
         #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
     ) -> ReadResponse {
@@ -378,12 +396,18 @@ impl SessionsApi {
     /// Read a public session by id
     ///
     /// As `GET /api/sessions/{id}`, but never looks at a key, so private shares answer 404.
-    #[oai(path = "/api/public/sessions/:id", method = "get", operation_id = "getPublicSession")]
+    #[oai(
+        path = "/api/public/sessions/:id",
+        method = "get",
+        operation_id = "getPublicSession",
+        tag = "ApiTags::Sessions"
+    )]
     async fn get_public(
         &self,
         state: Data<&AppState>,
         client: ClientAddr,
         /// The share id.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
         id: Path<String>,
         #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
     ) -> ReadResponse {
@@ -416,6 +440,7 @@ impl SessionsApi {
         client: ClientAddr,
         key: RequiredKey,
         /// Items per page, 1 to 100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
         /// `nextCursor` of the previous page.
         cursor: Query<Option<String>>,
@@ -444,6 +469,7 @@ impl SessionsApi {
         state: Data<&AppState>,
         key: RequiredKey,
         /// The share id.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
         id: Path<String>,
         body: JsonUpload<ShareUpdate>,
     ) -> owner::UpdateResponse {
@@ -465,6 +491,7 @@ impl SessionsApi {
         state: Data<&AppState>,
         key: RequiredKey,
         /// The share id.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
         id: Path<String>,
     ) -> owner::DeleteResponse {
         owner::delete(state, key, id).await
@@ -519,8 +546,9 @@ struct SessionFacts {
 
 impl SessionFacts {
     fn of(document: &Value, max_ttl: chrono::Duration) -> Result<Self, ApiError> {
-        let options = ShareOptions::from_document(document, Utc::now(), max_ttl)
-            .map_err(|e| ApiError::invalid_field("INVALID_SESSION", e.pointer, e.message))?;
+        let options = ShareOptions::from_document(document, Utc::now(), max_ttl).map_err(|e| {
+            ApiError::invalid_field(ErrorCode::InvalidSession, e.pointer, e.message)
+        })?;
         let task = document.pointer("/task/task").and_then(Value::as_str).unwrap_or_default();
         Ok(Self {
             options,

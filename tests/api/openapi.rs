@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{AppOptions, spawn_app, spawn_app_with};
 
 fn committed() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json");
@@ -62,10 +62,16 @@ fn the_document_covers_every_route_both_key_schemes_and_every_status() {
         create["responses"]["503"]["headers"]["RETRY-AFTER"].is_object()
             || create["responses"]["503"]["headers"]["Retry-After"].is_object()
     );
-    let read = &paths["/api/sessions/{id}"]["get"];
-    for status in ["200", "304", "400", "401", "404", "410", "429", "503"] {
-        assert!(read["responses"][status].is_object(), "read lacks {status}");
+    for path in ["/api/sessions/{id}", "/api/sessions/{username}/{id}", "/api/public/sessions/{id}"]
+    {
+        let read = &paths[path]["get"];
+        for status in ["200", "304", "400", "404", "410", "429", "503"] {
+            assert!(read["responses"][status].is_object(), "{path} lacks {status}");
+        }
+        // Reads never answer 401: a key that is not valid reads as no key.
+        assert!(read["responses"]["401"].is_null(), "{path} documents a 401 it never answers");
     }
+    let read = &paths["/api/sessions/{id}"]["get"];
     assert!(read["responses"]["200"]["headers"]["X-SESSION-TITLE"].is_object());
     let patch = &paths["/api/sessions/{id}"]["patch"];
     for status in ["200", "400", "401", "403", "404", "409", "410", "429"] {
@@ -100,4 +106,136 @@ async fn swagger_ui_is_served() {
     let resp = app.get("/docs").await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(resp.text().await.unwrap().to_lowercase().contains("swagger"));
+}
+
+/// What Swagger UI shows a developer: one tag per operation (so none is listed twice), error
+/// bodies whose `error` comes first, an example of each error status, enforced constraints.
+#[test]
+fn the_document_says_what_the_service_does() {
+    let doc = committed();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let tags = op["tags"].as_array().map_or(0, Vec::len);
+            assert_eq!(tags, 1, "{method} {path} has {tags} tags");
+            for (status, response) in op["responses"].as_object().unwrap() {
+                assert!(
+                    !response["description"].as_str().unwrap_or_default().is_empty(),
+                    "{method} {path} {status} has no description"
+                );
+                let Some(media) = response["content"].as_object().and_then(|c| c.values().next())
+                else {
+                    continue;
+                };
+                if media["schema"]["$ref"] == "#/components/schemas/ErrorBody" {
+                    let example = &media["example"];
+                    let code = example["code"].as_str().unwrap_or_else(|| {
+                        panic!("{method} {path} {status}: no example of its own")
+                    });
+                    let codes = &doc["components"]["schemas"]["ErrorCode"]["enum"];
+                    assert!(codes.as_array().unwrap().iter().any(|c| c == code), "{code}");
+                    let keys: Vec<&String> = example.as_object().unwrap().keys().collect();
+                    assert_eq!(keys[0], "error", "{method} {path} {status}: `error` comes first");
+                }
+            }
+        }
+    }
+    let schemas = &doc["components"]["schemas"];
+    let error_body = &schemas["ErrorBody"];
+    assert_eq!(error_body["required"], serde_json::json!(["error", "code"]), "details is optional");
+    let session = &schemas["SerializedSession"]["properties"];
+    assert_eq!(session["version"]["pattern"], "^1\\.[0-9]+\\.[0-9]+$");
+    assert_eq!(session["title"]["maxLength"], 200);
+    assert_eq!(session["tags"]["maxItems"], 20);
+    assert_eq!(session["expiresAt"]["format"], "date-time");
+    let id = &doc["paths"]["/api/sessions/{id}"]["get"]["parameters"][0];
+    assert_eq!(id["schema"]["pattern"], "^[A-Za-z0-9_-]{1,64}$");
+    let create =
+        &doc["paths"]["/api/sessions"]["post"]["requestBody"]["content"]["application/json"];
+    assert!(create["examples"]["create"]["value"]["messages"].is_array());
+    assert!(create["examples"]["import"]["value"]["id"].is_string());
+}
+
+/// Each example the document offers (request bodies and parameters), sent as it is with a key
+/// of the example's user, answers its operation's documented success status: what a developer
+/// gets from "Try it out" in Swagger UI.
+#[tokio::test]
+async fn every_example_in_the_document_succeeds_as_it_is() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // The first share made gets the examples' id, as if the example user had shared it.
+    let first = std::sync::Arc::new(AtomicBool::new(true));
+    let app = spawn_app_with(AppOptions {
+        id_source: Some(std::sync::Arc::new(move || {
+            if first.swap(false, Ordering::SeqCst) {
+                session_share::domain::ShareId::parse("HzKozOxIxl4dO0YijPu0q").unwrap()
+            } else {
+                session_share::domain::ShareId::generate()
+            }
+        })),
+        ..Default::default()
+    })
+    .await;
+    let key = app.key_for("viragtiwari").await;
+    let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
+
+    // Creates first, then reads, then changes, then the delete.
+    let mut operations = vec![];
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let rank = ["post", "get", "patch", "delete"].iter().position(|m| m == method).unwrap();
+            let rank = if op["operationId"] == "createSession" { 0 } else { rank + 1 };
+            operations.push((rank, path.clone(), method.clone(), op.clone()));
+        }
+    }
+    operations.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    let mut sent = 0;
+    for (_, path, method, op) in operations {
+        let mut url = path.clone();
+        for parameter in op["parameters"].as_array().into_iter().flatten() {
+            if parameter["in"] == "path" {
+                let example = parameter["example"].as_str().unwrap_or_else(|| {
+                    panic!("{method} {path}: path parameter without an example")
+                });
+                url = url.replace(&format!("{{{}}}", parameter["name"].as_str().unwrap()), example);
+            }
+        }
+        let success: Vec<u16> = op["responses"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter_map(|s| s.parse().ok())
+            .filter(|s| (200..300).contains(s))
+            .collect();
+        let media = &op["requestBody"]["content"]["application/json"];
+        let bodies: Vec<(String, Option<Value>)> =
+            if let Some(examples) = media["examples"].as_object() {
+                examples.iter().map(|(name, e)| (name.clone(), Some(e["value"].clone()))).collect()
+            } else if media.is_object() {
+                let schema = media["schema"]["$ref"].as_str().unwrap().rsplit('/').next().unwrap();
+                let example = doc["components"]["schemas"][schema]["example"].clone();
+                assert!(example.is_object(), "{method} {path}: the body has no example");
+                vec![("body".into(), Some(example))]
+            } else {
+                vec![("no body".into(), None)]
+            };
+        for (name, body) in bodies {
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let mut req =
+                app.client.request(method.clone(), app.url(&url)).header("Syntx-Api-Key", &key);
+            if let Some(body) = &body {
+                req = req.json(body);
+            }
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let text = resp.text().await.unwrap();
+            let expected = match name.as_str() {
+                "create" => 201,
+                "import" => 200,
+                _ => success[0],
+            };
+            assert!(success.contains(&status), "{method} {url} ({name}): {status} {text}");
+            assert_eq!(status, expected, "{method} {url} ({name}): {text}");
+            sent += 1;
+        }
+    }
+    assert!(sent >= 10, "only {sent} examples sent");
 }

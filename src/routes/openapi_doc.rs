@@ -1,0 +1,143 @@
+//! The OpenAPI document as served, committed and printed: poem-openapi's, plus what its
+//! derives cannot say.
+//!
+//! - `POST /api/sessions` takes two bodies; the media type gets both as named `examples`, so
+//!   Swagger UI offers each and a test can send each.
+//! - Every error response gets an example of its own status (poem-openapi has one example per
+//!   schema, and every error shares `ErrorBody`), built by the same constructors the routes use.
+//! - Path parameters get examples; PATCH fields that take `null` are marked `nullable`.
+//!
+//! Everything here only adds to the document; a test checks that every example it offers is
+//! answered with its operation's documented success.
+
+use poem_openapi::types::{Example, ToJSON};
+use serde_json::{Value, json};
+
+use super::{
+    ApiError, ErrorCode, ErrorStatus,
+    errors::ErrorBody,
+    models::{ImportRequest, SerializedSession},
+};
+use crate::domain::{ShareId, Username};
+
+/// The id and username every example uses.
+pub const EXAMPLE_ID: &str = "HzKozOxIxl4dO0YijPu0q";
+pub const EXAMPLE_USERNAME: &str = "viragtiwari";
+
+/// The finished document.
+pub fn document() -> Value {
+    let mut doc: Value =
+        serde_json::from_str(&super::api_service().spec()).expect("poem-openapi writes JSON");
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for (path, item) in paths.iter_mut() {
+            let Some(item) = item.as_object_mut() else { continue };
+            for operation in item.values_mut() {
+                decorate_operation(path, operation);
+            }
+        }
+    }
+    if let Some(update) = doc.pointer_mut("/components/schemas/ShareUpdate/properties") {
+        for field in ["title", "description", "expiresAt"] {
+            update[field]["nullable"] = json!(true);
+        }
+    }
+    doc
+}
+
+fn decorate_operation(path: &str, operation: &mut Value) {
+    let id = operation["operationId"].as_str().unwrap_or_default().to_owned();
+    if let Some(parameters) = operation["parameters"].as_array_mut() {
+        for parameter in parameters {
+            match parameter["name"].as_str() {
+                Some("id") => parameter["example"] = json!(EXAMPLE_ID),
+                Some("username") => parameter["example"] = json!(EXAMPLE_USERNAME),
+                _ => {}
+            }
+        }
+    }
+    if path == "/api/sessions" && id == "createOrImportSession" {
+        if let Some(media) = operation.pointer_mut("/requestBody/content/application~1json") {
+            media["examples"] = json!({
+                "create": {
+                    "summary": "Share a session (what older extensions send)",
+                    "value": SerializedSession::example().to_json(),
+                },
+                "import": {
+                    "summary": "Import a share by share code (what newer extensions send)",
+                    "value": ImportRequest::example().to_json(),
+                },
+            });
+        }
+    }
+    let Some(responses) = operation["responses"].as_object_mut() else { return };
+    for (status, response) in responses.iter_mut() {
+        let Ok(status) = status.parse::<u16>() else { continue };
+        let Some(content) = response["content"].as_object_mut() else { continue };
+        for media in content.values_mut() {
+            if media["schema"]["$ref"] == "#/components/schemas/ErrorBody" {
+                if let Some(body) = error_example(&id, status) {
+                    media["example"] = body.to_json().unwrap_or(Value::Null);
+                }
+            }
+        }
+        if response["description"].as_str().is_none_or(str::is_empty) {
+            if let Some(text) = default_description(status) {
+                response["description"] = json!(text);
+            }
+        }
+    }
+}
+
+/// For the statuses whose variant has no doc comment: what they mean on every route.
+fn default_description(status: u16) -> Option<&'static str> {
+    Some(match status {
+        401 => "`MISSING_API_KEY` or `INVALID_API_KEY`: set your Syntx API key.",
+        403 => "`ACCESS_DENIED`: the share belongs to another user.",
+        404 => "`SESSION_NOT_FOUND`: no such share (or a private one that is not yours).",
+        410 => "`SESSION_EXPIRED`: the share has expired.",
+        413 => "`PAYLOAD_TOO_LARGE`: the body is over the server's `--max-body`.",
+        415 => "`UNSUPPORTED_MEDIA_TYPE`: send the body as `Content-Type: application/json`.",
+        429 => "`RATE_LIMITED`: over a rate limit; retry after `Retry-After` seconds.",
+        500 => "`INTERNAL_ERROR`: a bug. Nothing internal is answered; the log has it.",
+        503 => {
+            "`STORAGE_UNAVAILABLE` or `AUTH_UNAVAILABLE`: nothing was changed; retry after \
+             `Retry-After` seconds."
+        }
+        _ => return None,
+    })
+}
+
+/// What an operation answers with this status, in its most likely form.
+fn error_example(operation: &str, status: u16) -> Option<ErrorBody> {
+    let error = match status {
+        400 => match operation {
+            "createSession" | "createOrImportSession" => return Some(ErrorBody::example()),
+            "listSessions" => ApiError::invalid_field(
+                ErrorCode::InvalidRequest,
+                "cursor",
+                "not a cursor from this service",
+            ),
+            "updateSession" => ApiError::invalid_field(
+                ErrorCode::InvalidRequest,
+                "/title",
+                "longer than 200 characters",
+            ),
+            "getSessionByShareCode" => Username::parse("../etc").unwrap_err().into(),
+            _ => ShareId::parse("not an id!").unwrap_err().into(),
+        },
+        401 => ApiError::missing_api_key(),
+        403 => ApiError::access_denied(),
+        404 => ApiError::session_not_found(),
+        409 => ApiError::conflict(),
+        410 => ApiError::session_expired(),
+        413 => ApiError::payload_too_large(64 * 1024 * 1024),
+        415 => ApiError::unsupported_media_type(Some("text/plain")),
+        429 => ApiError::rate_limited(2),
+        500 => {
+            ApiError::new(ErrorStatus::Internal, ErrorCode::InternalError, "internal server error")
+        }
+        503 => ApiError::storage_unavailable(),
+        _ => return None,
+    };
+    Some(error.body)
+}
