@@ -18,8 +18,8 @@ use crate::{
     pages::{self, DocumentCache},
     remote_keys::RemoteKeys,
     routes::{
-        ApiError, AppState, ErrorCode, ErrorStatus, RateLimits, api_service, openapi_json,
-        reject_dot_segments, swagger_ui_html,
+        ApiError, AppState, ErrorCode, ErrorStatus, RateLimits, api_service, envelope,
+        openapi_json, swagger_ui_html,
     },
     storage::{
         ConditionalWrites, ConditionalWritesState, KeyStore, SessionStore, open_store,
@@ -230,8 +230,8 @@ fn app(state: AppState, cors_origins: Vec<String>) -> impl poem::Endpoint {
             CatchPanic::new()
                 .with_handler(|_| ApiError::internal("a request handler panicked").body_response()),
         )
-        .around(reject_dot_segments)
         .with(cors(cors_origins))
+        .around(envelope)
         .around(telemetry::log_requests)
 }
 

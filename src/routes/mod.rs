@@ -2,23 +2,23 @@
 
 mod access;
 mod auth;
+mod envelope;
 mod errors;
 mod health;
 mod limits;
 mod models;
 mod openapi_doc;
 mod owner;
-mod path_guard;
 mod payload;
 mod sessions;
 
 use std::sync::Arc;
 
 pub use access::{ClientAddr, check_readable};
+pub use envelope::envelope;
 pub use errors::{ApiError, ErrorBody, ErrorCode, ErrorStatus};
 pub use health::HealthApi;
 pub use limits::{Rate, RateLimits, RateSetting};
-pub use path_guard::reject_dot_segments;
 pub use sessions::SessionsApi;
 
 use crate::{

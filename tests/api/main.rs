@@ -4,6 +4,7 @@
 mod cli;
 mod concurrency;
 mod create;
+mod errors;
 mod fixtures;
 mod health;
 mod helpers;
