@@ -46,7 +46,7 @@ pub fn document() -> Value {
 
 fn decorate_operation(path: &str, operation: &mut Value) {
     let id = operation["operationId"].as_str().unwrap_or_default().to_owned();
-    if let Some(parameters) = operation["parameters"].as_array_mut() {
+    if let Some(parameters) = operation.get_mut("parameters").and_then(Value::as_array_mut) {
         for parameter in parameters {
             match parameter["name"].as_str() {
                 Some("id") => parameter["example"] = json!(EXAMPLE_ID),
@@ -69,10 +69,14 @@ fn decorate_operation(path: &str, operation: &mut Value) {
             });
         }
     }
-    let Some(responses) = operation["responses"].as_object_mut() else { return };
+    let Some(responses) = operation.get_mut("responses").and_then(Value::as_object_mut) else {
+        return;
+    };
     for (status, response) in responses.iter_mut() {
         let Ok(status) = status.parse::<u16>() else { continue };
-        let Some(content) = response["content"].as_object_mut() else { continue };
+        let Some(content) = response.get_mut("content").and_then(Value::as_object_mut) else {
+            continue;
+        };
         for media in content.values_mut() {
             if media["schema"]["$ref"] == "#/components/schemas/ErrorBody" {
                 if let Some(body) = error_example(&id, status) {

@@ -125,7 +125,11 @@ pub(super) async fn list(
     q: Query<Option<String>>,
 ) -> ListResponse {
     async {
-        let owner = state.reader(Some(key.key()), &client).await?.expect("a key was given");
+        // Listing is a read (charged to the read rate) that needs a valid key, unlike other
+        // reads, where a key that is not valid reads as no key.
+        let key = key.key();
+        state.charge_read(Some(&key), &client)?;
+        let owner = state.authenticate(&key).await?;
         let limit = limit.0.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
             return Err(ApiError::invalid_field(
@@ -134,9 +138,11 @@ pub(super) async fn list(
                 format!("from 1 to {MAX_LIMIT}"),
             ));
         }
-        let after = cursor.0.as_deref().map(Cursor::decode).transpose()?;
+        // An empty parameter (`?cursor=` from a form or a generated client) is no parameter.
+        let after =
+            cursor.0.as_deref().filter(|c| !c.is_empty()).map(Cursor::decode).transpose()?;
         let filter = Filter {
-            tag: tag.0.map(|t| t.trim().to_lowercase()),
+            tag: tag.0.map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty()),
             q: q.0.map(|q| q.trim().to_lowercase()).filter(|q| !q.is_empty()),
             now: Utc::now(),
         };

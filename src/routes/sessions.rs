@@ -81,12 +81,12 @@ pub enum CreateOrImportResponse {
         header(name = "X-Session-Title", ty = "String", description = "Percent-encoded UTF-8."),
         header(
             name = "X-Session-Description",
-            ty = "String",
+            ty = "Option<String>",
             description = "Percent-encoded UTF-8; absent when none."
         ),
         header(
             name = "X-Session-Tags",
-            ty = "String",
+            ty = "Option<String>",
             description = "Comma-separated, each percent-encoded; absent when none."
         ),
         header(
@@ -97,7 +97,7 @@ pub enum CreateOrImportResponse {
         header(name = "X-Session-Created-At", ty = "String", description = "RFC 3339."),
         header(
             name = "X-Session-Expires-At",
-            ty = "String",
+            ty = "Option<String>",
             description = "RFC 3339; absent when the share does not expire."
         ),
         header(
@@ -149,12 +149,12 @@ pub enum ReadResponse {
         header(name = "X-Session-Title", ty = "String", description = "Percent-encoded UTF-8."),
         header(
             name = "X-Session-Description",
-            ty = "String",
+            ty = "Option<String>",
             description = "Percent-encoded UTF-8; absent when none."
         ),
         header(
             name = "X-Session-Tags",
-            ty = "String",
+            ty = "Option<String>",
             description = "Comma-separated, each percent-encoded; absent when none."
         ),
         header(
@@ -165,7 +165,7 @@ pub enum ReadResponse {
         header(name = "X-Session-Created-At", ty = "String", description = "RFC 3339."),
         header(
             name = "X-Session-Expires-At",
-            ty = "String",
+            ty = "Option<String>",
             description = "RFC 3339; absent when the share does not expire."
         ),
         header(

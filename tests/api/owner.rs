@@ -109,6 +109,12 @@ async fn listing_needs_a_key_and_sane_parameters() {
     let app = spawn_app().await;
     let anonymous = app.get("/api/sessions").await;
     assert_error(anonymous, StatusCode::UNAUTHORIZED, "MISSING_API_KEY").await;
+    // Unlike reads of a share, listing needs a key that is valid here.
+    let unknown = list(&app, "", "ssk_unknown").await;
+    assert_error(unknown, StatusCode::UNAUTHORIZED, "INVALID_API_KEY").await;
+    // Empty parameters are no parameters.
+    let empty = list(&app, "?cursor=&tag=&q=", &app.api_key).await;
+    assert_eq!(empty.status(), StatusCode::OK);
     for query in ["?limit=0", "?limit=101", "?cursor=not-a-cursor", "?limit=abc"] {
         let resp = list(&app, query, &app.api_key).await;
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{query}");
