@@ -1,0 +1,63 @@
+// Swagger UI as a developer meets it: open /docs, authorize with a key, try the prefilled
+// "Share a session" request, execute it, and get 201 — in Debian's chromium.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startService, launchBrowser } from "./harness.mjs";
+
+let service, browser;
+
+before(async () => {
+  service = await startService();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  service?.stop();
+});
+
+async function authorize(page, key) {
+  await page.click("button.authorize");
+  const scheme = page.locator(".auth-container").filter({ hasText: "SyntxApiKey" });
+  await scheme.locator("input").fill(key);
+  await scheme.locator("button.authorize").click();
+  await page.click("button.btn-done");
+}
+
+async function tryItOut(page, operation) {
+  const block = page.locator(`#operations-${operation}`);
+  await block.locator(".opblock-summary").first().click();
+  await block.locator("button.try-out__btn").click();
+  return block;
+}
+
+async function execute(block) {
+  await block.locator("button.execute").click();
+  const status = block.locator(".live-responses-table tbody .response-col_status").first();
+  await status.waitFor({ timeout: 15000 });
+  return { status: (await status.textContent()).trim(), body: await block.locator(".live-responses-table .microlight").first().textContent() };
+}
+
+test("Swagger UI: authorize, try the prefilled share request, execute: 201 and a share URL", async () => {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(`${service.base}/docs`);
+  await page.waitForSelector("#operations-Sessions-createSession");
+  await authorize(page, service.key);
+  const block = await tryItOut(page, "Sessions-createSession");
+  const { status, body } = await execute(block);
+  assert.equal(status, "201", body);
+  const created = JSON.parse(body);
+  assert.match(created.url, new RegExp(`/session/${created.id}$`));
+  assert.equal(created.username, "viragtiwari");
+
+  // The older route offers both of its bodies; the prefilled one (share) works too.
+  const both = await tryItOut(page, "Sessions-createOrImportSession");
+  const choices = await both.locator(".examples-select select option").allTextContents();
+  assert.ok(choices.some((c) => /create|Share/i.test(c)) && choices.some((c) => /import|Import/i.test(c)), choices.join(" | "));
+  const second = await execute(both);
+  assert.equal(second.status, "201", second.body);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
