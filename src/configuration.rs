@@ -5,7 +5,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::time::Duration;
 
 use crate::{
-    routes::{Rate, RateSetting},
+    access::{Rate, RateSetting},
     storage::{IdSource, S3Options, StorageUrl},
 };
 

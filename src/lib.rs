@@ -3,13 +3,16 @@
 //! A session document is validated against `openapi/session.schema.json`, stored byte for byte
 //! in object storage under `sessions/<username>/<id>.json`, and served back to any client version.
 
+pub mod access;
 pub mod configuration;
 pub mod domain;
+pub mod error;
 pub mod json;
 pub mod pages;
 pub mod remote_keys;
 pub mod routes;
 pub mod startup;
+pub mod state;
 pub mod storage;
 pub mod telemetry;
 pub mod validation;

@@ -13,14 +13,14 @@ use poem::{
 };
 
 use crate::{
+    access::RateLimits,
     configuration::Settings,
     domain::ShareId,
-    pages::{self, DocumentCache},
+    error::{ApiError, ErrorCode, ErrorStatus},
+    pages::{self, DocumentCache, PageSettings},
     remote_keys::RemoteKeys,
-    routes::{
-        ApiError, AppState, ErrorCode, ErrorStatus, RateLimits, api_service, envelope,
-        openapi_json, swagger_ui_html,
-    },
+    routes::{api_service, envelope, openapi_json, swagger_ui_html},
+    state::AppState,
     storage::{
         ConditionalWrites, ConditionalWritesState, KeyStore, SessionStore, open_store,
         probe_conditional_writes,
@@ -40,6 +40,7 @@ pub struct Application {
     acceptor: NoDelayAcceptor,
     port: u16,
     state: AppState,
+    pages: PageSettings,
     cors_origins: Vec<String>,
 }
 
@@ -100,8 +101,6 @@ impl Application {
             limits: limits.clone(),
             remote_keys,
             client_ip_header: settings.client_ip_header.clone(),
-            pages: DocumentCache::new(settings.page_cache),
-            vscode_extension_id: settings.vscode_extension_id.clone(),
         };
         tracing::info!(
             address = %address, storage = %settings.storage, public_url = %state.public_url,
@@ -116,7 +115,11 @@ impl Application {
             }
         });
         tracing::info!(cors_origins = ?cors_origins, auth_url = ?settings.auth_url, "access settings");
-        Ok(Self { port: address.port(), acceptor, state, cors_origins })
+        let pages = PageSettings {
+            cache: DocumentCache::new(settings.page_cache),
+            vscode_extension_id: settings.vscode_extension_id.clone(),
+        };
+        Ok(Self { port: address.port(), acceptor, state, pages, cors_origins })
     }
 
     pub fn port(&self) -> u16 {
@@ -131,7 +134,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(
-                app(self.state, self.cors_origins),
+                app(self.state, self.pages, self.cors_origins),
                 shutdown_signal(),
                 Some(DRAIN_TIMEOUT),
             )
@@ -195,7 +198,7 @@ fn cors(origins: Vec<String>) -> Cors {
 }
 
 /// The whole HTTP surface.
-fn app(state: AppState, cors_origins: Vec<String>) -> impl poem::Endpoint {
+fn app(state: AppState, pages: PageSettings, cors_origins: Vec<String>) -> impl poem::Endpoint {
     let spec = openapi_json();
     let docs = swagger_ui_html();
     Route::new()
@@ -226,6 +229,7 @@ fn app(state: AppState, cors_origins: Vec<String>) -> impl poem::Endpoint {
             .body_response()
         })
         .data(state)
+        .data(pages)
         .with(
             CatchPanic::new()
                 .with_handler(|_| ApiError::internal("a request handler panicked").body_response()),

@@ -27,8 +27,10 @@ use document::{PageDocument, decode_image};
 use render::{MESSAGES_PER_PAGE, PageContext, bottom, error_page, message, top};
 
 use crate::{
+    access::{ClientAddr, check_readable},
     domain::{ShareId, Username},
-    routes::{ApiError, AppState, ClientAddr, ErrorStatus, check_readable},
+    error::{ApiError, ErrorStatus},
+    state::AppState,
     storage::{OpenedSession, ShareRecord},
 };
 
@@ -63,14 +65,24 @@ struct PageQuery {
     page: Option<String>,
 }
 
+/// What only the share pages need, beside [`AppState`].
+#[derive(Clone)]
+pub struct PageSettings {
+    /// Parsed sessions, so that page views and image requests do not each parse one.
+    pub cache: DocumentCache,
+    /// The extension the page's "Import to VS Code" deep link opens.
+    pub vscode_extension_id: String,
+}
+
 #[handler]
 async fn page_by_id(
     Path(id): Path<String>,
     Query(query): Query<PageQuery>,
     state: Data<&AppState>,
+    settings: Data<&PageSettings>,
     client: ClientAddr,
 ) -> Response {
-    page(&state, &client, &id, query.page.as_deref()).await.unwrap_or_else(html_error)
+    page(&state, &settings, &client, &id, query.page.as_deref()).await.unwrap_or_else(html_error)
 }
 
 /// `/session/{username}/{id}` answers with a permanent redirect to `/session/{id}`: the
@@ -102,12 +114,13 @@ async fn page_by_share_code(
 /// or have expired since it was cached); the parsed document comes from the cache.
 async fn load(
     state: &AppState,
+    settings: &PageSettings,
     id: &ShareId,
 ) -> Result<(ShareRecord, Arc<PageDocument>), ApiError> {
     let record = state.sessions.record(id).await?.0;
     // A browser sends no key: private shares are not shown here.
     check_readable(&record, None)?;
-    if let Some(doc) = state.pages.get(id.as_str()).await {
+    if let Some(doc) = settings.cache.get(id.as_str()).await {
         return Ok((record, doc));
     }
     let owner = Username::parse(&record.username)?;
@@ -118,8 +131,8 @@ async fn load(
         tracing::warn!(error = %e, share_id = %id, "reading a session for its page failed");
         ApiError::storage_unavailable()
     })?;
-    let doc = state
-        .pages
+    let doc = settings
+        .cache
         .insert(id.as_str(), chunks.concat().into())
         .await
         .map_err(ApiError::internal)?;
@@ -128,6 +141,7 @@ async fn load(
 
 async fn page(
     state: &AppState,
+    settings: &PageSettings,
     client: &ClientAddr,
     id: &str,
     page: Option<&str>,
@@ -142,7 +156,7 @@ async fn page(
             .filter(|p| *p >= 1)
             .ok_or_else(|| ApiError::invalid_request("page must be a number from 1"))?,
     };
-    let (record, doc) = load(state, &id).await?;
+    let (record, doc) = load(state, settings, &id).await?;
     let order = doc.chronological();
     let pages = order.len().div_ceil(MESSAGES_PER_PAGE).max(1);
     if page > pages {
@@ -153,7 +167,7 @@ async fn page(
     let ctx = Arc::new(PageContext {
         id: id.to_string(),
         share_url: state.share_url(&id),
-        import_url: format!("vscode://{}/import-session?id={id}", state.vscode_extension_id),
+        import_url: format!("vscode://{}/import-session?id={id}", settings.vscode_extension_id),
         record,
         page,
         pages,
@@ -230,10 +244,11 @@ fn html_error(err: ApiError) -> Response {
 async fn image(
     Path((id, message_index, image_index)): Path<(String, usize, usize)>,
     state: Data<&AppState>,
+    settings: Data<&PageSettings>,
 ) -> Response {
     let found = async {
         let id = ShareId::parse(&id)?;
-        let (_, doc) = load(&state, &id).await?;
+        let (_, doc) = load(&state, &settings, &id).await?;
         let url = doc
             .messages
             .get(message_index)

@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 use percent_encoding::percent_decode_str;
 use poem::{Endpoint, IntoResponse, Request, Response, http::StatusCode};
 
-use super::{ApiError, ErrorCode, ErrorStatus};
+use crate::error::{ApiError, ErrorCode, ErrorStatus};
 
 /// Longest URL (path and query) answered normally; ids and share codes need under 200.
 pub const MAX_URI_BYTES: usize = 8 * 1024;

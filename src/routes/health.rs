@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags, payload::Json};
 
-use super::AppState;
+use crate::state::AppState;
 
 #[derive(Tags)]
 enum ApiTags {

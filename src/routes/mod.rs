@@ -1,68 +1,39 @@
 //! HTTP routes: one `#[OpenApi]` impl per resource.
 
-mod access;
 mod auth;
 mod envelope;
-mod errors;
 mod health;
-mod limits;
 mod models;
 mod openapi_doc;
 mod owner;
 mod payload;
+pub(crate) mod responses;
 mod sessions;
 
-use std::sync::Arc;
-
-pub use access::{ClientAddr, check_readable};
 pub use envelope::envelope;
-pub use errors::{ApiError, ErrorBody, ErrorCode, ErrorStatus};
+
 pub use health::HealthApi;
-pub use limits::{Rate, RateLimits, RateSetting};
+pub use owner::OwnerApi;
+use poem_openapi::Tags;
 pub use sessions::SessionsApi;
 
-use crate::{
-    remote_keys::RemoteKeys,
-    storage::{ConditionalWritesState, KeyStore, SessionStore},
-    validation::SessionValidator,
-};
-
-/// Everything a request needs; built once at start-up, shared by all requests.
-#[derive(Clone)]
-pub struct AppState {
-    pub sessions: SessionStore,
-    pub keys: KeyStore,
-    pub validator: Arc<SessionValidator>,
-    pub conditional_writes: ConditionalWritesState,
-    /// Base of the share URLs handed out, without a trailing slash.
-    pub public_url: String,
-    pub max_body: u64,
-    /// The furthest ahead a share may expire.
-    pub max_ttl: chrono::Duration,
-    pub limits: RateLimits,
-    pub remote_keys: Option<RemoteKeys>,
-    /// A header a trusted proxy sets to the client's address (e.g. `X-Forwarded-For`).
-    pub client_ip_header: Option<String>,
-    /// Parsed sessions for the share pages.
-    pub pages: crate::pages::DocumentCache,
-    /// The extension the page's "Import to VS Code" deep link opens.
-    pub vscode_extension_id: String,
+#[derive(Tags)]
+pub(crate) enum ApiTags {
+    /// Share, import and read sessions.
+    Sessions,
+    /// Your own shares: list them, change their options, delete them.
+    Owner,
 }
 
-impl AppState {
-    pub fn share_url(&self, id: &crate::domain::ShareId) -> String {
-        format!("{}/session/{id}", self.public_url)
-    }
+/// The OpenAPI service: every route, for routing. Its own document writes a path that two
+/// APIs share (`/api/sessions/{id}`: reads here, PATCH and DELETE in [`OwnerApi`]) once per
+/// API, so the document served is [`openapi_doc::document`], which merges them.
+pub fn api_service() -> poem_openapi::OpenApiService<(SessionsApi, OwnerApi, HealthApi), ()> {
+    service((SessionsApi, OwnerApi, HealthApi))
 }
 
-/// The OpenAPI service: every documented route.
-pub fn api_service() -> poem_openapi::OpenApiService<(SessionsApi, HealthApi), ()> {
-    poem_openapi::OpenApiService::new(
-        (SessionsApi, HealthApi),
-        "session-share",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .description(
+fn service<T: poem_openapi::OpenApi>(api: T) -> poem_openapi::OpenApiService<T, ()> {
+    poem_openapi::OpenApiService::new(api, "session-share", env!("CARGO_PKG_VERSION")).description(
         "Share AI coding sessions from the Syntx VS Code extension. A session \
          (`SerializedSession`: task metadata and the whole chat) is validated against \
          `openapi/session.schema.json`, stored byte for byte under `username/id`, and readable \

@@ -13,12 +13,11 @@
 use poem_openapi::types::{Example, ToJSON};
 use serde_json::{Value, json};
 
-use super::{
-    ApiError, ErrorCode, ErrorStatus,
-    errors::ErrorBody,
-    models::{ImportRequest, SerializedSession},
+use super::models::{ImportRequest, SerializedSession};
+use crate::{
+    domain::{ShareId, Username},
+    error::{ApiError, ErrorBody, ErrorCode, ErrorStatus},
 };
-use crate::domain::{ShareId, Username};
 
 /// The id and username every example uses.
 pub const EXAMPLE_ID: &str = "HzKozOxIxl4dO0YijPu0q";
@@ -26,8 +25,11 @@ pub const EXAMPLE_USERNAME: &str = "viragtiwari";
 
 /// The finished document.
 pub fn document() -> Value {
-    let mut doc: Value =
-        serde_json::from_str(&super::api_service().spec()).expect("poem-openapi writes JSON");
+    // One API at a time, then merged: see `api_service`.
+    let parse =
+        |spec: String| -> Value { serde_json::from_str(&spec).expect("poem-openapi writes JSON") };
+    let mut doc = parse(super::service((super::SessionsApi, super::HealthApi)).spec());
+    merge(&mut doc, parse(super::service(super::OwnerApi).spec()));
     if let Some(paths) = doc["paths"].as_object_mut() {
         for (path, item) in paths.iter_mut() {
             let Some(item) = item.as_object_mut() else { continue };
@@ -42,6 +44,44 @@ pub fn document() -> Value {
         }
     }
     doc
+}
+
+/// Adds `other`'s operations, schemas, security schemes and tags to `doc`.
+fn merge(doc: &mut Value, other: Value) {
+    for (section, key) in
+        [("paths", None), ("components", Some("schemas")), ("components", Some("securitySchemes"))]
+    {
+        let (Some(from), Some(into)) = (
+            key.map_or(other.get(section), |k| other.get(section).and_then(|s| s.get(k))),
+            match key {
+                None => doc.get_mut(section),
+                Some(k) => doc.get_mut(section).and_then(|s| s.get_mut(k)),
+            },
+        ) else {
+            continue;
+        };
+        let (Some(from), Some(into)) = (from.as_object(), into.as_object_mut()) else { continue };
+        for (name, value) in from {
+            match (into.get_mut(name).and_then(Value::as_object_mut), value.as_object()) {
+                // A path both APIs serve: its operations side by side.
+                (Some(existing), Some(more)) if section == "paths" => {
+                    existing.extend(more.clone());
+                }
+                _ => {
+                    into.entry(name.clone()).or_insert_with(|| value.clone());
+                }
+            }
+        }
+    }
+    if let (Some(tags), Some(more)) =
+        (doc.get_mut("tags").and_then(Value::as_array_mut), other["tags"].as_array())
+    {
+        for tag in more {
+            if !tags.iter().any(|t| t["name"] == tag["name"]) {
+                tags.push(tag.clone());
+            }
+        }
+    }
 }
 
 fn decorate_operation(path: &str, operation: &mut Value) {

@@ -5,25 +5,27 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use poem::web::Data;
 use poem_openapi::{
-    ApiResponse,
+    OpenApi,
     param::{Path, Query},
     payload::Json,
 };
 use serde::Deserialize;
 
 use super::{
-    ApiError, AppState, ErrorBody, ErrorCode,
-    access::ClientAddr,
+    ApiTags,
     auth::RequiredKey,
-    errors::route_errors,
     models::{ShareList, ShareSummary, ShareUpdate},
     payload::JsonUpload,
+    responses::{api_response, respond},
 };
 use crate::{
+    access::ClientAddr,
     domain::{
         ShareId, Username,
         share_options::{default_title, parse_description, parse_expiry, parse_tags, parse_title},
     },
+    error::{ApiError, ErrorBody, ErrorCode},
+    state::AppState,
     storage::{OwnedDocument, ShareRecord, StorageError, UpdateError},
 };
 
@@ -35,173 +37,205 @@ const MAX_UPDATE_BODY: u64 = 64 * 1024;
 /// Records fetched at once while listing.
 const LIST_CONCURRENCY: usize = 16;
 
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "ListResponse::bad_request")]
-pub enum ListResponse {
-    /// A page of your shares, newest first.
-    #[oai(status = 200)]
-    Ok(Json<ShareList>),
-    /// `INVALID_REQUEST`: `limit` out of range or a `cursor` this service did not make.
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
-    #[oai(status = 429)]
-    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
-    #[oai(status = 500)]
-    Internal(Json<ErrorBody>),
-    #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
-}
-route_errors!(ListResponse: BadRequest, Unauthorized, TooManyRequests, Unavailable);
-
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "UpdateResponse::bad_request")]
-pub enum UpdateResponse {
-    /// Updated; the share as it is now.
-    #[oai(status = 200)]
-    Ok(Json<ShareSummary>),
-    /// `INVALID_REQUEST`: a field of the wrong type, an unknown field, or a value outside
-    /// its rules (`details` has its pointer).
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
-    /// `ACCESS_DENIED`: the share is someone else's.
-    #[oai(status = 403)]
-    Forbidden(Json<ErrorBody>),
-    /// `SESSION_NOT_FOUND`.
-    #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
-    /// `CONFLICT`: other updates kept winning; retry.
-    #[oai(status = 409)]
-    Conflict(Json<ErrorBody>),
-    /// `SESSION_EXPIRED`: an expired share cannot be revived.
-    #[oai(status = 410)]
-    Gone(Json<ErrorBody>),
-    #[oai(status = 413)]
-    PayloadTooLarge(Json<ErrorBody>),
-    #[oai(status = 415)]
-    UnsupportedMediaType(Json<ErrorBody>),
-    #[oai(status = 429)]
-    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
-    #[oai(status = 500)]
-    Internal(Json<ErrorBody>),
-    #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
-}
-route_errors!(UpdateResponse: BadRequest, Unauthorized, Forbidden, NotFound, Conflict, Gone, PayloadTooLarge, UnsupportedMediaType, TooManyRequests, Unavailable);
-
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "DeleteResponse::bad_request")]
-pub enum DeleteResponse {
-    /// Deleted, or already gone: the document, its record and its id lookup.
-    #[oai(status = 204)]
-    Deleted,
-    /// `INVALID_ID`.
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
-    /// `ACCESS_DENIED`: the share is someone else's.
-    #[oai(status = 403)]
-    Forbidden(Json<ErrorBody>),
-    #[oai(status = 429)]
-    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
-    #[oai(status = 500)]
-    Internal(Json<ErrorBody>),
-    #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
-}
-route_errors!(DeleteResponse: BadRequest, Unauthorized, Forbidden, TooManyRequests, Unavailable);
-
-pub(super) async fn list(
-    state: Data<&AppState>,
-    client: ClientAddr,
-    key: RequiredKey,
-    limit: Query<Option<u32>>,
-    cursor: Query<Option<String>>,
-    tag: Query<Option<String>>,
-    q: Query<Option<String>>,
-) -> ListResponse {
-    async {
-        // Listing is a read (charged to the read rate) that needs a valid key, unlike other
-        // reads, where a key that is not valid reads as no key.
-        let key = key.key();
-        state.charge_read(Some(&key), &client)?;
-        let owner = state.authenticate(&key).await?;
-        let limit = limit.0.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::invalid_field(
-                ErrorCode::InvalidRequest,
-                "limit",
-                format!("from 1 to {MAX_LIMIT}"),
-            ));
-        }
-        // An empty parameter (`?cursor=` from a form or a generated client) is no parameter.
-        let after =
-            cursor.0.as_deref().filter(|c| !c.is_empty()).map(Cursor::decode).transpose()?;
-        let filter = Filter {
-            tag: tag.0.map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty()),
-            q: q.0.map(|q| q.trim().to_lowercase()).filter(|q| !q.is_empty()),
-            now: Utc::now(),
-        };
-        let page = list_page(&state, &owner, limit as usize, after, &filter).await?;
-        Ok(ListResponse::Ok(Json(page)))
+api_response! {
+    pub enum ListResponse {
+        /// A page of your shares, newest first.
+        #[oai(status = 200)]
+        Ok(Json<ShareList>),
+        /// `INVALID_REQUEST`: `limit` out of range or a `cursor` this service did not make.
+        #[oai(status = 400)]
+        BadRequest(Json<ErrorBody>),
+        #[oai(status = 401)]
+        Unauthorized(Json<ErrorBody>),
     }
-    .await
-    .unwrap_or_else(|e: ApiError| e.into())
+    errors(BadRequest, Unauthorized)
 }
 
-pub(super) async fn update(
-    state: Data<&AppState>,
-    key: RequiredKey,
-    id: Path<String>,
-    body: JsonUpload<ShareUpdate>,
-) -> UpdateResponse {
-    async {
-        let owner = state.writer(&key.key()).await?;
-        let id = ShareId::parse(&id)?;
-        let bytes = body.read(MAX_UPDATE_BODY).await?;
-        let change = Change::parse(&bytes, state.max_ttl)?;
-        let updated = state
-            .sessions
-            .update_record(&id, |record| change.apply(&owner, record))
-            .await
-            .map_err(|e| match e {
-                UpdateError::Rejected(e) => e,
-                UpdateError::Conflict => ApiError::conflict(),
-                UpdateError::Storage(e) => e.into(),
-            })?;
-        tracing::info!(share_id = %id, username = %owner, "share updated");
-        Ok(UpdateResponse::Ok(Json(summary(&state, &id, &updated))))
+api_response! {
+    pub enum UpdateResponse {
+        /// Updated; the share as it is now.
+        #[oai(status = 200)]
+        Ok(Json<ShareSummary>),
+        /// `INVALID_REQUEST`: a field of the wrong type, an unknown field, or a value outside
+        /// its rules (`details` has its pointer).
+        #[oai(status = 400)]
+        BadRequest(Json<ErrorBody>),
+        #[oai(status = 401)]
+        Unauthorized(Json<ErrorBody>),
+        /// `ACCESS_DENIED`: the share is someone else's.
+        #[oai(status = 403)]
+        Forbidden(Json<ErrorBody>),
+        /// `SESSION_NOT_FOUND`.
+        #[oai(status = 404)]
+        NotFound(Json<ErrorBody>),
+        /// `CONFLICT`: other updates kept winning; retry.
+        #[oai(status = 409)]
+        Conflict(Json<ErrorBody>),
+        /// `SESSION_EXPIRED`: an expired share cannot be revived.
+        #[oai(status = 410)]
+        Gone(Json<ErrorBody>),
+        #[oai(status = 413)]
+        PayloadTooLarge(Json<ErrorBody>),
+        #[oai(status = 415)]
+        UnsupportedMediaType(Json<ErrorBody>),
     }
-    .await
-    .unwrap_or_else(|e: ApiError| e.into())
+    errors(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, Gone, PayloadTooLarge, UnsupportedMediaType)
 }
 
-pub(super) async fn delete(
-    state: Data<&AppState>,
-    key: RequiredKey,
-    id: Path<String>,
-) -> DeleteResponse {
-    async {
-        let owner = state.writer(&key.key()).await?;
-        let id = ShareId::parse(&id)?;
-        let record = match state.sessions.record(&id).await {
-            Ok((record, _)) => record,
-            Err(StorageError::NotFound { .. }) => return Ok(DeleteResponse::Deleted),
-            Err(e) => return Err(e.into()),
-        };
-        if record.username != owner.as_str() {
-            return Err(ApiError::access_denied());
-        }
-        state.sessions.delete(&owner, &id).await?;
-        tracing::info!(share_id = %id, username = %owner, "share deleted");
-        Ok(DeleteResponse::Deleted)
+api_response! {
+    pub enum DeleteResponse {
+        /// Deleted, or already gone: the document, its record and its id lookup.
+        #[oai(status = 204)]
+        Deleted,
+        /// `INVALID_ID`.
+        #[oai(status = 400)]
+        BadRequest(Json<ErrorBody>),
+        #[oai(status = 401)]
+        Unauthorized(Json<ErrorBody>),
+        /// `ACCESS_DENIED`: the share is someone else's.
+        #[oai(status = 403)]
+        Forbidden(Json<ErrorBody>),
     }
-    .await
-    .unwrap_or_else(|e: ApiError| e.into())
+    errors(BadRequest, Unauthorized, Forbidden)
+}
+
+pub struct OwnerApi;
+
+#[OpenApi]
+impl OwnerApi {
+    /// List your shares
+    ///
+    /// Newest first, `limit` at a time (1 to 100, default 20); pass `nextCursor` back as
+    /// `cursor` for the next page. `tag` keeps shares with that tag; `q` keeps shares whose
+    /// title, description or task prompt contains the text (case-insensitive). Expired shares
+    /// are left out.
+    #[oai(
+        path = "/api/sessions",
+        method = "get",
+        operation_id = "listSessions",
+        tag = "ApiTags::Owner"
+    )]
+    // Each argument is an extractor that poem-openapi documents; a struct would hide them.
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        client: ClientAddr,
+        key: RequiredKey,
+        /// Items per page, 1 to 100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// `nextCursor` of the previous page.
+        cursor: Query<Option<String>>,
+        /// Only shares with this tag.
+        tag: Query<Option<String>>,
+        /// Only shares whose title, description or task prompt contains this text.
+        q: Query<Option<String>>,
+    ) -> ListResponse {
+        respond(async {
+            // Listing is a read (charged to the read rate) that needs a valid key, unlike other
+            // reads, where a key that is not valid reads as no key.
+            let key = key.key();
+            state.charge_read(Some(&key), &client)?;
+            let owner = state.authenticate(&key).await?;
+            let limit = limit.0.unwrap_or(DEFAULT_LIMIT);
+            if !(1..=MAX_LIMIT).contains(&limit) {
+                return Err(ApiError::invalid_field(
+                    ErrorCode::InvalidRequest,
+                    "limit",
+                    format!("from 1 to {MAX_LIMIT}"),
+                ));
+            }
+            // An empty parameter (`?cursor=` from a form or a generated client) is no parameter.
+            let after =
+                cursor.0.as_deref().filter(|c| !c.is_empty()).map(Cursor::decode).transpose()?;
+            let filter = Filter {
+                tag: tag.0.map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty()),
+                q: q.0.map(|q| q.trim().to_lowercase()).filter(|q| !q.is_empty()),
+                now: Utc::now(),
+            };
+            let page = list_page(&state, &owner, limit as usize, after, &filter).await?;
+            Ok(ListResponse::Ok(Json(page)))
+        })
+        .await
+    }
+
+    /// Change a share's options
+    ///
+    /// Send only the fields to change: `title`, `description`, `tags`, `isPublic`,
+    /// `expiresAt` (`null` removes a description or an expiry, and restores the default
+    /// title). The session document itself never changes. Concurrent updates do not lose one
+    /// another.
+    #[oai(
+        path = "/api/sessions/:id",
+        method = "patch",
+        operation_id = "updateSession",
+        tag = "ApiTags::Owner"
+    )]
+    async fn update(
+        &self,
+        state: Data<&AppState>,
+        key: RequiredKey,
+        /// The share id.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
+        id: Path<String>,
+        body: JsonUpload<ShareUpdate>,
+    ) -> UpdateResponse {
+        respond(async {
+            let owner = state.writer(&key.key()).await?;
+            let id = ShareId::parse(&id)?;
+            let bytes = body.read(MAX_UPDATE_BODY).await?;
+            let change = Change::parse(&bytes, state.max_ttl)?;
+            let updated = state
+                .sessions
+                .update_record(&id, |record| change.apply(&owner, record))
+                .await
+                .map_err(|e| match e {
+                    UpdateError::Rejected(e) => e,
+                    UpdateError::Conflict => ApiError::conflict(),
+                    UpdateError::Storage(e) => e.into(),
+                })?;
+            tracing::info!(share_id = %id, username = %owner, "share updated");
+            Ok(UpdateResponse::Ok(Json(summary(&state, &id, &updated))))
+        })
+        .await
+    }
+
+    /// Delete a share
+    ///
+    /// The document and its record are deleted; later reads answer 404. Deleting a share
+    /// that is already gone answers 204 too, so a retried DELETE is not an error.
+    #[oai(
+        path = "/api/sessions/:id",
+        method = "delete",
+        operation_id = "deleteSession",
+        tag = "ApiTags::Owner"
+    )]
+    async fn delete(
+        &self,
+        state: Data<&AppState>,
+        key: RequiredKey,
+        /// The share id.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
+        id: Path<String>,
+    ) -> DeleteResponse {
+        respond(async {
+            let owner = state.writer(&key.key()).await?;
+            let id = ShareId::parse(&id)?;
+            let record = match state.sessions.record(&id).await {
+                Ok((record, _)) => record,
+                Err(StorageError::NotFound { .. }) => return Ok(DeleteResponse::Deleted),
+                Err(e) => return Err(e.into()),
+            };
+            if record.username != owner.as_str() {
+                return Err(ApiError::access_denied());
+            }
+            state.sessions.delete(&owner, &id).await?;
+            tracing::info!(share_id = %id, username = %owner, "share deleted");
+            Ok(DeleteResponse::Deleted)
+        })
+        .await
+    }
 }
 
 fn summary(state: &AppState, id: &ShareId, record: &ShareRecord) -> ShareSummary {

@@ -17,7 +17,8 @@ use poem_openapi::{
 
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
-use super::{ApiError, models::SerializedSession};
+use super::models::SerializedSession;
+use crate::error::ApiError;
 use crate::storage::ShareRecord;
 
 fn is_json(content_type: &str) -> bool {

@@ -4,198 +4,108 @@ use bytes::Bytes;
 use chrono::Utc;
 use poem::{Body, web::Data};
 use poem_openapi::{
-    ApiResponse, OpenApi, Tags,
-    param::{Header, Path, Query},
+    OpenApi,
+    param::{Header, Path},
     payload::Json,
 };
 use serde_json::Value;
 
 use super::{
-    ApiError, AppState, ErrorBody, ErrorCode, ErrorStatus,
-    access::ClientAddr,
+    ApiTags,
     auth::{OptionalKey, RequiredKey},
-    errors::route_errors,
-    models::{CreateOrImport, SerializedSession, ShareCreated, ShareUpdate},
-    owner,
+    models::{CreateOrImport, SerializedSession, ShareCreated},
     payload::{JsonUpload, StoredSession},
+    responses::{api_response, respond},
 };
 use crate::{
+    access::ClientAddr,
     domain::{
         ShareId, ShareOptions, Username,
         share_options::{MAX_TASK_EXCERPT_CHARS, truncate_chars},
     },
+    error::{ApiError, ErrorBody, ErrorCode, ErrorStatus},
+    state::AppState,
     storage::{OpenedSession, ShareRecord},
     validation::SessionValidator,
 };
 
-#[derive(Tags)]
-enum ApiTags {
-    /// Share, import and read sessions.
-    Sessions,
-    /// Your own shares: list them, change their options, delete them.
-    Owner,
-}
-
 pub struct SessionsApi;
 
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "CreateResponse::bad_request")]
-pub enum CreateResponse {
-    /// Shared. `Location` is the new share's API URL; `url` in the body is its share URL.
-    #[oai(status = 201)]
-    Created(Json<ShareCreated>, #[oai(header = "Location")] String),
-    /// Not JSON (`INVALID_JSON`), not a valid session (`INVALID_SESSION`, every violation with
-    /// its JSON pointer, share options included), or another major format version
-    /// (`UNSUPPORTED_VERSION`).
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// No API key (`MISSING_API_KEY`) or an unknown or revoked one (`INVALID_API_KEY`).
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
-    /// The body exceeds the server's limit (`--max-body`).
-    #[oai(status = 413)]
-    PayloadTooLarge(Json<ErrorBody>),
-    /// The body is not sent as `application/json`.
-    #[oai(status = 415)]
-    UnsupportedMediaType(Json<ErrorBody>),
-    /// `RATE_LIMITED`: too many writes with this key (`--write-rate`).
-    #[oai(status = 429)]
-    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
-    #[oai(status = 500)]
-    Internal(Json<ErrorBody>),
-    /// Storage (`STORAGE_UNAVAILABLE`) or the key service (`AUTH_UNAVAILABLE`) is
-    /// unreachable; nothing was stored. Retry after `Retry-After` seconds.
-    #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
+api_response! {
+    pub enum CreateResponse {
+        /// Shared. `Location` is the new share's API URL; `url` in the body is its share URL.
+        #[oai(status = 201)]
+        Created(Json<ShareCreated>, #[oai(header = "Location")] String),
+        /// Not JSON (`INVALID_JSON`), not a valid session (`INVALID_SESSION`, every violation with
+        /// its JSON pointer, share options included), or another major format version
+        /// (`UNSUPPORTED_VERSION`).
+        #[oai(status = 400)]
+        BadRequest(Json<ErrorBody>),
+        /// No API key (`MISSING_API_KEY`) or an unknown or revoked one (`INVALID_API_KEY`).
+        #[oai(status = 401)]
+        Unauthorized(Json<ErrorBody>),
+        /// The body exceeds the server's limit (`--max-body`).
+        #[oai(status = 413)]
+        PayloadTooLarge(Json<ErrorBody>),
+        /// The body is not sent as `application/json`.
+        #[oai(status = 415)]
+        UnsupportedMediaType(Json<ErrorBody>),
+    }
+    errors(BadRequest, Unauthorized, PayloadTooLarge, UnsupportedMediaType)
 }
-route_errors!(CreateResponse: BadRequest, Unauthorized, PayloadTooLarge, UnsupportedMediaType, TooManyRequests, Unavailable);
 
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "CreateOrImportResponse::bad_request")]
-pub enum CreateOrImportResponse {
-    /// Import: the stored session, exactly as it was uploaded, with the share's metadata in
-    /// `X-Session-*` headers.
-    #[oai(
-        status = 200,
-        header(name = "X-Session-Owner", ty = "String", description = "The share's author."),
-        header(name = "X-Session-Title", ty = "String", description = "Percent-encoded UTF-8."),
-        header(
-            name = "X-Session-Description",
-            ty = "Option<String>",
-            description = "Percent-encoded UTF-8; absent when none."
-        ),
-        header(
-            name = "X-Session-Tags",
-            ty = "Option<String>",
-            description = "Comma-separated, each percent-encoded; absent when none."
-        ),
-        header(
-            name = "X-Session-Public",
-            ty = "bool",
-            description = "`false` for a private share."
-        ),
-        header(name = "X-Session-Created-At", ty = "String", description = "RFC 3339."),
-        header(
-            name = "X-Session-Expires-At",
-            ty = "Option<String>",
-            description = "RFC 3339; absent when the share does not expire."
-        ),
-        header(
-            name = "X-Session-Message-Count",
-            ty = "u64",
-            description = "Messages in the session."
-        )
-    )]
-    Ok(StoredSession, #[oai(header = "ETag")] Option<String>),
-    /// Create: shared, as for `POST /api/sessions/create`.
-    #[oai(status = 201)]
-    Created(Json<ShareCreated>, #[oai(header = "Location")] String),
-    /// A body that is neither shape (`INVALID_REQUEST`), or any create error, or a malformed
-    /// id or username (`INVALID_ID`, `INVALID_USERNAME`).
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// Create without a key (`MISSING_API_KEY`) or with one this service does not accept
-    /// (`INVALID_API_KEY`). An import never needs a key: one that is not valid reads as none.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
-    /// `SESSION_NOT_FOUND`: no such id, not owned by `username`, or private and not yours.
-    #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
-    /// `SESSION_EXPIRED`.
-    #[oai(status = 410)]
-    Gone(Json<ErrorBody>),
-    #[oai(status = 413)]
-    PayloadTooLarge(Json<ErrorBody>),
-    #[oai(status = 415)]
-    UnsupportedMediaType(Json<ErrorBody>),
-    /// `RATE_LIMITED` (`--write-rate` for creates, `--read-rate` for imports).
-    #[oai(status = 429)]
-    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
-    #[oai(status = 500)]
-    Internal(Json<ErrorBody>),
-    #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
+api_response! {
+    pub enum CreateOrImportResponse {
+        @stored_session
+        /// Import: the stored session, exactly as it was uploaded, with the share's metadata in
+        /// `X-Session-*` headers.
+        ;
+        /// Create: shared, as for `POST /api/sessions/create`.
+        #[oai(status = 201)]
+        Created(Json<ShareCreated>, #[oai(header = "Location")] String),
+        /// A body that is neither shape (`INVALID_REQUEST`), or any create error, or a malformed
+        /// id or username (`INVALID_ID`, `INVALID_USERNAME`).
+        #[oai(status = 400)]
+        BadRequest(Json<ErrorBody>),
+        /// Create without a key (`MISSING_API_KEY`) or with one this service does not accept
+        /// (`INVALID_API_KEY`). An import never needs a key: one that is not valid reads as none.
+        #[oai(status = 401)]
+        Unauthorized(Json<ErrorBody>),
+        /// `SESSION_NOT_FOUND`: no such id, not owned by `username`, or private and not yours.
+        #[oai(status = 404)]
+        NotFound(Json<ErrorBody>),
+        /// `SESSION_EXPIRED`.
+        #[oai(status = 410)]
+        Gone(Json<ErrorBody>),
+        #[oai(status = 413)]
+        PayloadTooLarge(Json<ErrorBody>),
+        #[oai(status = 415)]
+        UnsupportedMediaType(Json<ErrorBody>),
+    }
+    errors(BadRequest, Unauthorized, NotFound, Gone, PayloadTooLarge, UnsupportedMediaType)
 }
-route_errors!(CreateOrImportResponse: BadRequest, Unauthorized, NotFound, Gone, PayloadTooLarge, UnsupportedMediaType, TooManyRequests, Unavailable);
 
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "ReadResponse::bad_request")]
-pub enum ReadResponse {
-    /// The stored session, byte for byte as uploaded, with the share's metadata in
-    /// `X-Session-*` headers. The `ETag` covers the document, not the metadata.
-    #[oai(
-        status = 200,
-        header(name = "X-Session-Owner", ty = "String", description = "The share's author."),
-        header(name = "X-Session-Title", ty = "String", description = "Percent-encoded UTF-8."),
-        header(
-            name = "X-Session-Description",
-            ty = "Option<String>",
-            description = "Percent-encoded UTF-8; absent when none."
-        ),
-        header(
-            name = "X-Session-Tags",
-            ty = "Option<String>",
-            description = "Comma-separated, each percent-encoded; absent when none."
-        ),
-        header(
-            name = "X-Session-Public",
-            ty = "bool",
-            description = "`false` for a private share."
-        ),
-        header(name = "X-Session-Created-At", ty = "String", description = "RFC 3339."),
-        header(
-            name = "X-Session-Expires-At",
-            ty = "Option<String>",
-            description = "RFC 3339; absent when the share does not expire."
-        ),
-        header(
-            name = "X-Session-Message-Count",
-            ty = "u64",
-            description = "Messages in the session."
-        )
-    )]
-    Ok(StoredSession, #[oai(header = "ETag")] Option<String>),
-    /// `If-None-Match` matched: the copy the client has is current.
-    #[oai(status = 304)]
-    NotModified(#[oai(header = "ETag")] Option<String>),
-    /// A malformed id or username (`INVALID_ID`, `INVALID_USERNAME`, `INVALID_PATH`).
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// `SESSION_NOT_FOUND`: no such share, or a private one and not the owner's key.
-    #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
-    /// `SESSION_EXPIRED`: the share has expired and is never returned again.
-    #[oai(status = 410)]
-    Gone(Json<ErrorBody>),
-    /// `RATE_LIMITED`: too many reads from this key or address (`--read-rate`).
-    #[oai(status = 429)]
-    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
-    #[oai(status = 500)]
-    Internal(Json<ErrorBody>),
-    #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u32),
+api_response! {
+    pub enum ReadResponse {
+        @stored_session
+        /// The stored session, byte for byte as uploaded, with the share's metadata in
+        /// `X-Session-*` headers. The `ETag` covers the document, not the metadata.
+        ;
+        /// `If-None-Match` matched: the copy the client has is current.
+        #[oai(status = 304)]
+        NotModified(#[oai(header = "ETag")] Option<String>),
+        /// A malformed id or username (`INVALID_ID`, `INVALID_USERNAME`, `INVALID_PATH`).
+        #[oai(status = 400)]
+        BadRequest(Json<ErrorBody>),
+        /// `SESSION_NOT_FOUND`: no such share, or a private one and not the owner's key.
+        #[oai(status = 404)]
+        NotFound(Json<ErrorBody>),
+        /// `SESSION_EXPIRED`: the share has expired and is never returned again.
+        #[oai(status = 410)]
+        Gone(Json<ErrorBody>),
+    }
+    errors(BadRequest, NotFound, Gone)
 }
-route_errors!(ReadResponse: BadRequest, NotFound, Gone, TooManyRequests, Unavailable);
 
 // Each operation names its one tag: a tag on the impl would add itself to the owner
 // operations too, and Swagger UI would list them twice.
@@ -219,7 +129,7 @@ impl SessionsApi {
         key: RequiredKey,
         body: JsonUpload<SerializedSession>,
     ) -> CreateResponse {
-        async {
+        respond(async {
             let owner = state.writer(&key.key()).await?;
             let bytes = body.read(state.max_body).await?;
             let (validator, max_ttl, checked) =
@@ -232,9 +142,8 @@ impl SessionsApi {
             .await?;
             let (created, location) = store(&state, &owner, facts, bytes).await?;
             Ok(CreateResponse::Created(Json(created), location))
-        }
+        })
         .await
-        .unwrap_or_else(|e: ApiError| e.into())
     }
 
     /// Share a session (older extensions) or import one (newer extensions)
@@ -257,7 +166,7 @@ impl SessionsApi {
         key: OptionalKey,
         body: JsonUpload<CreateOrImport>,
     ) -> CreateOrImportResponse {
-        async {
+        respond(async {
             let key = key.key();
             // A present key is checked before the body is read; what a failed check means
             // depends on the body (a create needs the key, an import reads as anonymous).
@@ -323,9 +232,8 @@ impl SessionsApi {
                     }
                 }
             }
-        }
+        })
         .await
-        .unwrap_or_else(|e: ApiError| e.into())
     }
 
     /// Read a session by id
@@ -350,13 +258,12 @@ impl SessionsApi {
         id: Path<String>,
         #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
     ) -> ReadResponse {
-        async {
+        respond(async {
             let caller = state.reader(key.key(), &client).await?;
             let id = ShareId::parse(&id)?;
             read(&state, caller.as_ref(), &id, None, if_none_match.0.as_deref()).await
-        }
+        })
         .await
-        .unwrap_or_else(|e: ApiError| e.into())
     }
 
     /// Read a session by share code
@@ -383,14 +290,13 @@ impl SessionsApi {
         id: Path<String>,
         #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
     ) -> ReadResponse {
-        async {
+        respond(async {
             let caller = state.reader(key.key(), &client).await?;
             let owner = Username::parse(&username)?;
             let id = ShareId::parse(&id)?;
             read(&state, caller.as_ref(), &id, Some(&owner), if_none_match.0.as_deref()).await
-        }
+        })
         .await
-        .unwrap_or_else(|e: ApiError| e.into())
     }
 
     /// Read a public session by id
@@ -411,90 +317,12 @@ impl SessionsApi {
         id: Path<String>,
         #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
     ) -> ReadResponse {
-        async {
+        respond(async {
             state.reader(None, &client).await?;
             let id = ShareId::parse(&id)?;
             read(&state, None, &id, None, if_none_match.0.as_deref()).await
-        }
+        })
         .await
-        .unwrap_or_else(|e: ApiError| e.into())
-    }
-
-    /// List your shares
-    ///
-    /// Newest first, `limit` at a time (1 to 100, default 20); pass `nextCursor` back as
-    /// `cursor` for the next page. `tag` keeps shares with that tag; `q` keeps shares whose
-    /// title, description or task prompt contains the text (case-insensitive). Expired shares
-    /// are left out.
-    #[oai(
-        path = "/api/sessions",
-        method = "get",
-        operation_id = "listSessions",
-        tag = "ApiTags::Owner"
-    )]
-    // Each argument is an extractor that poem-openapi documents; a struct would hide them.
-    #[allow(clippy::too_many_arguments)]
-    async fn list(
-        &self,
-        state: Data<&AppState>,
-        client: ClientAddr,
-        key: RequiredKey,
-        /// Items per page, 1 to 100 (default 20).
-        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
-        limit: Query<Option<u32>>,
-        /// `nextCursor` of the previous page.
-        cursor: Query<Option<String>>,
-        /// Only shares with this tag.
-        tag: Query<Option<String>>,
-        /// Only shares whose title, description or task prompt contains this text.
-        q: Query<Option<String>>,
-    ) -> owner::ListResponse {
-        owner::list(state, client, key, limit, cursor, tag, q).await
-    }
-
-    /// Change a share's options
-    ///
-    /// Send only the fields to change: `title`, `description`, `tags`, `isPublic`,
-    /// `expiresAt` (`null` removes a description or an expiry, and restores the default
-    /// title). The session document itself never changes. Concurrent updates do not lose one
-    /// another.
-    #[oai(
-        path = "/api/sessions/:id",
-        method = "patch",
-        operation_id = "updateSession",
-        tag = "ApiTags::Owner"
-    )]
-    async fn update(
-        &self,
-        state: Data<&AppState>,
-        key: RequiredKey,
-        /// The share id.
-        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
-        id: Path<String>,
-        body: JsonUpload<ShareUpdate>,
-    ) -> owner::UpdateResponse {
-        owner::update(state, key, id, body).await
-    }
-
-    /// Delete a share
-    ///
-    /// The document and its record are deleted; later reads answer 404. Deleting a share
-    /// that is already gone answers 204 too, so a retried DELETE is not an error.
-    #[oai(
-        path = "/api/sessions/:id",
-        method = "delete",
-        operation_id = "deleteSession",
-        tag = "ApiTags::Owner"
-    )]
-    async fn delete(
-        &self,
-        state: Data<&AppState>,
-        key: RequiredKey,
-        /// The share id.
-        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
-        id: Path<String>,
-    ) -> owner::DeleteResponse {
-        owner::delete(state, key, id).await
     }
 }
 

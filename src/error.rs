@@ -1,4 +1,4 @@
-//! The JSON error every route answers with: `{"error": "...", "code": "...", "details": [...]}`.
+//! The HTTP error model: the JSON error every answer carries: `{"error": "...", "code": "...", "details": [...]}`.
 //!
 //! The extension shows `<status> <response text>` to the user, so messages are short and
 //! human-readable, and no 5xx ever carries an internal message.
@@ -430,50 +430,3 @@ impl poem::error::ResponseError for ApiError {
         resp
     }
 }
-
-/// Builds one variant of a route's response enum from an error. `Unavailable` and
-/// `TooManyRequests` also carry `Retry-After`.
-macro_rules! error_variant {
-    ($ty:ident, Unavailable, $body:expr, $err:expr) => {
-        $ty::Unavailable(
-            $body,
-            $err.retry_after.unwrap_or($crate::routes::errors::RETRY_AFTER_SECS),
-        )
-    };
-    ($ty:ident, TooManyRequests, $body:expr, $err:expr) => {
-        $ty::TooManyRequests($body, $err.retry_after.unwrap_or(1))
-    };
-    ($ty:ident, $variant:ident, $body:expr, $err:expr) => {
-        $ty::$variant($body)
-    };
-}
-
-/// Implements `From<ApiError>` and the bad-request handler for a route's response enum, given
-/// the error variants it documents (plus `Internal`, which every enum has).
-macro_rules! route_errors {
-    ($ty:ident: $($variant:ident),+ $(,)?) => {
-        impl From<$crate::routes::ApiError> for $ty {
-            fn from(err: $crate::routes::ApiError) -> Self {
-                use $crate::routes::ErrorStatus;
-                let body = poem_openapi::payload::Json(err.body.clone());
-                match err.status {
-                    $( ErrorStatus::$variant => $crate::routes::errors::error_variant!($ty, $variant, body, err), )+
-                    #[allow(unreachable_patterns)]
-                    _ => {
-                        let err = $crate::routes::ApiError::internal(format!(
-                            "{} cannot answer {err}", stringify!($ty)));
-                        $ty::Internal(poem_openapi::payload::Json(err.body))
-                    }
-                }
-            }
-        }
-
-        impl $ty {
-            fn bad_request(err: poem::Error) -> Self {
-                $crate::routes::ApiError::from_request_error(err).into()
-            }
-        }
-    };
-}
-
-pub(crate) use {error_variant, route_errors};

@@ -10,7 +10,7 @@ use governor::{
     clock::{Clock, DefaultClock},
 };
 
-use super::ApiError;
+use crate::error::ApiError;
 
 /// `N/s`, `N/min` or `N/h`; `off` for no limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +128,7 @@ mod tests {
             limits.check_write("a").unwrap();
         }
         let refused = limits.check_write("a").unwrap_err();
-        assert_eq!(refused.body.code, crate::routes::ErrorCode::RateLimited);
+        assert_eq!(refused.body.code, crate::error::ErrorCode::RateLimited);
         assert!(refused.retry_after.unwrap() > 60, "{:?}", refused.retry_after);
         limits.check_write("b").unwrap();
         limits.check_read("anything").unwrap();

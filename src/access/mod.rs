@@ -3,11 +3,18 @@
 use chrono::Utc;
 use poem::{FromRequest, Request, RequestBody};
 
-use super::{ApiError, AppState, ErrorStatus};
+mod limits;
+
+pub use limits::{Rate, RateLimits, RateSetting};
+
 use crate::{
     domain::{ApiKey, ShareId, Username},
     remote_keys::RemoteVerdict,
     storage::{KeyStoreError, OpenedSession, ShareRecord},
+};
+use crate::{
+    error::{ApiError, ErrorStatus},
+    state::AppState,
 };
 
 /// The client's address, for anonymous rate limits: the first address in the configured
