@@ -24,7 +24,7 @@ use crate::{
         ShareId, Username,
         share_options::{default_title, parse_description, parse_expiry, parse_tags, parse_title},
     },
-    error::{ApiError, ErrorBody, ErrorCode},
+    error::{ApiError, ErrorCode},
     state::AppState,
     storage::{OwnedDocument, ShareRecord, StorageError, UpdateError},
 };
@@ -42,13 +42,12 @@ api_response! {
         /// A page of your shares, newest first.
         #[oai(status = 200)]
         Ok(Json<ShareList>),
-        /// `INVALID_REQUEST`: `limit` out of range or a `cursor` this service did not make.
-        #[oai(status = 400)]
-        BadRequest(Json<ErrorBody>),
-        #[oai(status = 401)]
-        Unauthorized(Json<ErrorBody>),
     }
-    errors(BadRequest, Unauthorized)
+    errors {
+        /// `INVALID_REQUEST`: `limit` out of range or a `cursor` this service did not make.
+        BadRequest,
+        Unauthorized,
+    }
 }
 
 api_response! {
@@ -56,30 +55,23 @@ api_response! {
         /// Updated; the share as it is now.
         #[oai(status = 200)]
         Ok(Json<ShareSummary>),
+    }
+    errors {
         /// `INVALID_REQUEST`: a field of the wrong type, an unknown field, or a value outside
         /// its rules (`details` has its pointer).
-        #[oai(status = 400)]
-        BadRequest(Json<ErrorBody>),
-        #[oai(status = 401)]
-        Unauthorized(Json<ErrorBody>),
+        BadRequest,
+        Unauthorized,
         /// `ACCESS_DENIED`: the share is someone else's.
-        #[oai(status = 403)]
-        Forbidden(Json<ErrorBody>),
+        Forbidden,
         /// `SESSION_NOT_FOUND`.
-        #[oai(status = 404)]
-        NotFound(Json<ErrorBody>),
+        NotFound,
         /// `CONFLICT`: other updates kept winning; retry.
-        #[oai(status = 409)]
-        Conflict(Json<ErrorBody>),
+        Conflict,
         /// `SESSION_EXPIRED`: an expired share cannot be revived.
-        #[oai(status = 410)]
-        Gone(Json<ErrorBody>),
-        #[oai(status = 413)]
-        PayloadTooLarge(Json<ErrorBody>),
-        #[oai(status = 415)]
-        UnsupportedMediaType(Json<ErrorBody>),
+        Gone,
+        PayloadTooLarge,
+        UnsupportedMediaType,
     }
-    errors(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, Gone, PayloadTooLarge, UnsupportedMediaType)
 }
 
 api_response! {
@@ -87,16 +79,14 @@ api_response! {
         /// Deleted, or already gone: the document, its record and its id lookup.
         #[oai(status = 204)]
         Deleted,
-        /// `INVALID_ID`.
-        #[oai(status = 400)]
-        BadRequest(Json<ErrorBody>),
-        #[oai(status = 401)]
-        Unauthorized(Json<ErrorBody>),
-        /// `ACCESS_DENIED`: the share is someone else's.
-        #[oai(status = 403)]
-        Forbidden(Json<ErrorBody>),
     }
-    errors(BadRequest, Unauthorized, Forbidden)
+    errors {
+        /// `INVALID_ID`.
+        BadRequest,
+        Unauthorized,
+        /// `ACCESS_DENIED`: the share is someone else's.
+        Forbidden,
+    }
 }
 
 pub struct OwnerApi;

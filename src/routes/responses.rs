@@ -42,9 +42,10 @@ macro_rules! route_errors {
     };
 }
 
-/// Declares a route's response enum: the variants given, then the ones every route shares
-/// (429 and 503 with `Retry-After`, 500), with `From<ApiError>` mapping each error status to
-/// its variant (`errors(...)` names the route's own error variants).
+/// Declares a route's response enum: the variants given, then its error variants (each
+/// `Name` of [`ErrorStatus`](crate::error::ErrorStatus) with the doc comment for this route,
+/// carrying an [`ErrorBody`](crate::error::ErrorBody)), then the ones every route shares (429
+/// and 503 with `Retry-After`, 500), with `From<ApiError>` mapping each status to its variant.
 ///
 /// `@stored_session` first adds the 200 that answers a stored session as uploaded, with the
 /// share's metadata in `X-Session-*` headers (see `payload::metadata_headers`) and its `ETag`.
@@ -55,7 +56,7 @@ macro_rules! api_response {
             @stored_session $(#[$ok:meta])*;
             $($variants:tt)*
         }
-        errors($($variant:ident),+ $(,)?)
+        errors { $($errors:tt)* }
     ) => {
         $crate::routes::responses::api_response! {
             $(#[$meta])*
@@ -75,7 +76,7 @@ macro_rules! api_response {
                 Ok($crate::routes::payload::StoredSession, #[oai(header = "ETag")] Option<String>),
                 $($variants)*
             }
-            errors($($variant),+)
+            errors { $($errors)* }
         }
     };
     (
@@ -83,13 +84,33 @@ macro_rules! api_response {
         pub enum $ty:ident {
             $($variants:tt)*
         }
-        errors($($variant:ident),+ $(,)?)
+        errors { $( $(#[$doc:meta])* $error:ident ),+ $(,)? }
     ) => {
+        $crate::routes::responses::api_response!(@munch
+            [$(#[$meta])*] $ty [$($variants)*] [$($error)+] $( $(#[$doc])* $error, )+
+        );
+    };
+    // One error variant at a time: its status comes from its name (`@status`), then it joins
+    // the variants done (`@push`).
+    (@munch $m:tt $ty:ident $done:tt $errs:tt $(#[$doc:meta])* $error:ident, $($rest:tt)*) => {
+        $crate::routes::responses::api_response!(
+            @status $error [$m $ty $done $errs [$(#[$doc])*] $($rest)*]
+        );
+    };
+    (@push $code:literal $error:ident [$m:tt $ty:ident [$($done:tt)*] $errs:tt [$($doc:tt)*] $($rest:tt)*]) => {
+        $crate::routes::responses::api_response!(@munch $m $ty [
+            $($done)*
+            $($doc)*
+            #[oai(status = $code)]
+            $error(poem_openapi::payload::Json<$crate::error::ErrorBody>),
+        ] $errs $($rest)*);
+    };
+    (@munch [$(#[$meta:meta])*] $ty:ident [$($done:tt)*] [$($error:ident)+]) => {
         $(#[$meta])*
         #[derive(poem_openapi::ApiResponse)]
         #[oai(bad_request_handler = "Self::bad_request")]
         pub enum $ty {
-            $($variants)*
+            $($done)*
             /// `RATE_LIMITED`: over `--write-rate` (writes, per key) or `--read-rate` (reads, per
             /// key or client address). Retry after `Retry-After` seconds.
             #[oai(status = 429)]
@@ -108,8 +129,16 @@ macro_rules! api_response {
                 #[oai(header = "Retry-After")] u32,
             ),
         }
-        $crate::routes::responses::route_errors!($ty: $($variant,)+ TooManyRequests, Unavailable);
+        $crate::routes::responses::route_errors!($ty: $($error,)+ TooManyRequests, Unavailable);
     };
+    (@status BadRequest $args:tt) => { $crate::routes::responses::api_response!(@push 400 BadRequest $args); };
+    (@status Unauthorized $args:tt) => { $crate::routes::responses::api_response!(@push 401 Unauthorized $args); };
+    (@status Forbidden $args:tt) => { $crate::routes::responses::api_response!(@push 403 Forbidden $args); };
+    (@status NotFound $args:tt) => { $crate::routes::responses::api_response!(@push 404 NotFound $args); };
+    (@status Conflict $args:tt) => { $crate::routes::responses::api_response!(@push 409 Conflict $args); };
+    (@status Gone $args:tt) => { $crate::routes::responses::api_response!(@push 410 Gone $args); };
+    (@status PayloadTooLarge $args:tt) => { $crate::routes::responses::api_response!(@push 413 PayloadTooLarge $args); };
+    (@status UnsupportedMediaType $args:tt) => { $crate::routes::responses::api_response!(@push 415 UnsupportedMediaType $args); };
 }
 
 /// Runs a route's body; an error becomes the route's documented variant for its status.

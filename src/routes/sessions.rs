@@ -23,7 +23,7 @@ use crate::{
         ShareId, ShareOptions, Username,
         share_options::{MAX_TASK_EXCERPT_CHARS, truncate_chars},
     },
-    error::{ApiError, ErrorBody, ErrorCode, ErrorStatus},
+    error::{ApiError, ErrorCode, ErrorStatus},
     state::AppState,
     storage::{OpenedSession, ShareRecord},
     validation::SessionValidator,
@@ -36,22 +36,19 @@ api_response! {
         /// Shared. `Location` is the new share's API URL; `url` in the body is its share URL.
         #[oai(status = 201)]
         Created(Json<ShareCreated>, #[oai(header = "Location")] String),
+    }
+    errors {
         /// Not JSON (`INVALID_JSON`), not a valid session (`INVALID_SESSION`, every violation with
         /// its JSON pointer, share options included), or another major format version
         /// (`UNSUPPORTED_VERSION`).
-        #[oai(status = 400)]
-        BadRequest(Json<ErrorBody>),
+        BadRequest,
         /// No API key (`MISSING_API_KEY`) or an unknown or revoked one (`INVALID_API_KEY`).
-        #[oai(status = 401)]
-        Unauthorized(Json<ErrorBody>),
+        Unauthorized,
         /// The body exceeds the server's limit (`--max-body`).
-        #[oai(status = 413)]
-        PayloadTooLarge(Json<ErrorBody>),
+        PayloadTooLarge,
         /// The body is not sent as `application/json`.
-        #[oai(status = 415)]
-        UnsupportedMediaType(Json<ErrorBody>),
+        UnsupportedMediaType,
     }
-    errors(BadRequest, Unauthorized, PayloadTooLarge, UnsupportedMediaType)
 }
 
 api_response! {
@@ -63,26 +60,21 @@ api_response! {
         /// Create: shared, as for `POST /api/sessions/create`.
         #[oai(status = 201)]
         Created(Json<ShareCreated>, #[oai(header = "Location")] String),
+    }
+    errors {
         /// A body that is neither shape (`INVALID_REQUEST`), or any create error, or a malformed
         /// id or username (`INVALID_ID`, `INVALID_USERNAME`).
-        #[oai(status = 400)]
-        BadRequest(Json<ErrorBody>),
+        BadRequest,
         /// Create without a key (`MISSING_API_KEY`) or with one this service does not accept
         /// (`INVALID_API_KEY`). An import never needs a key: one that is not valid reads as none.
-        #[oai(status = 401)]
-        Unauthorized(Json<ErrorBody>),
+        Unauthorized,
         /// `SESSION_NOT_FOUND`: no such id, not owned by `username`, or private and not yours.
-        #[oai(status = 404)]
-        NotFound(Json<ErrorBody>),
+        NotFound,
         /// `SESSION_EXPIRED`.
-        #[oai(status = 410)]
-        Gone(Json<ErrorBody>),
-        #[oai(status = 413)]
-        PayloadTooLarge(Json<ErrorBody>),
-        #[oai(status = 415)]
-        UnsupportedMediaType(Json<ErrorBody>),
+        Gone,
+        PayloadTooLarge,
+        UnsupportedMediaType,
     }
-    errors(BadRequest, Unauthorized, NotFound, Gone, PayloadTooLarge, UnsupportedMediaType)
 }
 
 api_response! {
@@ -94,17 +86,15 @@ api_response! {
         /// `If-None-Match` matched: the copy the client has is current.
         #[oai(status = 304)]
         NotModified(#[oai(header = "ETag")] Option<String>),
-        /// A malformed id or username (`INVALID_ID`, `INVALID_USERNAME`, `INVALID_PATH`).
-        #[oai(status = 400)]
-        BadRequest(Json<ErrorBody>),
-        /// `SESSION_NOT_FOUND`: no such share, or a private one and not the owner's key.
-        #[oai(status = 404)]
-        NotFound(Json<ErrorBody>),
-        /// `SESSION_EXPIRED`: the share has expired and is never returned again.
-        #[oai(status = 410)]
-        Gone(Json<ErrorBody>),
     }
-    errors(BadRequest, NotFound, Gone)
+    errors {
+        /// A malformed id or username (`INVALID_ID`, `INVALID_USERNAME`, `INVALID_PATH`).
+        BadRequest,
+        /// `SESSION_NOT_FOUND`: no such share, or a private one and not the owner's key.
+        NotFound,
+        /// `SESSION_EXPIRED`: the share has expired and is never returned again.
+        Gone,
+    }
 }
 
 // Each operation names its one tag: a tag on the impl would add itself to the owner
