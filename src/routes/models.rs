@@ -255,20 +255,28 @@ pub struct ShareList {
 
 /// PATCH body: the fields to change. A field left out stays as it is; `description` and
 /// `expiresAt` can be set to `null` to remove them, `title` to `null` to restore the default.
-#[derive(Object, Debug, Clone)]
+// The one definition of the body: documented through `Object`, read through serde (see
+// `owner::Change::parse`), so the rules checked are the domain's (`share_options`).
+#[derive(Object, serde::Deserialize, Debug, Clone)]
 #[oai(rename_all = "camelCase", example)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ShareUpdate {
     /// At most 200 characters; `null` restores the default (the task prompt's first line).
     #[oai(validator(max_length = 200))]
+    #[serde(default)]
     pub title: MaybeUndefined<String>,
     /// At most 2000 characters; `null` removes it.
     #[oai(validator(max_length = 2000))]
+    #[serde(default)]
     pub description: MaybeUndefined<String>,
     /// Replaces the tags: up to 20 of 1 to 40 characters; trimmed and lower-cased.
     #[oai(validator(max_items = 20, min_length = 1, max_length = 40))]
+    #[serde(default)]
     pub tags: Option<Vec<String>>,
+    #[serde(default)]
     pub is_public: Option<bool>,
     /// RFC 3339, in the future, at most `--max-ttl` away; `null` removes the expiry.
+    #[serde(default)]
     pub expires_at: MaybeUndefined<DateTime<Utc>>,
 }
 

@@ -8,8 +8,8 @@ use poem_openapi::{
     OpenApi,
     param::{Path, Query},
     payload::Json,
+    types::MaybeUndefined,
 };
-use serde::Deserialize;
 
 use super::{
     ApiTags,
@@ -22,7 +22,7 @@ use crate::{
     access::ClientAddr,
     domain::{
         ShareId, Username,
-        share_options::{default_title, parse_description, parse_expiry, parse_tags, parse_title},
+        share_options::{check_expiry, default_title, parse_description, parse_tags, parse_title},
     },
     error::{ApiError, ErrorCode},
     state::AppState,
@@ -355,28 +355,6 @@ async fn list_page(
     Ok(ShareList { items, next_cursor })
 }
 
-/// A PATCH body, checked before storage is touched. `Some(None)` is an explicit `null`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct UpdateBody {
-    #[serde(default, deserialize_with = "nullable")]
-    title: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
-    description: Option<Option<String>>,
-    #[serde(default)]
-    tags: Option<Vec<String>>,
-    #[serde(default)]
-    is_public: Option<bool>,
-    #[serde(default, deserialize_with = "nullable")]
-    expires_at: Option<Option<String>>,
-}
-
-fn nullable<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
-}
-
 /// The checked changes. Outer `None`: leave as is.
 struct Change {
     title: Option<Option<String>>,
@@ -388,32 +366,30 @@ struct Change {
 
 impl Change {
     fn parse(bytes: &[u8], max_ttl: chrono::Duration) -> Result<Self, ApiError> {
-        let body: UpdateBody = serde_json::from_slice(bytes)
+        let body: ShareUpdate = serde_json::from_slice(bytes)
             .map_err(|e| ApiError::invalid_request(format!("not a valid update: {e}")))?;
         let field = |e: crate::domain::FieldError| {
             ApiError::invalid_field(ErrorCode::InvalidRequest, e.pointer, e.message)
         };
         let now = Utc::now();
+        // Outer `None`: the field was left out; inner `None`: it was `null`.
+        let nullable = |v: MaybeUndefined<String>, parse: fn(&str) -> _| {
+            Option::<Option<String>>::from(v)
+                .map(|v| v.as_deref().map(parse).transpose().map(Option::flatten))
+                .transpose()
+                .map_err(field)
+        };
         Ok(Self {
-            title: body
-                .title
-                .map(|t| t.as_deref().map(parse_title).transpose().map(Option::flatten))
-                .transpose()
-                .map_err(field)?,
-            description: body
-                .description
-                .map(|d| d.as_deref().map(parse_description).transpose().map(Option::flatten))
-                .transpose()
-                .map_err(field)?,
+            title: nullable(body.title, parse_title)?,
+            description: nullable(body.description, parse_description)?,
             tags: body
                 .tags
                 .map(|tags| parse_tags(&tags.iter().map(String::as_str).collect::<Vec<_>>()))
                 .transpose()
                 .map_err(field)?,
             is_public: body.is_public,
-            expires_at: body
-                .expires_at
-                .map(|e| e.as_deref().map(|raw| parse_expiry(raw, now, max_ttl)).transpose())
+            expires_at: Option::<Option<DateTime<Utc>>>::from(body.expires_at)
+                .map(|at| at.map(|at| check_expiry(at, now, max_ttl)).transpose())
                 .transpose()
                 .map_err(field)?,
         })
