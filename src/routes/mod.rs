@@ -2,6 +2,7 @@
 
 mod auth;
 mod envelope;
+mod etag;
 mod health;
 mod models;
 mod openapi_doc;

@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::{
     ApiTags,
     auth::{OptionalKey, RequiredKey},
+    etag::{IfNoneMatch, http_etag},
     models::{CreateOrImport, SerializedSession, ShareCreated},
     payload::{JsonUpload, StoredSession},
     responses::{api_response, respond},
@@ -213,10 +214,10 @@ impl SessionsApi {
                         OpenedSession::Found { etag, size, body } => {
                             Ok(CreateOrImportResponse::Ok(
                                 StoredSession { body: Body::from_bytes_stream(body), size, record },
-                                etag,
+                                etag.as_deref().map(http_etag),
                             ))
                         }
-                        OpenedSession::NotModified { .. } => {
+                        OpenedSession::NotModified => {
                             Err(ApiError::internal("not-modified answer to an unconditional read"))
                         }
                     }
@@ -422,13 +423,22 @@ async fn read(
     owner: Option<&Username>,
     if_none_match: Option<&str>,
 ) -> Result<ReadResponse, ApiError> {
-    let (record, opened) = state.read_share(caller, id, owner, if_none_match).await?;
+    let has = IfNoneMatch::parse(if_none_match);
+    let (record, opened) = state.read_share(caller, id, owner, has.single()).await?;
     Ok(match opened {
-        OpenedSession::Found { etag, size, body } => ReadResponse::Ok(
-            StoredSession { body: Body::from_bytes_stream(body), size, record },
-            etag,
-        ),
-        OpenedSession::NotModified { etag } => ReadResponse::NotModified(etag),
+        OpenedSession::Found { etag, size, body } => {
+            let etag = etag.as_deref().map(http_etag);
+            if etag.as_deref().is_some_and(|e| has.matches(e)) {
+                // Dropping the body closes the storage read early.
+                ReadResponse::NotModified(etag)
+            } else {
+                ReadResponse::Ok(
+                    StoredSession { body: Body::from_bytes_stream(body), size, record },
+                    etag,
+                )
+            }
+        }
+        OpenedSession::NotModified => ReadResponse::NotModified(has.single().map(str::to_owned)),
     })
 }
 

@@ -8,16 +8,17 @@
 //! - `_probe/<random>`: scratch objects of the start-up conditional-write probe.
 
 mod backend;
+mod gc;
 mod key_store;
 mod probe;
 mod session_store;
 
 pub use backend::{OpenedStore, S3Options, StorageUrl, open_store};
+pub use gc::GcReport;
 pub use key_store::{KeyRecord, KeyStore, KeyStoreError};
 pub use probe::{ConditionalWrites, ConditionalWritesState, probe_conditional_writes};
 pub use session_store::{
-    CreatedShare, GcReport, IdSource, OpenedSession, OwnedDocument, SessionStore, ShareRecord,
-    UpdateError,
+    CreatedShare, IdSource, OpenedSession, OwnedDocument, SessionStore, ShareRecord, UpdateError,
 };
 
 /// A storage failure, saying what was being done and where.

@@ -25,7 +25,7 @@ const MAX_ID_ATTEMPTS: usize = 8;
 /// Stores and serves session documents. Cheap to clone.
 #[derive(Clone)]
 pub struct SessionStore {
-    store: Arc<dyn ObjectStore>,
+    pub(super) store: Arc<dyn ObjectStore>,
     supports_content_type: bool,
     conditional: ConditionalWritesState,
     ids: IdSource,
@@ -39,8 +39,10 @@ pub struct CreatedShare {
 }
 
 pub enum OpenedSession {
+    /// The document, streaming; `etag` as the store spells it.
     Found { etag: Option<String>, size: u64, body: BoxStream<'static, object_store::Result<Bytes>> },
-    NotModified { etag: Option<String> },
+    /// The store itself matched the `if_none_match` it was given.
+    NotModified,
 }
 
 /// What is known about a share besides its document, at `ids/<id>.json`: written (and the id
@@ -103,22 +105,13 @@ impl<E> From<StorageError> for UpdateError<E> {
     }
 }
 
-/// What `gc` removed.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct GcReport {
-    pub expired: usize,
-    pub orphaned_records: usize,
-    pub orphaned_documents: usize,
-    pub probes: usize,
-}
-
 /// Compare-and-swap retries before an update gives up with `Conflict`.
 const MAX_UPDATE_ATTEMPTS: usize = 10;
 /// Striped per-replica locks: updates of one share queue here instead of racing in storage;
 /// storage's `If-Match` still decides between replicas.
 const LOCK_STRIPES: usize = 64;
 
-fn document_path(owner: &Username, id: &ShareId) -> Path {
+pub(super) fn document_path(owner: &Username, id: &ShareId) -> Path {
     Path::from(format!("sessions/{owner}/{id}.json"))
 }
 
@@ -213,8 +206,9 @@ impl SessionStore {
         self.store.put_opts(path, PutPayload::from_bytes(bytes), options).await.map(drop)
     }
 
-    /// Opens `owner`'s share `id` for streaming: one storage read. `if_none_match` is the
-    /// client's header; a match answers `NotModified` without the body.
+    /// Opens `owner`'s share `id` for streaming: one storage read. `if_none_match` is an
+    /// entity tag the reader has; stores that spell tags as HTTP does (S3) answer
+    /// `NotModified` themselves, without the body. (Reading the HTTP header is the routes'.)
     pub async fn open(
         &self,
         owner: &Username,
@@ -222,29 +216,14 @@ impl SessionStore {
         if_none_match: Option<&str>,
     ) -> Result<OpenedSession, StorageError> {
         let path = document_path(owner, id);
-        let wanted: Vec<&str> =
-            if_none_match.map(|h| h.split(',').map(str::trim).collect()).unwrap_or_default();
-        // Stores that quote their ETags (S3) can answer the condition themselves.
-        let options = GetOptions {
-            if_none_match: (wanted.len() == 1).then(|| wanted[0].to_owned()),
-            ..Default::default()
-        };
+        let options =
+            GetOptions { if_none_match: if_none_match.map(str::to_owned), ..Default::default() };
         let result = match self.store.get_opts(&path, options).await {
             Ok(result) => result,
-            Err(object_store::Error::NotModified { .. }) => {
-                return Ok(OpenedSession::NotModified {
-                    etag: wanted.first().map(|s| (*s).to_owned()),
-                });
-            }
+            Err(object_store::Error::NotModified { .. }) => return Ok(OpenedSession::NotModified),
             Err(e) => return Err(StorageError::from_store("read", &path, e)),
         };
-        let etag = result.meta.e_tag.as_deref().map(http_etag);
-        if let Some(etag) = &etag {
-            if wanted.iter().any(|w| *w == "*" || w.trim_start_matches("W/") == etag) {
-                return Ok(OpenedSession::NotModified { etag: Some(etag.clone()) });
-            }
-        }
-        let size = result.meta.size;
+        let (etag, size) = (result.meta.e_tag.clone(), result.meta.size);
         Ok(OpenedSession::Found { etag, size, body: result.into_stream() })
     }
 
@@ -337,90 +316,11 @@ impl SessionStore {
             .collect())
     }
 
-    /// Deletes expired shares, and what failed creates and interrupted deletes left behind
-    /// (records without a document, documents without a record) once older than `grace`, so
-    /// that a create in flight is never mistaken for a leftover. Every step is an idempotent
-    /// delete, so several collectors (and the service) can run at once.
-    pub async fn collect_garbage(
-        &self,
-        now: DateTime<Utc>,
-        grace: chrono::Duration,
-    ) -> Result<GcReport, StorageError> {
-        let mut report = GcReport::default();
-        let cutoff = now - grace;
-        let mut recorded = std::collections::HashSet::new();
-        for meta in super::list_under(self.store.as_ref(), "ids").await? {
-            let Some(id) = meta.location.filename().and_then(|f| f.strip_suffix(".json")) else {
-                continue;
-            };
-            let Ok(id) = ShareId::parse(id) else { continue };
-            let record = match self.record(&id).await {
-                Ok((record, _)) => record,
-                Err(StorageError::NotFound { .. }) => continue,
-                Err(StorageError::Corrupt { path, reason }) => {
-                    tracing::warn!(%path, %reason, "gc: skipping a corrupt record");
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            let owner = Username::parse(&record.username).expect("record() checked the username");
-            if record.is_expired(now) {
-                self.delete(&owner, &id).await?;
-                report.expired += 1;
-                continue;
-            }
-            recorded.insert(id.clone());
-            if record.created_at < cutoff {
-                let path = document_path(&owner, &id);
-                match self.store.head(&path).await {
-                    Ok(_) => {}
-                    Err(object_store::Error::NotFound { .. }) => {
-                        self.delete(&owner, &id).await?;
-                        report.orphaned_records += 1;
-                    }
-                    Err(e) => return Err(StorageError::from_store("check", &path, e)),
-                }
-            }
-        }
-        for meta in super::list_under(self.store.as_ref(), "sessions").await? {
-            let id = meta
-                .location
-                .filename()
-                .and_then(|f| f.strip_suffix(".json"))
-                .and_then(|f| ShareId::parse(f).ok());
-            let Some(id) = id else { continue };
-            if meta.last_modified < cutoff && !recorded.contains(&id) {
-                // Re-check: a record written after our listing is not an orphan's.
-                if matches!(self.record(&id).await, Err(StorageError::NotFound { .. })) {
-                    self.delete_path(&meta.location).await?;
-                    report.orphaned_documents += 1;
-                }
-            }
-        }
-        for meta in super::list_under(self.store.as_ref(), "_probe").await? {
-            if meta.last_modified < cutoff {
-                self.delete_path(&meta.location).await?;
-                report.probes += 1;
-            }
-        }
-        Ok(report)
-    }
-
-    async fn delete_path(&self, path: &Path) -> Result<(), StorageError> {
+    pub(super) async fn delete_path(&self, path: &Path) -> Result<(), StorageError> {
         match self.store.delete(path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(StorageError::from_store("delete", path, e)),
         }
-    }
-}
-
-/// Stores differ in how they spell ETags (S3 quotes them, the local file system does not);
-/// HTTP wants them quoted.
-fn http_etag(stored: &str) -> String {
-    if stored.starts_with('"') || stored.starts_with("W/") {
-        stored.to_owned()
-    } else {
-        format!("\"{stored}\"")
     }
 }
 
@@ -430,6 +330,7 @@ mod tests {
     use object_store::memory::InMemory;
 
     use super::*;
+    use crate::storage::GcReport;
 
     fn store_with(ids: IdSource) -> (SessionStore, Arc<InMemory>) {
         let memory = Arc::new(InMemory::new());
@@ -459,7 +360,7 @@ mod tests {
                 let chunks: Vec<Bytes> = body.try_collect().await.unwrap();
                 chunks.concat().into()
             }
-            OpenedSession::NotModified { .. } => panic!("no condition was given"),
+            OpenedSession::NotModified => panic!("no condition was given"),
         }
     }
 
@@ -633,10 +534,9 @@ mod tests {
         else {
             panic!("expected an ETag")
         };
-        assert!(etag.starts_with('"'));
         assert!(matches!(
             store.open(&alice, &share.id, Some(&etag)).await.unwrap(),
-            OpenedSession::NotModified { .. }
+            OpenedSession::NotModified
         ));
         assert!(matches!(
             store.open(&alice, &share.id, Some("\"other\"")).await.unwrap(),

@@ -1,0 +1,87 @@
+//! `session-share gc`: what expiry, failed creates and interrupted deletes leave behind.
+
+use chrono::{DateTime, Utc};
+use object_store::ObjectStoreExt;
+
+use super::{SessionStore, StorageError, list_under, session_store::document_path};
+use crate::domain::{ShareId, Username};
+
+/// What `gc` removed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct GcReport {
+    pub expired: usize,
+    pub orphaned_records: usize,
+    pub orphaned_documents: usize,
+    pub probes: usize,
+}
+
+impl SessionStore {
+    /// Deletes expired shares, and what failed creates and interrupted deletes left behind
+    /// (records without a document, documents without a record) once older than `grace`, so
+    /// that a create in flight is never mistaken for a leftover. Every step is an idempotent
+    /// delete, so several collectors (and the service) can run at once.
+    pub async fn collect_garbage(
+        &self,
+        now: DateTime<Utc>,
+        grace: chrono::Duration,
+    ) -> Result<GcReport, StorageError> {
+        let mut report = GcReport::default();
+        let cutoff = now - grace;
+        let mut recorded = std::collections::HashSet::new();
+        for meta in list_under(self.store.as_ref(), "ids").await? {
+            let Some(id) = meta.location.filename().and_then(|f| f.strip_suffix(".json")) else {
+                continue;
+            };
+            let Ok(id) = ShareId::parse(id) else { continue };
+            let record = match self.record(&id).await {
+                Ok((record, _)) => record,
+                Err(StorageError::NotFound { .. }) => continue,
+                Err(StorageError::Corrupt { path, reason }) => {
+                    tracing::warn!(%path, %reason, "gc: skipping a corrupt record");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let owner = Username::parse(&record.username).expect("record() checked the username");
+            if record.is_expired(now) {
+                self.delete(&owner, &id).await?;
+                report.expired += 1;
+                continue;
+            }
+            recorded.insert(id.clone());
+            if record.created_at < cutoff {
+                let path = document_path(&owner, &id);
+                match self.store.head(&path).await {
+                    Ok(_) => {}
+                    Err(object_store::Error::NotFound { .. }) => {
+                        self.delete(&owner, &id).await?;
+                        report.orphaned_records += 1;
+                    }
+                    Err(e) => return Err(StorageError::from_store("check", &path, e)),
+                }
+            }
+        }
+        for meta in list_under(self.store.as_ref(), "sessions").await? {
+            let id = meta
+                .location
+                .filename()
+                .and_then(|f| f.strip_suffix(".json"))
+                .and_then(|f| ShareId::parse(f).ok());
+            let Some(id) = id else { continue };
+            if meta.last_modified < cutoff && !recorded.contains(&id) {
+                // Re-check: a record written after our listing is not an orphan's.
+                if matches!(self.record(&id).await, Err(StorageError::NotFound { .. })) {
+                    self.delete_path(&meta.location).await?;
+                    report.orphaned_documents += 1;
+                }
+            }
+        }
+        for meta in list_under(self.store.as_ref(), "_probe").await? {
+            if meta.last_modified < cutoff {
+                self.delete_path(&meta.location).await?;
+                report.probes += 1;
+            }
+        }
+        Ok(report)
+    }
+}
