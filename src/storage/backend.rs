@@ -79,7 +79,14 @@ impl std::fmt::Debug for OpenedStore {
     }
 }
 
+/// Opens the configured store; every request it makes is traced (see [`super::traced`]).
 pub fn open_store(url: &StorageUrl, s3: &S3Options) -> anyhow::Result<OpenedStore> {
+    let mut opened = open_untraced(url, s3)?;
+    opened.store = Arc::new(super::traced::TracedStore::new(opened.store));
+    Ok(opened)
+}
+
+fn open_untraced(url: &StorageUrl, s3: &S3Options) -> anyhow::Result<OpenedStore> {
     Ok(match url {
         StorageUrl::File(dir) => {
             std::fs::create_dir_all(dir).map_err(|e| {

@@ -12,6 +12,7 @@ mod gc;
 mod key_store;
 mod probe;
 mod session_store;
+mod traced;
 
 pub use backend::{OpenedStore, S3Options, StorageUrl, open_store};
 pub use gc::GcReport;

@@ -1,0 +1,173 @@
+//! Every storage request in a tracing span: operation, path, duration, outcome.
+//!
+//! Wraps the store [`super::open_store`] opens, so the sessions, keys, probe and gc all go
+//! through it. Successes and expected answers (not found, a refused condition) are logged at
+//! `debug` (`RUST_LOG=session_share::storage=debug`); failures at `warn`. For a GET, the
+//! duration is until the response starts; the body streams afterwards.
+
+use std::{fmt, future::Future, ops::Range, sync::Arc, time::Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result, path::Path,
+};
+use tracing::Instrument;
+
+#[derive(Debug)]
+pub struct TracedStore {
+    inner: Arc<dyn ObjectStore>,
+}
+
+impl TracedStore {
+    pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
+        Self { inner }
+    }
+}
+
+impl fmt::Display for TracedStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+async fn traced<T>(
+    operation: &'static str,
+    path: &Path,
+    request: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    let span = tracing::debug_span!("storage", operation, path = %path);
+    let started = Instant::now();
+    let result = request.instrument(span.clone()).await;
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let _entered = span.enter();
+    match &result {
+        Ok(_) => tracing::debug!(elapsed_ms, "storage request done"),
+        Err(
+            e @ (object_store::Error::NotFound { .. }
+            | object_store::Error::NotModified { .. }
+            | object_store::Error::AlreadyExists { .. }
+            | object_store::Error::Precondition { .. }),
+        ) => tracing::debug!(elapsed_ms, answer = %e, "storage request answered"),
+        Err(e) => tracing::warn!(elapsed_ms, error = %e, "storage request failed"),
+    }
+    result
+}
+
+#[async_trait]
+impl ObjectStore for TracedStore {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> Result<PutResult> {
+        traced("put", location, self.inner.put_opts(location, payload, opts)).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> Result<Box<dyn MultipartUpload>> {
+        traced("put_multipart", location, self.inner.put_multipart_opts(location, opts)).await
+    }
+
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
+        let operation = if options.head { "head" } else { "get" };
+        traced(operation, location, self.inner.get_opts(location, options)).await
+    }
+
+    async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        traced("get_ranges", location, self.inner.get_ranges(location, ranges)).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, Result<Path>>,
+    ) -> BoxStream<'static, Result<Path>> {
+        let _entered = tracing::debug_span!("storage", operation = "delete").entered();
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+        tracing::debug!(operation = "list", prefix = ?prefix.map(Path::as_ref), "storage list");
+        self.inner.list(prefix)
+    }
+
+    fn list_with_offset(
+        &self,
+        prefix: Option<&Path>,
+        offset: &Path,
+    ) -> BoxStream<'static, Result<ObjectMeta>> {
+        tracing::debug!(operation = "list", prefix = ?prefix.map(Path::as_ref), %offset, "storage list");
+        self.inner.list_with_offset(prefix, offset)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+        let path = prefix.cloned().unwrap_or_default();
+        traced("list", &path, self.inner.list_with_delimiter(prefix)).await
+    }
+
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
+        traced("copy", to, self.inner.copy_opts(from, to, options)).await
+    }
+
+    async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> Result<()> {
+        traced("rename", to, self.inner.rename_opts(from, to, options)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use object_store::{ObjectStoreExt, memory::InMemory};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn each_request_is_logged_with_operation_path_and_duration() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let store = TracedStore::new(Arc::new(InMemory::new()));
+        let path = Path::from("sessions/alice/abc.json");
+        store.put(&path, PutPayload::from_static(b"{}")).await.unwrap();
+        store.get(&path).await.unwrap();
+        assert!(store.head(&Path::from("missing")).await.is_err());
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        for (operation, path) in [
+            ("put", "sessions/alice/abc.json"),
+            ("get", "sessions/alice/abc.json"),
+            ("head", "missing"),
+        ] {
+            let line = log
+                .lines()
+                .find(|l| l.contains(&format!("operation=\"{operation}\"")) && l.contains(path))
+                .unwrap_or_else(|| panic!("no {operation} line in:\n{log}"));
+            assert!(line.contains("elapsed_ms="), "{line}");
+        }
+        assert!(log.contains("storage request answered"), "a miss is an answer, not a failure");
+    }
+}
