@@ -364,7 +364,11 @@ impl From<StorageError> for ApiError {
                 tracing::warn!(error = %e, "storage unavailable");
                 Self::storage_unavailable()
             }
-            StorageError::Corrupt { .. } | StorageError::IdsExhausted { .. } => Self::internal(e),
+            // Not an outage: a 503 would invite retries that cannot succeed. The log says what
+            // an operator must fix.
+            StorageError::Refused { .. }
+            | StorageError::Corrupt { .. }
+            | StorageError::IdsExhausted { .. } => Self::internal(e),
         }
     }
 }

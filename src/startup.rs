@@ -265,6 +265,17 @@ async fn probe_until_known(
                 }
                 return;
             }
+            Err(
+                error @ (object_store::Error::Unauthenticated { .. }
+                | object_store::Error::PermissionDenied { .. }
+                | object_store::Error::NotFound { .. }),
+            ) => {
+                // Not an outage: an operator must fix the credentials, the bucket or its policy.
+                tracing::error!(%error,
+                    "storage refuses this service: check the S3 credentials, that the bucket \
+                     exists, and its policy; every request will fail until then");
+                tokio::time::sleep(PROBE_RETRY).await;
+            }
             Err(error) => {
                 tracing::warn!(%error, "storage unreachable; will probe again");
                 tokio::time::sleep(PROBE_RETRY).await;

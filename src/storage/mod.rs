@@ -34,6 +34,18 @@ pub enum StorageError {
         #[source]
         source: object_store::Error,
     },
+    /// Storage refused the service itself: wrong credentials, no permission, or no such
+    /// bucket. Retrying will not help; an operator must.
+    #[error(
+        "storage refused to {operation} {path}: {source}; check the S3 credentials, that the \
+         bucket exists, and the bucket's policy"
+    )]
+    Refused {
+        operation: &'static str,
+        path: String,
+        #[source]
+        source: object_store::Error,
+    },
     #[error("stored object {path} is corrupt: {reason}")]
     Corrupt { path: String, reason: String },
     #[error("could not find a free id after {attempts} attempts")]
@@ -46,9 +58,18 @@ impl StorageError {
         path: &object_store::path::Path,
         source: object_store::Error,
     ) -> Self {
+        let path = path.to_string();
         match source {
-            object_store::Error::NotFound { .. } => Self::NotFound { path: path.to_string() },
-            source => Self::Unavailable { operation, path: path.to_string(), source },
+            // A write answered "not found" is about the bucket, not the object.
+            object_store::Error::NotFound { .. } if operation == "write" => {
+                Self::Refused { operation, path, source }
+            }
+            object_store::Error::NotFound { .. } => Self::NotFound { path },
+            object_store::Error::Unauthenticated { .. }
+            | object_store::Error::PermissionDenied { .. } => {
+                Self::Refused { operation, path, source }
+            }
+            source => Self::Unavailable { operation, path, source },
         }
     }
 }

@@ -199,6 +199,8 @@ pub struct AppOptions {
     pub client_ip_header: Option<&'static str>,
     /// Share the storage of another app (a second replica).
     pub storage_url: Option<String>,
+    /// The service signs its S3 requests with this secret instead of the right one.
+    pub s3_secret_access_key: Option<&'static str>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -218,6 +220,9 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let mut settings = Settings::with_defaults(storage.clone());
     settings.bind = "127.0.0.1:0".into();
     settings.s3 = target.options(&endpoint);
+    if let Some(secret) = options.s3_secret_access_key {
+        settings.s3.secret_access_key = Some(secret.to_owned());
+    }
     settings.max_body = options.max_body.unwrap_or(settings.max_body);
     settings.id_source = options.id_source;
     settings.write_rate = options.write_rate.map(|r| r.parse().unwrap());

@@ -54,3 +54,38 @@ async fn a_storage_outage_gives_503s_and_the_service_recovers() {
     let again = app.create(small_session()).await;
     assert_ne!(again["id"], id.as_str());
 }
+
+/// Storage that refuses the service's credentials is not an outage: retrying cannot help, so
+/// the answer is a 500 without `Retry-After` (the log says what to fix), never a 503.
+#[tokio::test]
+async fn storage_refusing_the_credentials_is_500_not_an_invitation_to_retry() {
+    // moto's server accepts any signature; s3s-fs, MinIO and S3 check it.
+    let target = S3Target::get();
+    let mut wrong = target.options(&target.endpoint);
+    wrong.secret_access_key = Some("not-the-secret".into());
+    let url = format!("s3://{}", target.bucket).parse().unwrap();
+    let probe = session_share::storage::open_store(&url, &wrong).unwrap().store;
+    let path = object_store::path::Path::from("_probe/credentials");
+    if object_store::ObjectStoreExt::head(probe.as_ref(), &path).await.is_ok()
+        || matches!(
+            object_store::ObjectStoreExt::head(probe.as_ref(), &path).await,
+            Err(object_store::Error::NotFound { .. })
+        )
+    {
+        eprintln!("skipped: this S3 server does not check credentials");
+        return;
+    }
+    let app = spawn_app_with(AppOptions {
+        s3_secret_access_key: Some("not-the-secret"),
+        ..Default::default()
+    })
+    .await;
+    let resp = app.post_json("/api/sessions/create", small_session()).send().await.unwrap();
+    assert!(resp.headers().get("retry-after").is_none());
+    let body = assert_error(resp, StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR").await;
+    assert!(!body["error"].as_str().unwrap().contains("secret"), "internals leaked: {body}");
+    let resp = app.get("/api/sessions/HzKozOxIxl4dO0YijPu0q").await;
+    assert!(resp.headers().get("retry-after").is_none());
+    assert_error(resp, StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR").await;
+    assert!(app.stored_sessions().await.is_empty());
+}
