@@ -35,6 +35,10 @@ impl FromStr for Rate {
             "h" | "hour" => Duration::from_secs(3600),
             other => return Err(format!("{s:?}: unknown unit {other:?}; use s, min or h")),
         };
+        // The limiter refills one request every `per / count`; nanoseconds are its grain.
+        if (per / count.get()).is_zero() {
+            return Err(format!("{s:?}: more than one request per nanosecond; use off instead"));
+        }
         Ok(Self { count, per })
     }
 }
@@ -108,6 +112,12 @@ impl RateLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rate_whose_period_rounds_to_zero_is_refused() {
+        assert!("2000000000/s".parse::<Rate>().unwrap_err().contains("use off"));
+        assert!("1000000000/s".parse::<Rate>().is_ok());
+    }
 
     #[test]
     fn rates_parse() {

@@ -42,6 +42,28 @@ impl PageDocument {
         crate::json::parse_lenient(bytes)
     }
 
+    /// Bytes held in memory: every string and every message, so the cache's bound is one.
+    pub fn weight(&self) -> usize {
+        let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        let messages: usize = self
+            .messages
+            .iter()
+            .map(|m| {
+                std::mem::size_of::<PageMessage>()
+                    + m.kind.len()
+                    + text(&m.ask)
+                    + text(&m.say)
+                    + text(&m.text)
+                    + text(&m.reasoning)
+                    + m.images
+                        .iter()
+                        .map(|i| i.len() + std::mem::size_of::<String>())
+                        .sum::<usize>()
+            })
+            .sum();
+        std::mem::size_of::<Self>() + self.task.task.len() + messages
+    }
+
     /// Message indexes (into `messages`) in the order of `ts`; ties keep upload order.
     pub fn chronological(&self) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.messages.len()).collect();
@@ -76,15 +98,7 @@ impl DocumentCache {
         Self(
             Cache::builder()
                 .weigher(|_, doc: &Arc<PageDocument>| {
-                    let text: usize = doc
-                        .messages
-                        .iter()
-                        .map(|m| {
-                            m.text.as_ref().map_or(0, String::len)
-                                + m.images.iter().map(String::len).sum::<usize>()
-                        })
-                        .sum();
-                    u32::try_from(text / 1024 + 1).unwrap_or(u32::MAX)
+                    u32::try_from(doc.weight() / 1024 + 1).unwrap_or(u32::MAX)
                 })
                 .max_capacity(max_bytes / 1024)
                 .time_to_idle(std::time::Duration::from_secs(600))
@@ -110,6 +124,17 @@ impl DocumentCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_weight_counts_every_field() {
+        let mut doc = PageDocument::default();
+        let empty = doc.weight();
+        doc.task.task = "t".repeat(10_000);
+        doc.messages
+            .push(PageMessage { reasoning: Some("r".repeat(50_000)), ..Default::default() });
+        doc.messages.push(PageMessage { ask: Some("a".repeat(20_000)), ..Default::default() });
+        assert!(doc.weight() >= empty + 80_000, "{}", doc.weight());
+    }
 
     #[test]
     fn only_raster_data_urls_decode() {

@@ -180,12 +180,14 @@ async fn page(
     let middle = futures::stream::iter(parts).then(move |part| {
         let (ctx, doc) = (ctx_parts.clone(), doc_parts.clone());
         async move {
+            let first = part.first().copied().unwrap_or_default();
+            let id = ctx.id.clone();
             // Markdown and highlighting are CPU work.
-            tokio::task::spawn_blocking(move || {
+            let rendered = tokio::task::spawn_blocking(move || {
                 Bytes::from(part.iter().map(|&i| message(&ctx.id, i, &doc)).collect::<String>())
             })
-            .await
-            .unwrap_or_default()
+            .await;
+            part_or_notice(rendered, &id, first)
         }
     });
     let last = Bytes::from(bottom(&ctx));
@@ -196,6 +198,25 @@ async fn page(
     Ok(html_response(StatusCode::OK)
         .header(header::CACHE_CONTROL, "no-cache")
         .body(Body::from_bytes_stream(stream)))
+}
+
+/// A rendered part, or, if rendering it panicked, a notice in its place and an error in the
+/// log: never a silent gap in the conversation.
+fn part_or_notice(
+    rendered: Result<Bytes, tokio::task::JoinError>,
+    id: &str,
+    first_message: usize,
+) -> Bytes {
+    match rendered {
+        Ok(part) => part,
+        Err(error) => {
+            tracing::error!(share_id = %id, first_message, %error,
+                "rendering part of a share page failed");
+            Bytes::from_static(
+                b"<p class=\"render-error\">Some messages here could not be shown.</p>",
+            )
+        }
+    }
 }
 
 fn html_response(status: StatusCode) -> poem::ResponseBuilder {
@@ -289,4 +310,18 @@ fn page_js() -> Response {
 #[handler]
 fn highlight_css() -> Response {
     asset("text/css; charset=utf-8", HIGHLIGHT_CSS.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_part_that_panics_becomes_a_visible_notice() {
+        let ok = tokio::task::spawn_blocking(|| Bytes::from_static(b"<article>")).await;
+        assert_eq!(part_or_notice(ok, "abc", 0), Bytes::from_static(b"<article>"));
+        let panicked = tokio::task::spawn_blocking(|| -> Bytes { panic!("a renderer bug") }).await;
+        let notice = part_or_notice(panicked, "abc", 25);
+        assert!(String::from_utf8_lossy(&notice).contains("could not be shown"));
+    }
 }
