@@ -162,9 +162,14 @@ impl SessionStore {
                     tracing::warn!(share_id = %id, "document path already taken; drawing again");
                 }
                 Err(e) => {
-                    if let Err(cleanup) = self.store.delete(&id_path(&id)).await {
-                        tracing::warn!(share_id = %id, error = %cleanup,
-                            "could not withdraw the id claim of a failed create; gc will");
+                    // The write may have landed even though we saw it fail (a lost reply):
+                    // withdraw the document too, then the claim, so that a failed create
+                    // never leaves a share readable or listed.
+                    for path in [document_path(owner, &id), id_path(&id)] {
+                        if let Err(cleanup) = self.delete_path(&path).await {
+                            tracing::warn!(share_id = %id, %path, error = %cleanup,
+                                "could not withdraw part of a failed create; gc will");
+                        }
                     }
                     return Err(e);
                 }
@@ -185,7 +190,11 @@ impl SessionStore {
         }
         match self.put(path, bytes.clone(), PutMode::Create).await {
             Ok(()) => Ok(true),
-            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            // Refused: taken by someone else, or by this very write, whose reply was lost
+            // and which the client then retried. Only the latter holds our exact bytes
+            // (records carry their creation time to the nanosecond; documents live under the
+            // id this create claimed).
+            Err(object_store::Error::AlreadyExists { .. }) => self.holds(path, &bytes).await,
             Err(object_store::Error::NotImplemented { .. }) => {
                 self.conditional.set(ConditionalWrites::Unsupported);
                 self.put(path, bytes, PutMode::Overwrite)
@@ -194,6 +203,26 @@ impl SessionStore {
                     .map_err(|e| StorageError::from_store("write", path, e))
             }
             Err(e) => Err(StorageError::from_store("write", path, e)),
+        }
+    }
+
+    /// Whether `path` holds exactly `bytes`.
+    async fn holds(&self, path: &Path, bytes: &Bytes) -> Result<bool, StorageError> {
+        let stored = match self.store.get(path).await {
+            Ok(found) if found.meta.size != bytes.len() as u64 => return Ok(false),
+            Ok(found) => found.bytes().await,
+            Err(e) => Err(e),
+        };
+        match stored {
+            Ok(stored) => {
+                let ours = stored == *bytes;
+                if ours {
+                    tracing::info!(%path, "a retried write found its own first attempt stored");
+                }
+                Ok(ours)
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(StorageError::from_store("read", path, e)),
         }
     }
 
@@ -542,5 +571,19 @@ mod tests {
             store.open(&alice, &share.id, Some("\"other\"")).await.unwrap(),
             OpenedSession::Found { .. }
         ));
+    }
+
+    /// S3's reply to a PUT is lost, the client retries, and the retry is refused because the
+    /// first attempt landed: that is our write, not someone else's (else the share would be
+    /// created twice, once where no client was told).
+    #[tokio::test]
+    async fn a_refused_retry_of_our_own_write_counts_as_written() {
+        let (store, _) = store_with(Arc::new(ShareId::generate));
+        let path = Path::from("sessions/alice/abc.json");
+        let ours = Bytes::from_static(b"{\"version\": \"1.0.0\"}");
+        assert!(store.claim(&path, ours.clone()).await.unwrap());
+        assert!(store.claim(&path, ours.clone()).await.unwrap(), "our own bytes are ours");
+        let theirs = Bytes::from_static(b"{\"version\": \"1.0.1\"}");
+        assert!(!store.claim(&path, theirs).await.unwrap(), "someone else's are not");
     }
 }

@@ -64,3 +64,37 @@ async fn a_colliding_id_is_drawn_again_and_never_overwrites() {
     let resp = app.get(&format!("/api/sessions/{}", second["id"].as_str().unwrap())).await;
     assert!(resp.bytes().await.unwrap() == medium);
 }
+
+/// S3 stores the document but its reply is lost; the client retries, and the retry is
+/// refused because the first attempt is there. That is the create's own write: one share,
+/// the one the client is told about, not a second hidden one under a new id.
+#[tokio::test]
+async fn a_lost_reply_to_the_document_write_makes_no_hidden_share() {
+    let proxy = crate::helpers::LostReplyProxy::start(
+        &crate::helpers::S3Target::get().endpoint,
+        "/sessions/",
+        1,
+    )
+    .await;
+    let app = spawn_app_with(AppOptions {
+        s3_endpoint: Some(proxy.endpoint.clone()),
+        ..Default::default()
+    })
+    .await;
+    let body = fixture("medium.json");
+    let resp = app.post_json("/api/sessions/create", body.clone()).send().await.unwrap();
+    let status = resp.status();
+    let answer: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(proxy.lost.load(std::sync::atomic::Ordering::SeqCst), 1, "no reply was lost");
+    let stored = app.stored_sessions().await;
+    if status == reqwest::StatusCode::CREATED {
+        let id = answer["id"].as_str().unwrap();
+        assert_eq!(stored, [format!("ids/{id}.json"), format!("sessions/alice/{id}.json")]);
+        let back = app.get(&format!("/api/sessions/{id}")).await.bytes().await.unwrap();
+        assert!(back == body);
+    } else {
+        // Had the client not retried, the create fails as a whole: nothing readable is left.
+        assert_eq!(status, reqwest::StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+        assert!(stored.is_empty(), "a failed create left {stored:?}");
+    }
+}

@@ -431,3 +431,80 @@ pub async fn raw_get(address: &str, path: &str) -> (u16, Value) {
     let body = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
+
+/// A TCP proxy in front of the S3 server that lets requests through but loses the replies to
+/// the first `losses` requests whose request line contains `needle`: S3 did the work, the
+/// client never hears of it and retries. (HTTP/1.1 here is one request at a time per
+/// connection, so the first bytes back after such a request are its reply.)
+pub struct LostReplyProxy {
+    pub endpoint: String,
+    pub lost: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl LostReplyProxy {
+    pub async fn start(upstream: &str, needle: &'static str, losses: usize) -> Self {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let lost = Arc::new(AtomicUsize::new(0));
+        let budget = Arc::new(AtomicUsize::new(losses));
+        let lost2 = lost.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((inbound, _)) = listener.accept().await else { return };
+                let Ok(outbound) = TcpStream::connect(&upstream).await else { continue };
+                let (mut client_read, mut client_write) = inbound.into_split();
+                let (mut server_read, mut server_write) = outbound.into_split();
+                let doomed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let (doomed_up, budget, lost) = (doomed.clone(), budget.clone(), lost2.clone());
+                let up = tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match client_read.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        let chunk = &buf[..n];
+                        let line_end = chunk.iter().position(|&b| b == b'\r').unwrap_or(n.min(512));
+                        let line = String::from_utf8_lossy(&chunk[..line_end]);
+                        if line.starts_with("PUT ")
+                            && line.contains(needle)
+                            && budget
+                                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| {
+                                    b.checked_sub(1)
+                                })
+                                .is_ok()
+                        {
+                            doomed_up.store(true, Ordering::SeqCst);
+                            lost.fetch_add(1, Ordering::SeqCst);
+                        }
+                        if server_write.write_all(chunk).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match server_read.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        if doomed.load(Ordering::SeqCst) {
+                            // The reply to the doomed request: S3 has done the work; the
+                            // client hears nothing and its connection is cut.
+                            break;
+                        }
+                        if client_write.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    up.abort();
+                });
+            }
+        });
+        Self { endpoint, lost }
+    }
+}
