@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::{
     access::{Rate, RateSetting},
-    storage::{IdSource, S3Options, StorageUrl},
+    storage::{IdSource, S3Options, StorageBounds, StorageUrl},
 };
 
 #[derive(Parser, Debug)]
@@ -50,6 +50,20 @@ pub struct StorageArgs {
     /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ALLOW_HTTP).
     #[arg(long, env = "SESSION_SHARE_STORAGE", default_value = "file://./data")]
     pub storage: StorageUrl,
+    /// How long storage may take to answer a request (connect and first byte, retries
+    /// included), or stall between two chunks of a body; past it the client gets a 503.
+    #[arg(long, env = "SESSION_SHARE_STORAGE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub storage_timeout: Duration,
+    /// The slowest upload storage is allowed, per second: an upload may take
+    /// --storage-timeout plus its size at this rate.
+    #[arg(long, env = "SESSION_SHARE_STORAGE_MIN_RATE", default_value = "1MiB", value_parser = parse_size)]
+    pub storage_min_rate: u64,
+}
+
+impl StorageArgs {
+    pub fn bounds(&self) -> StorageBounds {
+        StorageBounds { timeout: self.storage_timeout, min_rate: self.storage_min_rate }
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -179,6 +193,7 @@ pub struct Settings {
     pub storage: StorageUrl,
     /// Overrides of the `AWS_*` environment (tests); empty in production.
     pub s3: S3Options,
+    pub storage_bounds: StorageBounds,
     pub max_body: u64,
     pub max_ttl: Duration,
     pub write_rate: Option<Rate>,
@@ -207,6 +222,7 @@ impl From<ServeArgs> for Settings {
         Self {
             bind: args.bind,
             public_url: args.public_url,
+            storage_bounds: args.storage.bounds(),
             storage: args.storage.storage,
             s3: S3Options::default(),
             max_body: args.max_body,

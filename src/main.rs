@@ -6,7 +6,7 @@ use session_share::{
     domain::{ShareId, Username},
     routes::openapi_json,
     startup::Application,
-    storage::{ConditionalWritesState, KeyStore, S3Options, SessionStore, open_store},
+    storage::{ConditionalWritesState, KeyStore, S3Options, SessionStore, open_store_bounded},
     telemetry,
 };
 
@@ -38,7 +38,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn gc(grace: std::time::Duration, storage: StorageArgs) -> anyhow::Result<()> {
-    let opened = open_store(&storage.storage, &S3Options::default())?;
+    let opened = open_store_bounded(&storage.storage, &S3Options::default(), storage.bounds())?;
     let sessions = SessionStore::new(
         opened.store,
         opened.supports_content_type,
@@ -56,7 +56,8 @@ async fn gc(grace: std::time::Duration, storage: StorageArgs) -> anyhow::Result<
 
 async fn keys(command: KeysCommand) -> anyhow::Result<()> {
     let open = |storage: &StorageArgs| -> anyhow::Result<KeyStore> {
-        Ok(KeyStore::new(open_store(&storage.storage, &S3Options::default())?.store))
+        let opened = open_store_bounded(&storage.storage, &S3Options::default(), storage.bounds())?;
+        Ok(KeyStore::new(opened.store))
     };
     match command {
         KeysCommand::Create { username, label, storage } => {

@@ -22,7 +22,7 @@ use crate::{
     routes::{api_service, envelope, openapi_json, swagger_ui_html},
     state::AppState,
     storage::{
-        ConditionalWrites, ConditionalWritesState, KeyStore, SessionStore, open_store,
+        ConditionalWrites, ConditionalWritesState, KeyStore, SessionStore, open_store_bounded,
         probe_conditional_writes,
     },
     telemetry,
@@ -47,7 +47,7 @@ pub struct Application {
 impl Application {
     /// Opens storage, compiles the schema and binds the port (port 0 picks a free one).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let opened = open_store(&settings.storage, &settings.s3)?;
+        let opened = open_store_bounded(&settings.storage, &settings.s3, settings.storage_bounds)?;
         let validator = Arc::new(SessionValidator::new()?);
         let acceptor = TcpListener::bind(settings.bind.as_str())
             .into_acceptor()

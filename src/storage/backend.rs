@@ -1,3 +1,4 @@
+use super::traced::StorageBounds;
 use std::{path::PathBuf, str::FromStr, sync::Arc, time::Duration};
 
 use object_store::{
@@ -79,10 +80,20 @@ impl std::fmt::Debug for OpenedStore {
     }
 }
 
-/// Opens the configured store; every request it makes is traced (see [`super::traced`]).
+/// Opens the configured store with the default bounds; see [`open_store_bounded`].
 pub fn open_store(url: &StorageUrl, s3: &S3Options) -> anyhow::Result<OpenedStore> {
+    open_store_bounded(url, s3, StorageBounds::default())
+}
+
+/// Opens the configured store; every request it makes is bounded by `bounds` and traced
+/// (see [`super::traced`]).
+pub fn open_store_bounded(
+    url: &StorageUrl,
+    s3: &S3Options,
+    bounds: StorageBounds,
+) -> anyhow::Result<OpenedStore> {
     let mut opened = open_untraced(url, s3)?;
-    opened.store = Arc::new(super::traced::TracedStore::new(opened.store));
+    opened.store = Arc::new(super::traced::TracedStore::new(opened.store, bounds));
     Ok(opened)
 }
 

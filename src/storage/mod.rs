@@ -14,13 +14,14 @@ mod probe;
 mod session_store;
 mod traced;
 
-pub use backend::{OpenedStore, S3Options, StorageUrl, open_store};
+pub use backend::{OpenedStore, S3Options, StorageUrl, open_store, open_store_bounded};
 pub use gc::GcReport;
 pub use key_store::{KeyRecord, KeyStore, KeyStoreError};
 pub use probe::{ConditionalWrites, ConditionalWritesState, probe_conditional_writes};
 pub use session_store::{
     CreatedShare, IdSource, OpenedSession, OwnedDocument, SessionStore, ShareRecord, UpdateError,
 };
+pub use traced::StorageBounds;
 
 /// A storage failure, saying what was being done and where.
 #[derive(Debug, thiserror::Error)]

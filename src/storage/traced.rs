@@ -1,30 +1,88 @@
-//! Every storage request in a tracing span: operation, path, duration, outcome.
+//! Every storage request bounded in time and in a tracing span: operation, path, duration,
+//! outcome.
 //!
 //! Wraps the store [`super::open_store`] opens, so the sessions, keys, probe and gc all go
-//! through it. Successes and expected answers (not found, a refused condition) are logged at
+//! through it. Bounds ([`StorageBounds`]): a request must be answered within `timeout`
+//! (connect and first byte, retries included); an upload gets `timeout` plus its size at
+//! `min_rate`; a download or listing may not stall for longer than `timeout` between two
+//! chunks. Past a bound the request fails, and the client gets a prompt 503. Successes and expected answers (not found, a refused condition) are logged at
 //! `debug` (`RUST_LOG=session_share::storage=debug`); failures at `warn`. For a GET, the
 //! duration is until the response starts; the body streams afterwards.
 
-use std::{fmt, future::Future, ops::Range, sync::Arc, time::Instant};
+use std::{
+    fmt,
+    future::Future,
+    ops::Range,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::stream::BoxStream;
+use futures::{StreamExt, stream::BoxStream};
 use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result, path::Path,
+    CopyOptions, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload, ObjectMeta,
+    ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result,
+    path::Path,
 };
 use tracing::Instrument;
+
+/// How long storage may take (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StorageBounds {
+    pub timeout: Duration,
+    /// Bytes per second an upload must at least move.
+    pub min_rate: u64,
+}
+
+impl Default for StorageBounds {
+    fn default() -> Self {
+        Self { timeout: Duration::from_secs(10), min_rate: 1024 * 1024 }
+    }
+}
+
+impl StorageBounds {
+    fn for_upload(&self, bytes: usize) -> Duration {
+        self.timeout + Duration::from_secs_f64(bytes as f64 / self.min_rate.max(1) as f64)
+    }
+}
 
 #[derive(Debug)]
 pub struct TracedStore {
     inner: Arc<dyn ObjectStore>,
+    bounds: StorageBounds,
 }
 
 impl TracedStore {
-    pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
-        Self { inner }
+    pub fn new(inner: Arc<dyn ObjectStore>, bounds: StorageBounds) -> Self {
+        Self { inner, bounds }
     }
+}
+
+fn timed_out(bound: Duration) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "storage",
+        source: format!("no answer within {bound:?} (--storage-timeout)").into(),
+    }
+}
+
+/// `stream`, failing if it stalls for longer than `idle` between two items.
+fn idle_bounded<T: Send + 'static>(
+    stream: BoxStream<'static, Result<T>>,
+    idle: Duration,
+) -> BoxStream<'static, Result<T>> {
+    futures::stream::unfold(Some(stream), move |state| async move {
+        let mut stream = state?;
+        match tokio::time::timeout(idle, stream.next()).await {
+            Ok(Some(item)) => Some((item, Some(stream))),
+            Ok(None) => None,
+            Err(_) => {
+                tracing::warn!(?idle, "storage stream stalled");
+                Some((Err(timed_out(idle)), None))
+            }
+        }
+    })
+    .boxed()
 }
 
 impl fmt::Display for TracedStore {
@@ -36,11 +94,15 @@ impl fmt::Display for TracedStore {
 async fn traced<T>(
     operation: &'static str,
     path: &Path,
+    bound: Duration,
     request: impl Future<Output = Result<T>>,
 ) -> Result<T> {
     let span = tracing::debug_span!("storage", operation, path = %path);
     let started = Instant::now();
-    let result = request.instrument(span.clone()).await;
+    let result = match tokio::time::timeout(bound, request.instrument(span.clone())).await {
+        Ok(result) => result,
+        Err(_) => Err(timed_out(bound)),
+    };
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     let _entered = span.enter();
     match &result {
@@ -64,7 +126,8 @@ impl ObjectStore for TracedStore {
         payload: PutPayload,
         opts: PutOptions,
     ) -> Result<PutResult> {
-        traced("put", location, self.inner.put_opts(location, payload, opts)).await
+        let bound = self.bounds.for_upload(payload.content_length());
+        traced("put", location, bound, self.inner.put_opts(location, payload, opts)).await
     }
 
     async fn put_multipart_opts(
@@ -72,16 +135,25 @@ impl ObjectStore for TracedStore {
         location: &Path,
         opts: PutMultipartOptions,
     ) -> Result<Box<dyn MultipartUpload>> {
-        traced("put_multipart", location, self.inner.put_multipart_opts(location, opts)).await
+        let bound = self.bounds.timeout;
+        traced("put_multipart", location, bound, self.inner.put_multipart_opts(location, opts))
+            .await
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
         let operation = if options.head { "head" } else { "get" };
-        traced(operation, location, self.inner.get_opts(location, options)).await
+        let bound = self.bounds.timeout;
+        let mut result =
+            traced(operation, location, bound, self.inner.get_opts(location, options)).await?;
+        if let GetResultPayload::Stream(stream) = result.payload {
+            result.payload = GetResultPayload::Stream(idle_bounded(stream, bound));
+        }
+        Ok(result)
     }
 
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
-        traced("get_ranges", location, self.inner.get_ranges(location, ranges)).await
+        let bound = self.bounds.timeout;
+        traced("get_ranges", location, bound, self.inner.get_ranges(location, ranges)).await
     }
 
     fn delete_stream(
@@ -89,12 +161,12 @@ impl ObjectStore for TracedStore {
         locations: BoxStream<'static, Result<Path>>,
     ) -> BoxStream<'static, Result<Path>> {
         let _entered = tracing::debug_span!("storage", operation = "delete").entered();
-        self.inner.delete_stream(locations)
+        idle_bounded(self.inner.delete_stream(locations), self.bounds.timeout)
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
         tracing::debug!(operation = "list", prefix = ?prefix.map(Path::as_ref), "storage list");
-        self.inner.list(prefix)
+        idle_bounded(self.inner.list(prefix), self.bounds.timeout)
     }
 
     fn list_with_offset(
@@ -103,20 +175,20 @@ impl ObjectStore for TracedStore {
         offset: &Path,
     ) -> BoxStream<'static, Result<ObjectMeta>> {
         tracing::debug!(operation = "list", prefix = ?prefix.map(Path::as_ref), %offset, "storage list");
-        self.inner.list_with_offset(prefix, offset)
+        idle_bounded(self.inner.list_with_offset(prefix, offset), self.bounds.timeout)
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
         let path = prefix.cloned().unwrap_or_default();
-        traced("list", &path, self.inner.list_with_delimiter(prefix)).await
+        traced("list", &path, self.bounds.timeout, self.inner.list_with_delimiter(prefix)).await
     }
 
     async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
-        traced("copy", to, self.inner.copy_opts(from, to, options)).await
+        traced("copy", to, self.bounds.timeout, self.inner.copy_opts(from, to, options)).await
     }
 
     async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> Result<()> {
-        traced("rename", to, self.inner.rename_opts(from, to, options)).await
+        traced("rename", to, self.bounds.timeout, self.inner.rename_opts(from, to, options)).await
     }
 }
 
@@ -151,7 +223,7 @@ mod tests {
             .with_writer(move || writer.clone())
             .finish();
         let _guard = tracing::subscriber::set_default(subscriber);
-        let store = TracedStore::new(Arc::new(InMemory::new()));
+        let store = TracedStore::new(Arc::new(InMemory::new()), StorageBounds::default());
         let path = Path::from("sessions/alice/abc.json");
         store.put(&path, PutPayload::from_static(b"{}")).await.unwrap();
         store.get(&path).await.unwrap();

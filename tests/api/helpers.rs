@@ -201,6 +201,8 @@ pub struct AppOptions {
     pub storage_url: Option<String>,
     /// The service signs its S3 requests with this secret instead of the right one.
     pub s3_secret_access_key: Option<&'static str>,
+    /// `--storage-timeout`.
+    pub storage_timeout: Option<Duration>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -220,6 +222,9 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let mut settings = Settings::with_defaults(storage.clone());
     settings.bind = "127.0.0.1:0".into();
     settings.s3 = target.options(&endpoint);
+    if let Some(timeout) = options.storage_timeout {
+        settings.storage_bounds.timeout = timeout;
+    }
     if let Some(secret) = options.s3_secret_access_key {
         settings.s3.secret_access_key = Some(secret.to_owned());
     }
@@ -507,4 +512,17 @@ impl LostReplyProxy {
         });
         Self { endpoint, lost }
     }
+}
+
+/// A storage endpoint that accepts connections and never answers: a stalled S3.
+pub async fn black_hole() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket); // kept open, never read, never answered
+        }
+    });
+    endpoint
 }

@@ -89,3 +89,34 @@ async fn storage_refusing_the_credentials_is_500_not_an_invitation_to_retry() {
     assert_error(resp, StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR").await;
     assert!(app.stored_sessions().await.is_empty());
 }
+
+/// A storage server that accepts and never answers: every request is bounded by
+/// `--storage-timeout` (here 1 s; retries included) and answers a 503, instead of hanging
+/// for the HTTP client's two minutes.
+#[tokio::test]
+async fn stalled_storage_answers_503_within_the_storage_timeout() {
+    let bound = Duration::from_secs(1);
+    let app = spawn_app_with(AppOptions {
+        s3_endpoint: Some(crate::helpers::black_hole().await),
+        storage_timeout: Some(bound),
+        ..Default::default()
+    })
+    .await;
+    for (method, path) in [
+        ("GET", "/api/sessions/HzKozOxIxl4dO0YijPu0q"),
+        ("GET", "/api/sessions/alice/HzKozOxIxl4dO0YijPu0q"),
+        ("POST", "/api/sessions/create"),
+    ] {
+        let started = std::time::Instant::now();
+        let req = match method {
+            "GET" => app.client.get(app.url(path)),
+            _ => app.post_json(path, small_session()),
+        };
+        let resp = req.send().await.unwrap();
+        let took = started.elapsed();
+        assert_eq!(resp.headers()["retry-after"], "5");
+        assert_error(resp, StatusCode::SERVICE_UNAVAILABLE, "STORAGE_UNAVAILABLE").await;
+        // Generous: the bound, plus a create's second request, plus a slow machine.
+        assert!(took < bound * 8, "{method} {path} took {took:?} with a {bound:?} bound");
+    }
+}
