@@ -22,6 +22,8 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+// Parsed once at start-up: the size of its largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the HTTP service.
     Serve(ServeArgs),
@@ -91,8 +93,12 @@ pub struct ServeArgs {
     /// Reads per API key, or per client address without one: N/s, N/min, N/h or off. Per replica.
     #[arg(long, env = "SESSION_SHARE_READ_RATE", default_value = "600/min")]
     pub read_rate: RateSetting,
-    /// A header set by a trusted proxy to the client's address (e.g. X-Forwarded-For); its
-    /// first address is used for anonymous rate limits. Unset: the TCP peer.
+    /// Failed key checks (401s) allowed per client address on writes and listings; past it
+    /// the address gets 429 before any key of its is looked up, and reads as anonymous.
+    #[arg(long, env = "SESSION_SHARE_AUTH_FAILURE_RATE", default_value = "30/min")]
+    pub auth_failure_rate: RateSetting,
+    /// A header set by a trusted proxy to the client's address (e.g. X-Forwarded-For); the
+    /// address it appended (the rightmost) is used for rate limits. Unset: the TCP peer.
     #[arg(long, env = "SESSION_SHARE_CLIENT_IP_HEADER")]
     pub client_ip_header: Option<String>,
     /// Browser origins allowed by CORS, comma-separated; a trailing `*` matches any rest
@@ -198,6 +204,7 @@ pub struct Settings {
     pub max_ttl: Duration,
     pub write_rate: Option<Rate>,
     pub read_rate: Option<Rate>,
+    pub auth_failure_rate: Option<Rate>,
     pub client_ip_header: Option<String>,
     pub cors_origins: Option<Vec<String>>,
     pub auth_url: Option<String>,
@@ -229,6 +236,7 @@ impl From<ServeArgs> for Settings {
             max_ttl: args.max_ttl,
             write_rate: args.write_rate.0,
             read_rate: args.read_rate.0,
+            auth_failure_rate: args.auth_failure_rate.0,
             client_ip_header: args.client_ip_header,
             cors_origins: args.cors_origins,
             auth_url: args.auth_url,

@@ -77,7 +77,8 @@ impl Application {
             .clone()
             .map(|url| RemoteKeys::new(url, settings.auth_cache_ttl))
             .transpose()?;
-        let limits = RateLimits::new(settings.write_rate, settings.read_rate);
+        let limits =
+            RateLimits::new(settings.write_rate, settings.read_rate, settings.auth_failure_rate);
         let cors_origins = settings.cors_origins.clone().unwrap_or_else(|| {
             let origin = url::Url::parse(&public_url).map(|u| u.origin().ascii_serialization());
             origin.into_iter().chain(["vscode-webview://*".to_owned()]).collect()

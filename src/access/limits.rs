@@ -64,6 +64,10 @@ impl FromStr for RateSetting {
 pub struct RateLimits {
     writes: Option<Arc<DefaultKeyedRateLimiter<String>>>,
     reads: Option<Arc<DefaultKeyedRateLimiter<String>>>,
+    /// Failed key checks per client address; over it, the address is refused until
+    /// `blocked` says, before any key of its is looked up again.
+    failures: Option<Arc<DefaultKeyedRateLimiter<String>>>,
+    blocked: Arc<std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>>,
 }
 
 fn limiter(rate: Rate) -> Arc<DefaultKeyedRateLimiter<String>> {
@@ -86,11 +90,41 @@ fn check(
 }
 
 impl RateLimits {
-    pub fn new(writes: Option<Rate>, reads: Option<Rate>) -> Self {
-        Self { writes: writes.map(limiter), reads: reads.map(limiter) }
+    pub fn new(writes: Option<Rate>, reads: Option<Rate>, failures: Option<Rate>) -> Self {
+        Self {
+            writes: writes.map(limiter),
+            reads: reads.map(limiter),
+            failures: failures.map(limiter),
+            blocked: Arc::default(),
+        }
     }
 
-    /// `key` identifies the writer: the hash of the key it presented.
+    /// The 429 for an address whose key checks failed too often, until its allowance is back.
+    pub fn blocked(&self, address: &str) -> Option<ApiError> {
+        let blocked = self.blocked.lock().expect("not poisoned");
+        let wait = blocked.get(address)?.checked_duration_since(std::time::Instant::now())?;
+        Some(ApiError::rate_limited(wait.as_secs_f64().ceil() as u32))
+    }
+
+    pub fn is_blocked(&self, address: &str) -> bool {
+        self.blocked(address).is_some()
+    }
+
+    pub fn check_not_blocked(&self, address: &str) -> Result<(), ApiError> {
+        self.blocked(address).map_or(Ok(()), Err)
+    }
+
+    /// Counts a failed key check against `address`; past the allowance it is blocked.
+    pub fn record_failure(&self, address: &str) {
+        let Some(failures) = &self.failures else { return };
+        if let Err(not_until) = failures.check_key(&address.to_owned()) {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            let until = std::time::Instant::now() + wait;
+            self.blocked.lock().expect("not poisoned").insert(address.to_owned(), until);
+        }
+    }
+
+    /// `key` identifies the writer: the hash of its checked key.
     pub fn check_write(&self, key: &str) -> Result<(), ApiError> {
         check(&self.writes, key)
     }
@@ -102,10 +136,12 @@ impl RateLimits {
 
     /// Forgets clients that are back to a full allowance, so memory stays bounded.
     pub fn forget_idle(&self) {
-        for limiter in [&self.writes, &self.reads].into_iter().flatten() {
+        for limiter in [&self.writes, &self.reads, &self.failures].into_iter().flatten() {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
+        let now = std::time::Instant::now();
+        self.blocked.lock().expect("not poisoned").retain(|_, until| *until > now);
     }
 }
 
@@ -133,7 +169,7 @@ mod tests {
 
     #[test]
     fn a_burst_is_allowed_then_refused_per_key() {
-        let limits = RateLimits::new(parse_rate("3/h").unwrap(), None);
+        let limits = RateLimits::new(parse_rate("3/h").unwrap(), None, None);
         for _ in 0..3 {
             limits.check_write("a").unwrap();
         }

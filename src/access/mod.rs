@@ -17,8 +17,9 @@ use crate::{
     state::AppState,
 };
 
-/// The client's address, for anonymous rate limits: the first address in the configured
-/// `--client-ip-header` (behind a trusted proxy), else the TCP peer.
+/// The client's address, for rate limits: behind a trusted proxy, the address that proxy
+/// appended to the configured `--client-ip-header` (the rightmost entry; the ones before it
+/// are whatever the client sent), else the TCP peer.
 pub struct ClientAddr(pub String);
 
 impl<'a> FromRequest<'a> for ClientAddr {
@@ -26,10 +27,11 @@ impl<'a> FromRequest<'a> for ClientAddr {
         let forwarded = req
             .data::<AppState>()
             .and_then(|state| state.client_ip_header.as_deref())
-            .and_then(|header| req.header(header))
-            .and_then(|value| value.split(',').next())
-            .map(|first| first.trim().to_owned())
-            .filter(|first| !first.is_empty());
+            .and_then(|header| req.headers().get_all(header).iter().next_back())
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.rsplit(',').next())
+            .map(|last| last.trim().to_owned())
+            .filter(|last| !last.is_empty());
         let peer =
             || req.remote_addr().as_socket_addr().map(|a| a.ip().to_string()).unwrap_or_default();
         Ok(Self(forwarded.unwrap_or_else(peer)))
@@ -59,40 +61,76 @@ impl AppState {
         }
     }
 
-    /// A write: charged to the key presented, then the key is checked.
-    pub async fn writer(&self, key: &ApiKey) -> Result<Username, ApiError> {
-        self.limits.check_write(key.hash().as_str())?;
-        self.authenticate(key).await
+    /// [`AppState::authenticate`] where a key is required (writes, listing): refused at once
+    /// for an address whose key checks keep failing (`--auth-failure-rate`), so made-up keys
+    /// cannot keep storage busy; each 401 counts against the address.
+    pub async fn authenticate_from(
+        &self,
+        key: &ApiKey,
+        client: &ClientAddr,
+    ) -> Result<Username, ApiError> {
+        self.limits.check_not_blocked(&client.0)?;
+        let checked = self.authenticate(key).await;
+        self.count_failure(&checked, client);
+        checked
     }
 
-    /// Charges a read: to the key when one is sent, else to the client's address.
-    pub fn charge_read(&self, key: Option<&ApiKey>, client: &ClientAddr) -> Result<(), ApiError> {
-        match key {
+    /// Counts a 401 against the client's address.
+    pub fn count_failure(&self, checked: &Result<Username, ApiError>, client: &ClientAddr) {
+        if checked.as_ref().is_err_and(|e| e.status == ErrorStatus::Unauthorized) {
+            self.limits.record_failure(&client.0);
+        }
+    }
+
+    /// A write: the key is checked, then the write is charged to it (a made-up key buys
+    /// no allowance of its own).
+    pub async fn writer(&self, key: &ApiKey, client: &ClientAddr) -> Result<Username, ApiError> {
+        let owner = self.authenticate_from(key, client).await?;
+        self.limits.check_write(key.hash().as_str())?;
+        Ok(owner)
+    }
+
+    /// Charges a read: to a checked key, else to the client's address.
+    pub fn charge_read(
+        &self,
+        checked_key: Option<&ApiKey>,
+        client: &ClientAddr,
+    ) -> Result<(), ApiError> {
+        match checked_key {
             Some(key) => self.limits.check_read(&format!("key:{}", key.hash().as_str())),
             None => self.limits.check_read(&format!("ip:{}", client.0)),
         }
     }
 
-    /// A read: charged (see [`AppState::charge_read`]), then a key that was sent is checked
-    /// (see [`AppState::identify`]).
+    /// A read: a key that was sent is checked (see [`AppState::identify`]), then the read is
+    /// charged (see [`AppState::charge_read`]).
     pub async fn reader(
         &self,
         key: Option<ApiKey>,
         client: &ClientAddr,
     ) -> Result<Option<Username>, ApiError> {
-        self.charge_read(key.as_ref(), client)?;
-        match key {
-            Some(key) => self.identify(&key).await,
-            None => Ok(None),
-        }
+        // On reads an unknown key is normal (the extension sends the website's key), so it
+        // does not count as a failure; an address blocked for failing writes reads as anonymous
+        // without its key being looked up.
+        let caller = match &key {
+            Some(_) if self.limits.is_blocked(&client.0) => None,
+            Some(key) => self.identify(self.authenticate(key).await)?,
+            None => None,
+        };
+        self.charge_read(key.as_ref().filter(|_| caller.is_some()), client)?;
+        Ok(caller)
     }
 
-    /// Who is reading. The extension sends its key (issued by the Syntx website) on every
-    /// import, and this service may not know it: a key that is not valid here reads as no
-    /// key, so public shares stay readable and private ones answer 404 as to anyone else.
-    /// Only a failure to check (storage or the key service down) is an error.
-    pub async fn identify(&self, key: &ApiKey) -> Result<Option<Username>, ApiError> {
-        match self.authenticate(key).await {
+    /// Who is reading, from a key check's outcome. The extension sends its key (issued by the
+    /// Syntx website) on every import, and this service may not know it: a key that is not
+    /// valid here reads as no key, so public shares stay readable and private ones answer
+    /// 404 as to anyone else. Only a failure to check (storage or the key service down, too
+    /// many failed checks) is an error.
+    pub fn identify(
+        &self,
+        checked: Result<Username, ApiError>,
+    ) -> Result<Option<Username>, ApiError> {
+        match checked {
             Ok(user) => Ok(Some(user)),
             Err(e) if e.status == ErrorStatus::Unauthorized => Ok(None),
             Err(e) => Err(e),

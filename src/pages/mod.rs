@@ -259,15 +259,17 @@ fn html_error(err: ApiError) -> Response {
     builder.body(error_page(status.as_u16(), heading, text))
 }
 
-/// One image of one message, decoded from its data URL. Sub-resources of a page already
-/// charged to the reader, so not rate-limited themselves.
+/// One image of one message, decoded from its data URL; charged as a read.
 #[handler]
 async fn image(
     Path((id, message_index, image_index)): Path<(String, usize, usize)>,
     state: Data<&AppState>,
     settings: Data<&PageSettings>,
+    client: ClientAddr,
 ) -> Response {
     let found = async {
+        // Each image is a read: a page with many cannot be fetched without limit.
+        state.charge_read(None, &client)?;
         let id = ShareId::parse(&id)?;
         let (_, doc) = load(&state, &settings, &id).await?;
         let url = doc

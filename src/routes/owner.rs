@@ -126,8 +126,8 @@ impl OwnerApi {
             // Listing is a read (charged to the read rate) that needs a valid key, unlike other
             // reads, where a key that is not valid reads as no key.
             let key = key.key();
+            let owner = state.authenticate_from(&key, &client).await?;
             state.charge_read(Some(&key), &client)?;
-            let owner = state.authenticate(&key).await?;
             let limit = limit.0.unwrap_or(DEFAULT_LIMIT);
             if !(1..=MAX_LIMIT).contains(&limit) {
                 return Err(ApiError::invalid_field(
@@ -165,6 +165,7 @@ impl OwnerApi {
     async fn update(
         &self,
         state: Data<&AppState>,
+        client: ClientAddr,
         key: RequiredKey,
         /// The share id.
         #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
@@ -172,7 +173,7 @@ impl OwnerApi {
         body: JsonUpload<ShareUpdate>,
     ) -> UpdateResponse {
         respond(async {
-            let owner = state.writer(&key.key()).await?;
+            let owner = state.writer(&key.key(), &client).await?;
             let id = ShareId::parse(&id)?;
             let bytes = body.read(MAX_UPDATE_BODY).await?;
             let change = Change::parse(&bytes, state.max_ttl)?;
@@ -204,13 +205,14 @@ impl OwnerApi {
     async fn delete(
         &self,
         state: Data<&AppState>,
+        client: ClientAddr,
         key: RequiredKey,
         /// The share id.
         #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
         id: Path<String>,
     ) -> DeleteResponse {
         respond(async {
-            let owner = state.writer(&key.key()).await?;
+            let owner = state.writer(&key.key(), &client).await?;
             let id = ShareId::parse(&id)?;
             let record = match state.sessions.record(&id).await {
                 Ok((record, _)) => record,

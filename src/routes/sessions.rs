@@ -117,11 +117,12 @@ impl SessionsApi {
     async fn create(
         &self,
         state: Data<&AppState>,
+        client: ClientAddr,
         key: RequiredKey,
         body: JsonUpload<SerializedSession>,
     ) -> CreateResponse {
         respond(async {
-            let owner = state.writer(&key.key()).await?;
+            let owner = state.writer(&key.key(), &client).await?;
             let bytes = body.read(state.max_body).await?;
             let (validator, max_ttl, checked) =
                 (state.validator.clone(), state.max_ttl, bytes.clone());
@@ -161,9 +162,10 @@ impl SessionsApi {
             let key = key.key();
             // A present key is checked before the body is read; what a failed check means
             // depends on the body (a create needs the key, an import reads as anonymous).
-            let checked = match &key {
-                Some(key) => Some(state.authenticate(key).await),
-                None => None,
+            let checked = match (&key, state.limits.blocked(&client.0)) {
+                (Some(_), Some(refused)) => Some(Err(refused)),
+                (Some(key), None) => Some(state.authenticate(key).await),
+                (None, _) => None,
             };
             // Without a valid key only an import can succeed, and an import body is small:
             // a larger one is a create, refused without reading megabytes first.
@@ -187,6 +189,7 @@ impl SessionsApi {
                     let (Some(key), Some(owner)) = (&key, checked) else {
                         return Err(ApiError::missing_api_key());
                     };
+                    state.count_failure(&owner, &client);
                     let owner = owner?;
                     state.limits.check_write(key.hash().as_str())?;
                     let (validator, max_ttl) = (state.validator.clone(), state.max_ttl);
@@ -199,13 +202,22 @@ impl SessionsApi {
                     Ok(CreateOrImportResponse::Created(Json(created), location))
                 }
                 Incoming::Import { id, username } => {
-                    state.charge_read(key.as_ref(), &client)?;
+                    // As on every read, a key that is not valid (or an address blocked for
+                    // failed key checks) reads as no key.
                     let caller = match checked {
                         Some(Ok(user)) => Some(user),
-                        Some(Err(e)) if e.status == ErrorStatus::Unauthorized => None,
+                        Some(Err(e))
+                            if matches!(
+                                e.status,
+                                ErrorStatus::Unauthorized | ErrorStatus::TooManyRequests
+                            ) =>
+                        {
+                            None
+                        }
                         Some(Err(e)) => return Err(e),
                         None => None,
                     };
+                    state.charge_read(key.as_ref().filter(|_| caller.is_some()), &client)?;
                     let id = ShareId::parse(&id)?;
                     let owner = username.as_deref().map(Username::parse).transpose()?;
                     let (record, opened) =

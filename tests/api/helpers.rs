@@ -192,6 +192,7 @@ pub struct AppOptions {
     /// Rate limits (off unless given).
     pub write_rate: Option<&'static str>,
     pub read_rate: Option<&'static str>,
+    pub auth_failure_rate: Option<&'static str>,
     pub max_ttl: Option<Duration>,
     pub cors_origins: Option<Vec<String>>,
     pub auth_url: Option<String>,
@@ -232,6 +233,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     settings.id_source = options.id_source;
     settings.write_rate = options.write_rate.map(|r| r.parse().unwrap());
     settings.read_rate = options.read_rate.map(|r| r.parse().unwrap());
+    settings.auth_failure_rate = options.auth_failure_rate.map(|r| r.parse().unwrap());
     settings.max_ttl = options.max_ttl.unwrap_or(settings.max_ttl);
     settings.cors_origins = options.cors_origins;
     settings.auth_url = options.auth_url;

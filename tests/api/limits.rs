@@ -41,10 +41,13 @@ async fn anonymous_reads_are_limited_per_client_address() {
     let path = format!("/api/sessions/{id}");
     let from =
         |addr: &'static str| app.client.get(app.url(&path)).header("X-Forwarded-For", addr).send();
-    for _ in 0..5 {
-        assert_eq!(from("203.0.113.7, 10.0.0.1").await.unwrap().status(), StatusCode::OK);
+    // The trusted proxy appends the address it saw: the rightmost entry. What the client put
+    // before it is the client's to make up, so it cannot buy a fresh allowance.
+    for spoofed in ["", "1.1.1.1, ", "2.2.2.2, ", "3.3.3.3, 4.4.4.4, ", "5.5.5.5, "] {
+        let resp = from(Box::leak(format!("{spoofed}203.0.113.7").into_boxed_str())).await;
+        assert_eq!(resp.unwrap().status(), StatusCode::OK);
     }
-    let limited = from("203.0.113.7").await.unwrap();
+    let limited = from("6.6.6.6, 203.0.113.7").await.unwrap();
     assert!(limited.headers().contains_key("retry-after"));
     assert_error(limited, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
     assert_eq!(from("198.51.100.2").await.unwrap().status(), StatusCode::OK, "another client");
@@ -118,4 +121,96 @@ async fn cors_origins_are_configurable() {
     assert!(origin_allowed("https://*.preview.example.com").await, "a trailing * only");
     assert!(!origin_allowed("vscode-webview://x").await, "the default is replaced");
     assert!(!origin_allowed("https://app.example.com.evil.net").await);
+}
+
+/// A made-up key buys no allowance of its own: an unknown key reads as anonymous, and the read
+/// is charged to the client's address.
+#[tokio::test]
+async fn made_up_keys_are_charged_to_the_address() {
+    let app = spawn_app_with(AppOptions { read_rate: Some("3/min"), ..Default::default() }).await;
+    let id = app.create(small_session()).await["id"].as_str().unwrap().to_owned();
+    for i in 0..3 {
+        let resp = app
+            .client
+            .get(app.url(&format!("/api/sessions/{id}")))
+            .header("Syntx-Api-Key", format!("ssk_made_up_{i}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    let resp = app
+        .client
+        .get(app.url(&format!("/api/sessions/{id}")))
+        .header("Syntx-Api-Key", "ssk_made_up_again")
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
+    // A real key has its own allowance.
+    let resp = app
+        .client
+        .get(app.url(&format!("/api/sessions/{id}")))
+        .header("Syntx-Api-Key", &app.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+/// Guessing keys: once an address fails more key checks than `--auth-failure-rate` allows, it
+/// gets 429 on writes
+/// without its keys being looked up; its reads still work, as anonymous.
+#[tokio::test]
+async fn failed_key_checks_are_limited_per_address() {
+    let app =
+        spawn_app_with(AppOptions { auth_failure_rate: Some("3/min"), ..Default::default() }).await;
+    let id = app.create(small_session()).await["id"].as_str().unwrap().to_owned();
+    let guess = |key: String| {
+        app.client
+            .post(app.url("/api/sessions/create"))
+            .header("Content-Type", "application/json")
+            .header("Syntx-Api-Key", key)
+            .body(small_session())
+            .send()
+    };
+    // 3 allowed, and the 4th that goes over.
+    for i in 0..4 {
+        assert_error(
+            guess(format!("ssk_guess_{i}")).await.unwrap(),
+            StatusCode::UNAUTHORIZED,
+            "INVALID_API_KEY",
+        )
+        .await;
+    }
+    let resp = guess("ssk_guess_again".into()).await.unwrap();
+    assert!(resp.headers().contains_key("retry-after"));
+    assert_error(resp, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
+    // Even a right key waits: the address is refused before any lookup.
+    let resp = app.post_json("/api/sessions/create", small_session()).send().await.unwrap();
+    assert_error(resp, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
+    // Reads still answer, as anonymous.
+    let read = app
+        .client
+        .get(app.url(&format!("/api/sessions/{id}")))
+        .header("Syntx-Api-Key", "ssk_guess_more")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), StatusCode::OK);
+}
+
+/// Share-page images are reads too.
+#[tokio::test]
+async fn share_page_images_are_charged_as_reads() {
+    let app = spawn_app_with(AppOptions { read_rate: Some("3/min"), ..Default::default() }).await;
+    let mut doc: serde_json::Value = serde_json::from_slice(&small_session()).unwrap();
+    let png = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+    doc["messages"][0]["images"] = serde_json::json!([png]);
+    let id = app.create(doc.to_string()).await["id"].as_str().unwrap().to_owned();
+    let image = format!("/session/{id}/images/0/0");
+    for _ in 0..3 {
+        assert_eq!(app.get(&image).await.status(), StatusCode::OK);
+    }
+    assert_eq!(app.get(&image).await.status(), StatusCode::TOO_MANY_REQUESTS);
 }
