@@ -65,23 +65,57 @@ impl<T> JsonUpload<T> {
     /// Reads the body, refusing it as soon as it is known to exceed `limit` bytes: at once from
     /// `Content-Length`, else as the chunks arrive.
     pub async fn read(self, limit: u64) -> Result<Bytes, ApiError> {
+        let mut chunks = self.body.into_bytes_stream();
         if self.declared_len.is_some_and(|n| n > limit) {
+            drain(chunks, self.declared_len).await;
             return Err(ApiError::payload_too_large(limit));
         }
-        let capacity = self.declared_len.unwrap_or(0).min(limit) as usize;
-        let mut buffer = BytesMut::with_capacity(capacity);
-        let mut chunks = self.body.into_bytes_stream();
+        let declared = self.declared_len.unwrap_or(u64::MAX).min(limit) as usize;
+        let mut buffer = BytesMut::new();
         while let Some(chunk) = chunks.next().await {
             let chunk = chunk.map_err(|e| {
                 ApiError::invalid_request(format!("could not read the request body: {e}"))
             })?;
             if (buffer.len() + chunk.len()) as u64 > limit {
+                drain(chunks, None).await;
                 return Err(ApiError::payload_too_large(limit));
+            }
+            if buffer.capacity() - buffer.len() < chunk.len() {
+                // Grow with what has arrived (doubling), never past what was declared: a
+                // client's Content-Length reserves nothing before its bytes come.
+                let wanted = buffer.len().max(64 * 1024).max(chunk.len());
+                buffer.reserve(wanted.min(declared.saturating_sub(buffer.len())).max(chunk.len()));
             }
             buffer.extend_from_slice(&chunk);
         }
         Ok(buffer.freeze())
     }
+}
+
+/// At most this much of a refused body is read (and thrown away), for at most
+/// [`DRAIN_TIME`]: a client still sending then gets to read the 413 instead of a broken pipe
+/// (Node's fetch, the extension's client, reports EPIPE otherwise). Past either bound the
+/// connection is closed.
+const DRAIN_BYTES: u64 = 128 * 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn drain(
+    mut chunks: impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Unpin,
+    declared: Option<u64>,
+) {
+    if declared.is_some_and(|n| n > DRAIN_BYTES) {
+        return;
+    }
+    let read_all = async {
+        let mut read = 0u64;
+        while let Some(Ok(chunk)) = chunks.next().await {
+            read += chunk.len() as u64;
+            if read > DRAIN_BYTES {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, read_all).await;
 }
 
 /// A stored session, streamed from storage to the client without being parsed, with the

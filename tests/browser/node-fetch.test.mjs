@@ -1,0 +1,48 @@
+// The extension's HTTP client is Node's fetch. Refusals of large bodies must reach it as
+// the JSON error, not as "fetch failed: EPIPE" because the service stopped reading.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startService } from "./harness.mjs";
+
+let service;
+
+before(async () => {
+  service = await startService(["--max-body", "8MiB"]);
+});
+
+after(() => service?.stop());
+
+// A valid-looking session of about `mb` megabytes.
+function session(mb) {
+  const text = "x".repeat(1024 * 1024);
+  const messages = Array.from({ length: mb }, (_, i) => ({ ts: i, type: "say", say: "text", text }));
+  return JSON.stringify({ version: "1.0.0", task: { id: "t", number: 1, ts: 0, task: "big", tokensIn: 0, tokensOut: 0, totalCost: 0 }, messages });
+}
+
+// Without the service reading (and discarding) the rest of the body, 3 of 10 tries of 10 MB
+// and 6 of 10 of 40 MB failed with EPIPE against the release build.
+for (const mb of [10, 40]) test(`an over-limit share of ${mb} MB reaches Node's fetch as 413 PAYLOAD_TOO_LARGE, every time`, async () => {
+  const body = session(mb);
+  for (let i = 0; i < 10; i++) {
+    const resp = await fetch(`${service.base}/api/sessions/create`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "Syntx-Api-Key": service.key },
+      body,
+    });
+    assert.equal(resp.status, 413, `try ${i}`);
+    assert.equal((await resp.json()).code, "PAYLOAD_TOO_LARGE");
+  }
+});
+
+test("a large keyless share on the older route reaches Node's fetch as 401", async () => {
+  const body = session(3);
+  for (let i = 0; i < 3; i++) {
+    const resp = await fetch(`${service.base}/api/sessions`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body,
+    });
+    assert.equal(resp.status, 401, `try ${i}`);
+    assert.equal((await resp.json()).code, "MISSING_API_KEY");
+  }
+});
