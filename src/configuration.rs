@@ -97,6 +97,17 @@ pub struct ServeArgs {
     /// the address gets 429 before any key of its is looked up, and reads as anonymous.
     #[arg(long, env = "SESSION_SHARE_AUTH_FAILURE_RATE", default_value = "30/min")]
     pub auth_failure_rate: RateSetting,
+    /// How long a client may take to send a request's headers; then the connection is closed.
+    #[arg(long, env = "SESSION_SHARE_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_timeout: Duration,
+    /// How long a connection may carry nothing (a stalled upload, an idle keep-alive) before
+    /// it is closed.
+    #[arg(long, env = "SESSION_SHARE_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+    /// Connections served at once; more wait to be accepted. Keep it below the process's
+    /// file-descriptor limit (`ulimit -n`), with room for storage connections.
+    #[arg(long, env = "SESSION_SHARE_MAX_CONNECTIONS", default_value = "512")]
+    pub max_connections: usize,
     /// A header set by a trusted proxy to the client's address (e.g. X-Forwarded-For); the
     /// address it appended (the rightmost) is used for rate limits. Unset: the TCP peer.
     #[arg(long, env = "SESSION_SHARE_CLIENT_IP_HEADER")]
@@ -205,6 +216,9 @@ pub struct Settings {
     pub write_rate: Option<Rate>,
     pub read_rate: Option<Rate>,
     pub auth_failure_rate: Option<Rate>,
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
     pub client_ip_header: Option<String>,
     pub cors_origins: Option<Vec<String>>,
     pub auth_url: Option<String>,
@@ -237,6 +251,9 @@ impl From<ServeArgs> for Settings {
             write_rate: args.write_rate.0,
             read_rate: args.read_rate.0,
             auth_failure_rate: args.auth_failure_rate.0,
+            header_timeout: args.header_timeout,
+            idle_timeout: args.idle_timeout,
+            max_connections: args.max_connections,
             client_ip_header: args.client_ip_header,
             cors_origins: args.cors_origins,
             auth_url: args.auth_url,

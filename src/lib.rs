@@ -11,6 +11,7 @@ pub mod json;
 pub mod pages;
 pub mod remote_keys;
 pub mod routes;
+pub mod server;
 pub mod startup;
 pub mod state;
 pub mod storage;

@@ -3,13 +3,10 @@
 use std::{sync::Arc, time::Duration};
 
 use poem::{
-    EndpointExt, Response, Route, Server,
+    EndpointExt, Response, Route,
     error::{MethodNotAllowedError, NotFoundError},
     http::Method,
-    http::uri::Scheme,
-    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
     middleware::{CatchPanic, Cors},
-    web::{LocalAddr, RemoteAddr},
 };
 
 use crate::{
@@ -20,6 +17,7 @@ use crate::{
     pages::{self, DocumentCache, PageSettings},
     remote_keys::RemoteKeys,
     routes::{api_service, envelope, openapi_json, swagger_ui_html},
+    server::ConnectionLimits,
     state::AppState,
     storage::{
         ConditionalWrites, ConditionalWritesState, KeyStore, SessionStore, open_store_bounded,
@@ -37,7 +35,8 @@ const PROBE_RETRY: Duration = Duration::from_secs(5);
 const LIMITER_CLEANUP: Duration = Duration::from_secs(60);
 
 pub struct Application {
-    acceptor: NoDelayAcceptor,
+    listener: tokio::net::TcpListener,
+    limits: ConnectionLimits,
     port: u16,
     state: AppState,
     pages: PageSettings,
@@ -49,16 +48,10 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let opened = open_store_bounded(&settings.storage, &settings.s3, settings.storage_bounds)?;
         let validator = Arc::new(SessionValidator::new()?);
-        let acceptor = TcpListener::bind(settings.bind.as_str())
-            .into_acceptor()
+        let listener = tokio::net::TcpListener::bind(settings.bind.as_str())
             .await
-            .map(NoDelayAcceptor)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
-        let address = acceptor
-            .local_addr()
-            .into_iter()
-            .find_map(|a| a.as_socket_addr().copied())
-            .ok_or_else(|| anyhow::anyhow!("{} is not a TCP address", settings.bind))?;
+        let address = listener.local_addr()?;
         let public_url = settings.public_url.clone().unwrap_or_else(|| {
             let host = if address.ip().is_unspecified() {
                 "localhost".to_owned()
@@ -98,6 +91,7 @@ impl Application {
             conditional_writes: conditional_writes.clone(),
             public_url,
             max_body: settings.max_body,
+            body_timeout: settings.idle_timeout,
             max_ttl,
             limits: limits.clone(),
             remote_keys,
@@ -120,7 +114,13 @@ impl Application {
             cache: DocumentCache::new(settings.page_cache),
             vscode_extension_id: settings.vscode_extension_id.clone(),
         };
-        Ok(Self { port: address.port(), acceptor, state, pages, cors_origins })
+        let limits = ConnectionLimits {
+            header_timeout: settings.header_timeout,
+            idle_timeout: settings.idle_timeout,
+            max_connections: settings.max_connections,
+            drain: DRAIN_TIMEOUT,
+        };
+        Ok(Self { port: address.port(), listener, limits, state, pages, cors_origins })
     }
 
     pub fn port(&self) -> u16 {
@@ -133,34 +133,8 @@ impl Application {
 
     /// Serves until SIGTERM or Ctrl-C, then drains in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(
-                app(self.state, self.pages, self.cors_origins),
-                shutdown_signal(),
-                Some(DRAIN_TIMEOUT),
-            )
-            .await
-    }
-}
-
-/// Accepts TCP connections with Nagle's algorithm off. poem leaves it on, and a response
-/// written in two parts (headers, then body) then stalls ~40 ms on the client's delayed ACK:
-/// measured as 2.6 ms vs 45 ms for the same small create in `benches/roundtrip.rs`.
-struct NoDelayAcceptor(TcpAcceptor);
-
-impl Acceptor for NoDelayAcceptor {
-    type Io = tokio::net::TcpStream;
-
-    fn local_addr(&self) -> Vec<LocalAddr> {
-        self.0.local_addr()
-    }
-
-    async fn accept(&mut self) -> std::io::Result<(Self::Io, LocalAddr, RemoteAddr, Scheme)> {
-        let accepted = self.0.accept().await?;
-        if let Err(error) = accepted.0.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
-        }
-        Ok(accepted)
+        let app = app(self.state, self.pages, self.cors_origins);
+        crate::server::serve(self.listener, app, self.limits, shutdown_signal()).await
     }
 }
 
@@ -304,5 +278,4 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    tracing::info!("shutting down: draining in-flight requests");
 }

@@ -64,7 +64,7 @@ impl_apirequest_for_payload!(JsonUpload<T>, T: Type);
 impl<T> JsonUpload<T> {
     /// Reads the body, refusing it as soon as it is known to exceed `limit` bytes: at once from
     /// `Content-Length`, else as the chunks arrive.
-    pub async fn read(self, limit: u64) -> Result<Bytes, ApiError> {
+    pub async fn read(self, limit: u64, stall: std::time::Duration) -> Result<Bytes, ApiError> {
         let mut chunks = self.body.into_bytes_stream();
         if self.declared_len.is_some_and(|n| n > limit) {
             drain(chunks, self.declared_len).await;
@@ -72,7 +72,18 @@ impl<T> JsonUpload<T> {
         }
         let declared = self.declared_len.unwrap_or(u64::MAX).min(limit) as usize;
         let mut buffer = BytesMut::new();
-        while let Some(chunk) = chunks.next().await {
+        loop {
+            // A body that stops arriving holds a buffer and a connection: bounded.
+            let chunk = match tokio::time::timeout(stall, chunks.next()).await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(_) => {
+                    return Err(ApiError::invalid_request(format!(
+                        "the request body stopped arriving for {} s",
+                        stall.as_secs()
+                    )));
+                }
+            };
             let chunk = chunk.map_err(|e| {
                 ApiError::invalid_request(format!("could not read the request body: {e}"))
             })?;

@@ -204,6 +204,10 @@ pub struct AppOptions {
     pub s3_secret_access_key: Option<&'static str>,
     /// `--storage-timeout`.
     pub storage_timeout: Option<Duration>,
+    /// `--header-timeout`, `--idle-timeout`, `--max-connections`.
+    pub header_timeout: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
+    pub max_connections: Option<usize>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -223,6 +227,9 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let mut settings = Settings::with_defaults(storage.clone());
     settings.bind = "127.0.0.1:0".into();
     settings.s3 = target.options(&endpoint);
+    settings.header_timeout = options.header_timeout.unwrap_or(settings.header_timeout);
+    settings.idle_timeout = options.idle_timeout.unwrap_or(settings.idle_timeout);
+    settings.max_connections = options.max_connections.unwrap_or(settings.max_connections);
     if let Some(timeout) = options.storage_timeout {
         settings.storage_bounds.timeout = timeout;
     }

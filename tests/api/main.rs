@@ -3,6 +3,7 @@
 
 mod cli;
 mod concurrency;
+mod connections;
 mod create;
 mod errors;
 mod fixtures;
