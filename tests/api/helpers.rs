@@ -535,3 +535,103 @@ pub async fn black_hole() -> String {
     });
     endpoint
 }
+
+/// What a [`FaultyProxy`] does to one connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    None,
+    /// Closed at once.
+    Reset,
+    /// Accepted, never answered.
+    Stall,
+    /// The reply cut after a few bytes.
+    Cut,
+    /// The request forwarded, the reply lost.
+    LoseReply,
+}
+
+/// A TCP proxy in front of the S3 server that breaks a share of its connections, chosen
+/// from a seed (so a failure can be replayed): the network as it is on a bad day.
+pub struct FaultyProxy {
+    pub endpoint: String,
+    pub faults: Arc<Mutex<Vec<Fault>>>,
+}
+
+impl FaultyProxy {
+    pub async fn start(upstream: &str, seed: u64, fault_rate: f64) -> Self {
+        use rand::{Rng, SeedableRng};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let faults = Arc::new(Mutex::new(Vec::new()));
+        let seen = faults.clone();
+        tokio::spawn(async move {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let mut stalled = Vec::new();
+            loop {
+                let Ok((inbound, _)) = listener.accept().await else { return };
+                let fault = if rng.random_bool(fault_rate) {
+                    [Fault::Reset, Fault::Stall, Fault::Cut, Fault::LoseReply]
+                        [rng.random_range(0..4)]
+                } else {
+                    Fault::None
+                };
+                let cut_after = rng.random_range(1..200usize);
+                seen.lock().unwrap().push(fault);
+                match fault {
+                    Fault::Reset => {
+                        drop(inbound);
+                        continue;
+                    }
+                    Fault::Stall => {
+                        stalled.push(inbound);
+                        continue;
+                    }
+                    _ => {}
+                }
+                let Ok(outbound) = TcpStream::connect(&upstream).await else { continue };
+                let (mut client_read, mut client_write) = inbound.into_split();
+                let (mut server_read, mut server_write) = outbound.into_split();
+                let up = tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+                });
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    let mut sent = 0usize;
+                    loop {
+                        // One reply per connection, roughly: once a reply has gone quiet the
+                        // connection is closed, so that every request draws its own fate
+                        // (clients pool connections; closing an idle one is ordinary).
+                        let read = server_read.read(&mut buf);
+                        let n = if sent > 0 {
+                            match tokio::time::timeout(Duration::from_millis(50), read).await {
+                                Ok(Ok(0) | Err(_)) | Err(_) => break,
+                                Ok(Ok(n)) => n,
+                            }
+                        } else {
+                            match read.await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            }
+                        };
+                        let n = match fault {
+                            Fault::LoseReply => break,
+                            Fault::Cut if sent + n > cut_after => {
+                                let _ = client_write.write_all(&buf[..cut_after - sent]).await;
+                                break;
+                            }
+                            _ => n,
+                        };
+                        sent += n;
+                        if client_write.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    up.abort();
+                });
+            }
+        });
+        Self { endpoint, faults }
+    }
+}

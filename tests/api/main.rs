@@ -6,6 +6,7 @@ mod concurrency;
 mod connections;
 mod create;
 mod errors;
+mod faults;
 mod fixtures;
 mod health;
 mod helpers;
