@@ -81,6 +81,10 @@ pub struct ServeArgs {
     /// Largest accepted request body, in bytes or with a unit (8MiB, 500KB).
     #[arg(long, env = "SESSION_SHARE_MAX_BODY", default_value = "64MiB", value_parser = parse_size)]
     pub max_body: u64,
+    /// Upload bytes held in memory at once, across all requests (bodies are buffered to be
+    /// validated); past it an upload waits up to 5 s for room, then gets 503 SERVER_BUSY.
+    #[arg(long, env = "SESSION_SHARE_MAX_INFLIGHT_BODIES", default_value = "512MiB", value_parser = parse_size)]
+    pub max_inflight_bodies: u64,
     /// Log format, to stderr.
     #[arg(long, env = "SESSION_SHARE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
@@ -212,6 +216,7 @@ pub struct Settings {
     pub s3: S3Options,
     pub storage_bounds: StorageBounds,
     pub max_body: u64,
+    pub max_inflight_bodies: u64,
     pub max_ttl: Duration,
     pub write_rate: Option<Rate>,
     pub read_rate: Option<Rate>,
@@ -247,6 +252,7 @@ impl From<ServeArgs> for Settings {
             storage: args.storage.storage,
             s3: S3Options::default(),
             max_body: args.max_body,
+            max_inflight_bodies: args.max_inflight_bodies,
             max_ttl: args.max_ttl,
             write_rate: args.write_rate.0,
             read_rate: args.read_rate.0,

@@ -91,6 +91,8 @@ pub enum ErrorCode {
     StorageUnavailable,
     /// 503: the `--auth-url` key service unreachable; see `Retry-After`.
     AuthUnavailable,
+    /// 503: more upload bytes in flight than `--max-inflight-bodies`; see `Retry-After`.
+    ServerBusy,
 }
 
 impl poem_openapi::types::Example for ErrorBody {
@@ -286,6 +288,15 @@ impl ApiError {
             ErrorCode::UnsupportedMediaType,
             format!("send the body as Content-Type: application/json (got {found})"),
         )
+    }
+
+    pub fn server_busy() -> Self {
+        Self::new(
+            ErrorStatus::Unavailable,
+            ErrorCode::ServerBusy,
+            "the server is receiving too many uploads right now; try again shortly",
+        )
+        .retrying_after(RETRY_AFTER_SECS)
     }
 
     pub fn storage_unavailable() -> Self {

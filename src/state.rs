@@ -20,6 +20,8 @@ pub struct AppState {
     /// Base of the share URLs handed out, without a trailing slash.
     pub public_url: String,
     pub max_body: u64,
+    /// Upload bytes in flight, in KiB, across all requests (`--max-inflight-bodies`).
+    pub inflight: Arc<tokio::sync::Semaphore>,
     /// How long a request body may stop arriving (`--idle-timeout`).
     pub body_timeout: std::time::Duration,
     /// The furthest ahead a share may expire.

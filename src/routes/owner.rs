@@ -175,7 +175,7 @@ impl OwnerApi {
         respond(async {
             let owner = state.writer(&key.key(), &client).await?;
             let id = ShareId::parse(&id)?;
-            let bytes = body.read(MAX_UPDATE_BODY, state.body_timeout).await?;
+            let bytes = body.read(MAX_UPDATE_BODY, &state).await?.0;
             let change = Change::parse(&bytes, state.max_ttl)?;
             let updated = state
                 .sessions

@@ -19,7 +19,8 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
 use super::models::SerializedSession;
 use crate::error::ApiError;
-use crate::storage::ShareRecord;
+use crate::{state::AppState, storage::ShareRecord};
+use tokio::sync::OwnedSemaphorePermit;
 
 fn is_json(content_type: &str) -> bool {
     matches!(content_type.parse::<mime::Mime>(), Ok(m) if m.type_() == "application"
@@ -64,7 +65,15 @@ impl_apirequest_for_payload!(JsonUpload<T>, T: Type);
 impl<T> JsonUpload<T> {
     /// Reads the body, refusing it as soon as it is known to exceed `limit` bytes: at once from
     /// `Content-Length`, else as the chunks arrive.
-    pub async fn read(self, limit: u64, stall: std::time::Duration) -> Result<Bytes, ApiError> {
+    /// The body, and its share of the in-flight budget (`--max-inflight-bodies`), held while
+    /// the returned guard lives: keep it until the request is done with the bytes.
+    pub async fn read(
+        self,
+        limit: u64,
+        state: &AppState,
+    ) -> Result<(Bytes, Option<OwnedSemaphorePermit>), ApiError> {
+        let stall = state.body_timeout;
+        let mut held: Option<OwnedSemaphorePermit> = None;
         let mut chunks = self.body.into_bytes_stream();
         if self.declared_len.is_some_and(|n| n > limit) {
             drain(chunks, self.declared_len).await;
@@ -91,6 +100,24 @@ impl<T> JsonUpload<T> {
                 drain(chunks, None).await;
                 return Err(ApiError::payload_too_large(limit));
             }
+            // Room in the in-flight budget for these bytes, as they arrive (never for what a
+            // client merely declares); a short wait, then 503.
+            let held_kib = held.as_ref().map_or(0, OwnedSemaphorePermit::num_permits);
+            let needed = (buffer.len() + chunk.len()).div_ceil(1024).saturating_sub(held_kib);
+            if needed > 0 {
+                let wanted = state.inflight.clone().acquire_many_owned(needed as u32);
+                match tokio::time::timeout(BUSY_WAIT, wanted).await {
+                    Ok(Ok(permit)) => match held.as_mut() {
+                        Some(held) => held.merge(permit),
+                        None => held = Some(permit),
+                    },
+                    _ => {
+                        drop(held);
+                        drain(chunks, None).await;
+                        return Err(ApiError::server_busy());
+                    }
+                }
+            }
             if buffer.capacity() - buffer.len() < chunk.len() {
                 // Grow with what has arrived (doubling), never past what was declared: a
                 // client's Content-Length reserves nothing before its bytes come.
@@ -99,9 +126,12 @@ impl<T> JsonUpload<T> {
             }
             buffer.extend_from_slice(&chunk);
         }
-        Ok(buffer.freeze())
+        Ok((buffer.freeze(), held))
     }
 }
+
+/// How long an upload waits for room in the in-flight budget before a 503.
+const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// At most this much of a refused body is read (and thrown away), for at most
 /// [`DRAIN_TIME`]: a client still sending then gets to read the 413 instead of a broken pipe

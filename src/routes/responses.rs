@@ -122,7 +122,8 @@ macro_rules! api_response {
             #[oai(status = 500)]
             Internal(poem_openapi::payload::Json<$crate::error::ErrorBody>),
             /// `STORAGE_UNAVAILABLE` or `AUTH_UNAVAILABLE`: storage or the `--auth-url` key
-            /// service is unreachable; nothing was changed. Retry after `Retry-After` seconds.
+            /// service is unreachable; `SERVER_BUSY`: too many uploads in flight. Nothing was
+            /// changed. Retry after `Retry-After` seconds.
             #[oai(status = 503)]
             Unavailable(
                 poem_openapi::payload::Json<$crate::error::ErrorBody>,

@@ -123,7 +123,7 @@ impl SessionsApi {
     ) -> CreateResponse {
         respond(async {
             let owner = state.writer(&key.key(), &client).await?;
-            let bytes = body.read(state.max_body, state.body_timeout).await?;
+            let (bytes, _in_flight) = body.read(state.max_body, &state).await?;
             let (validator, max_ttl, checked) =
                 (state.validator.clone(), state.max_ttl, bytes.clone());
             let facts = blocking(move || {
@@ -173,7 +173,7 @@ impl SessionsApi {
                 Some(Ok(_)) => state.max_body,
                 _ => IMPORT_BODY_LIMIT.min(state.max_body),
             };
-            let bytes = match body.read(limit, state.body_timeout).await {
+            let (bytes, _in_flight) = match body.read(limit, &state).await {
                 Err(e) if e.status == ErrorStatus::PayloadTooLarge && limit < state.max_body => {
                     return Err(match checked {
                         Some(Err(e)) => e,

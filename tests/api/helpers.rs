@@ -208,6 +208,8 @@ pub struct AppOptions {
     pub header_timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
     pub max_connections: Option<usize>,
+    /// `--max-inflight-bodies`.
+    pub max_inflight_bodies: Option<u64>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -230,6 +232,8 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     settings.header_timeout = options.header_timeout.unwrap_or(settings.header_timeout);
     settings.idle_timeout = options.idle_timeout.unwrap_or(settings.idle_timeout);
     settings.max_connections = options.max_connections.unwrap_or(settings.max_connections);
+    settings.max_inflight_bodies =
+        options.max_inflight_bodies.unwrap_or(settings.max_inflight_bodies);
     if let Some(timeout) = options.storage_timeout {
         settings.storage_bounds.timeout = timeout;
     }

@@ -214,3 +214,35 @@ async fn share_page_images_are_charged_as_reads() {
     }
     assert_eq!(app.get(&image).await.status(), StatusCode::TOO_MANY_REQUESTS);
 }
+
+/// Upload bytes held in memory are bounded across requests: past `--max-inflight-bodies` an
+/// upload waits a little, then gets 503 SERVER_BUSY with Retry-After; room comes back when
+/// the uploads holding it end.
+#[tokio::test]
+async fn upload_bytes_in_flight_are_bounded() {
+    use tokio::io::AsyncWriteExt;
+    let app =
+        spawn_app_with(AppOptions { max_inflight_bodies: Some(1024 * 1024), ..Default::default() })
+            .await;
+    // A slow client: 900 KB of a 1 MB body sent, the rest not yet.
+    let mut slow =
+        tokio::net::TcpStream::connect(app.address.trim_start_matches("http://")).await.unwrap();
+    let head = format!(
+        "POST /api/sessions/create HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+         Syntx-Api-Key: {}\r\nContent-Length: 1000000\r\n\r\n",
+        app.api_key
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(&vec![b' '; 900_000]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    let medium = crate::helpers::fixture("medium.json");
+    let resp = app.post_json("/api/sessions/create", medium.clone()).send().await.unwrap();
+    assert!(resp.headers().contains_key("retry-after"));
+    assert_error(resp, StatusCode::SERVICE_UNAVAILABLE, "SERVER_BUSY").await;
+
+    drop(slow);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let resp = app.post_json("/api/sessions/create", medium).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED, "room came back");
+}
