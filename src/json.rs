@@ -13,9 +13,25 @@ use serde_json::{Map, Number, Value};
 
 /// Parses `bytes`, refusing duplicate keys and tolerating lone surrogate escapes.
 pub fn parse_strict(bytes: &[u8]) -> serde_json::Result<Value> {
+    parse_value(bytes, StrictValue { cut: None })
+}
+
+/// Strings longer than this are shortened to it by [`parse_for_checks`]: longer than every
+/// `maxLength` of the schema (2,000) and every excerpt kept (1,000), so no verdict changes.
+pub const CHECKED_CHARS: usize = 4096;
+
+/// As [`parse_strict`], but strings of more than [`CHECKED_CHARS`] characters are kept
+/// shortened to that many (except `version`, which a pattern checks). Schema validation gives
+/// the same verdicts on the result, and the parsed tree of an image-heavy session holds a
+/// fraction of its bytes instead of a copy of them: the caller keeps the original bytes.
+pub fn parse_for_checks(bytes: &[u8]) -> serde_json::Result<Value> {
+    parse_value(bytes, StrictValue { cut: Some(CHECKED_CHARS) })
+}
+
+fn parse_value(bytes: &[u8], seed: StrictValue) -> serde_json::Result<Value> {
     parse_with(bytes, |b| {
         let mut de = serde_json::Deserializer::from_slice(b);
-        let value = StrictValue.deserialize(&mut de)?;
+        let value = seed.deserialize(&mut de)?;
         de.end()?;
         Ok(value)
     })
@@ -86,8 +102,21 @@ pub fn replace_lone_surrogates(bytes: &[u8]) -> Option<Vec<u8>> {
     out
 }
 
-/// A `serde_json::Value` that refuses duplicate object keys.
-struct StrictValue;
+/// A `serde_json::Value` that refuses duplicate object keys, and shortens strings of more
+/// than `cut` characters.
+#[derive(Clone, Copy)]
+struct StrictValue {
+    cut: Option<usize>,
+}
+
+impl StrictValue {
+    fn shortened<'a>(&self, s: &'a str) -> &'a str {
+        match self.cut.and_then(|cut| s.char_indices().nth(cut)) {
+            Some((end, _)) => &s[..end],
+            None => s,
+        }
+    }
+}
 
 impl<'de> DeserializeSeed<'de> for StrictValue {
     type Value = Value;
@@ -121,10 +150,12 @@ impl<'de> Visitor<'de> for StrictValue {
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
+        Ok(Value::String(self.shortened(v).to_owned()))
     }
 
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+    fn visit_string<E>(self, mut v: String) -> Result<Value, E> {
+        let keep = self.shortened(&v).len();
+        v.truncate(keep);
         Ok(Value::String(v))
     }
 
@@ -134,7 +165,7 @@ impl<'de> Visitor<'de> for StrictValue {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
-        while let Some(item) = seq.next_element_seed(StrictValue)? {
+        while let Some(item) = seq.next_element_seed(self)? {
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -143,7 +174,8 @@ impl<'de> Visitor<'de> for StrictValue {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut object = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            let value = map.next_value_seed(StrictValue)?;
+            let seed = if key == "version" { StrictValue { cut: None } } else { self };
+            let value = map.next_value_seed(seed)?;
             if object.insert(key.clone(), value).is_some() {
                 return Err(A::Error::custom(format!("duplicate key `{key}`")));
             }
@@ -183,6 +215,18 @@ mod tests {
         let copy = replace_lone_surrogates(body).unwrap();
         assert_eq!(copy, br#"{"a": "\\ud83d", "\ufffd": "b", "n": 1}"#.to_vec());
         assert_eq!(replace_lone_surrogates(br#"{"a": "\ud83d\ude80 \n"}"#), None);
+    }
+
+    #[test]
+    fn long_strings_are_shortened_for_checks_but_not_the_version() {
+        let long = "é".repeat(CHECKED_CHARS + 10);
+        let body =
+            json!({"version": "1.0.".to_owned() + &"0".repeat(5000), "text": long, "short": "abc"});
+        let doc = parse_for_checks(body.to_string().as_bytes()).unwrap();
+        assert_eq!(doc["text"].as_str().unwrap().chars().count(), CHECKED_CHARS);
+        assert_eq!(doc["short"], "abc");
+        assert_eq!(doc["version"].as_str().unwrap().len(), 5004);
+        assert_eq!(parse_strict(body.to_string().as_bytes()).unwrap(), body);
     }
 
     #[test]

@@ -44,10 +44,12 @@ impl SessionValidator {
         Ok(Self { schema })
     }
 
-    /// Parses a request body as JSON, reporting where it breaks. Duplicate keys are refused
-    /// and lone surrogate escapes tolerated (see [`crate::json`]).
+    /// Parses a request body as JSON for checking, reporting where it breaks. Duplicate keys
+    /// are refused, lone surrogate escapes tolerated, and very long strings shortened in a way
+    /// no rule of the schema can tell (see [`crate::json::parse_for_checks`]): keep the bytes
+    /// for anything else.
     pub fn parse_json(body: &[u8]) -> Result<Value, DocumentError> {
-        crate::json::parse_strict(body).map_err(|e| DocumentError::InvalidJson {
+        crate::json::parse_for_checks(body).map_err(|e| DocumentError::InvalidJson {
             line: e.line(),
             column: e.column(),
             message: strip_position(&e.to_string()),

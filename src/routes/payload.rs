@@ -119,10 +119,17 @@ impl<T> JsonUpload<T> {
                 }
             }
             if buffer.capacity() - buffer.len() < chunk.len() {
-                // Grow with what has arrived (doubling), never past what was declared: a
-                // client's Content-Length reserves nothing before its bytes come.
-                let wanted = buffer.len().max(64 * 1024).max(chunk.len());
-                buffer.reserve(wanted.min(declared.saturating_sub(buffer.len())).max(chunk.len()));
+                // A client's Content-Length reserves nothing before its bytes come: the buffer
+                // doubles with what has arrived, and takes the whole declared size in one step
+                // once a quarter of it is here (one last copy of at most a quarter, instead of
+                // a doubling that holds the old and the new buffer at once).
+                let received = buffer.len() + chunk.len();
+                let target = if received >= declared / 4 {
+                    declared.max(received)
+                } else {
+                    (2 * buffer.len()).max(64 * 1024).max(received).min(declared.max(received))
+                };
+                buffer.reserve(target - buffer.len());
             }
             buffer.extend_from_slice(&chunk);
         }
