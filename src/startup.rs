@@ -92,6 +92,9 @@ impl Application {
             public_url,
             max_body: settings.max_body,
             body_timeout: settings.idle_timeout,
+            checks: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, usize::from),
+            )),
             inflight: Arc::new(tokio::sync::Semaphore::new(
                 usize::try_from(settings.max_inflight_bodies / 1024).unwrap_or(usize::MAX).max(1),
             )),

@@ -22,6 +22,9 @@ pub struct AppState {
     pub max_body: u64,
     /// Upload bytes in flight, in KiB, across all requests (`--max-inflight-bodies`).
     pub inflight: Arc<tokio::sync::Semaphore>,
+    /// Documents parsed and checked at once: one per core. The work is CPU-bound, so more at
+    /// once only adds parsed trees in memory, not speed.
+    pub checks: Arc<tokio::sync::Semaphore>,
     /// How long a request body may stop arriving (`--idle-timeout`).
     pub body_timeout: std::time::Duration,
     /// The furthest ahead a share may expire.

@@ -126,12 +126,14 @@ impl SessionsApi {
             let (bytes, _in_flight) = body.read(state.max_body, &state).await?;
             let (validator, max_ttl, checked) =
                 (state.validator.clone(), state.max_ttl, bytes.clone());
+            let checking = state.checks.acquire().await.map_err(ApiError::internal)?;
             let facts = blocking(move || {
                 let document = SessionValidator::parse_json(&checked)?;
                 validator.check(&document)?;
                 SessionFacts::of(&document, max_ttl)
             })
             .await?;
+            drop(checking);
             let (created, location) = store(&state, &owner, facts, bytes).await?;
             Ok(CreateResponse::Created(Json(created), location))
         })
@@ -183,6 +185,8 @@ impl SessionsApi {
                 read => read?,
             };
             let parsed = bytes.clone();
+            // Held from the parse to the end of validation: the parsed tree lives that long.
+            let checking = state.checks.acquire().await.map_err(ApiError::internal)?;
             match blocking(move || classify(&parsed)).await? {
                 Incoming::Create(document) => {
                     // The key comes before the (costly) validation.
@@ -198,10 +202,12 @@ impl SessionsApi {
                         SessionFacts::of(&document, max_ttl)
                     })
                     .await?;
+                    drop(checking);
                     let (created, location) = store(&state, &owner, facts, bytes).await?;
                     Ok(CreateOrImportResponse::Created(Json(created), location))
                 }
                 Incoming::Import { id, username } => {
+                    drop(checking);
                     // As on every read, a key that is not valid (or an address blocked for
                     // failed key checks) reads as no key.
                     let caller = match checked {
