@@ -65,6 +65,12 @@ impl StorageError {
             object_store::Error::NotFound { .. } if operation == "write" => {
                 Self::Refused { operation, path, source }
             }
+            // S3 answers 404 for a missing bucket as for a missing object; its body says which.
+            object_store::Error::NotFound { source: ref body, .. }
+                if body.to_string().contains("NoSuchBucket") =>
+            {
+                Self::Refused { operation, path, source }
+            }
             object_store::Error::NotFound { .. } => Self::NotFound { path },
             object_store::Error::Unauthenticated { .. }
             | object_store::Error::PermissionDenied { .. } => {

@@ -120,3 +120,39 @@ async fn stalled_storage_answers_503_within_the_storage_timeout() {
         assert!(took < bound * 8, "{method} {path} took {took:?} with a {bound:?} bound");
     }
 }
+
+/// A bucket that does not exist is not an outage either: 500 with the log saying so, not a
+/// 404 that blames the share or a 401 that blames the key.
+#[tokio::test]
+async fn a_missing_bucket_is_500_not_not_found() {
+    // S3, MinIO and moto answer NoSuchBucket; s3s-fs answers NoSuchKey, as for an object.
+    let target = S3Target::get();
+    let url = "s3://no-such-bucket-here/x".parse().unwrap();
+    let probe =
+        session_share::storage::open_store(&url, &target.options(&target.endpoint)).unwrap().store;
+    let path = object_store::path::Path::from("anything");
+    let answer = object_store::ObjectStoreExt::get(probe.as_ref(), &path).await.err();
+    if !answer.is_some_and(|e| e.to_string().contains("NoSuchBucket")) {
+        eprintln!("skipped: this S3 server does not say NoSuchBucket");
+        return;
+    }
+    let app = spawn_app_with(AppOptions {
+        storage_url: Some("s3://no-such-bucket-here/x".into()),
+        no_key: true,
+        ..Default::default()
+    })
+    .await;
+    let resp = app
+        .client
+        .post(app.url("/api/sessions/create"))
+        .header("Content-Type", "application/json")
+        .header("Syntx-Api-Key", "ssk_any")
+        .body(small_session())
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers().get("retry-after").is_none());
+    assert_error(resp, StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR").await;
+    let resp = app.get("/api/sessions/HzKozOxIxl4dO0YijPu0q").await;
+    assert_error(resp, StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR").await;
+}
