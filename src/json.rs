@@ -11,8 +11,10 @@
 use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
-/// Parses `bytes`, refusing duplicate keys and tolerating lone surrogate escapes.
-pub fn parse_strict(bytes: &[u8]) -> serde_json::Result<Value> {
+/// Parses `bytes`, refusing duplicate keys and tolerating lone surrogate escapes: what
+/// [`parse_for_checks`] does, with every string whole (the tests' reference).
+#[cfg(test)]
+fn parse_strict(bytes: &[u8]) -> serde_json::Result<Value> {
     parse_value(bytes, StrictValue { cut: None })
 }
 

@@ -20,8 +20,8 @@ use crate::{
     server::ConnectionLimits,
     state::AppState,
     storage::{
-        ConditionalWrites, ConditionalWritesState, KeyStore, SessionStore, open_store_bounded,
-        probe_conditional_writes,
+        ConditionalWrites, ConditionalWritesState, KeyStore, SessionStore, StorageError,
+        open_store_bounded, probe_conditional_writes,
     },
     telemetry,
     validation::SessionValidator,
@@ -246,19 +246,15 @@ async fn probe_until_known(
                 }
                 return;
             }
-            Err(
-                error @ (object_store::Error::Unauthenticated { .. }
-                | object_store::Error::PermissionDenied { .. }
-                | object_store::Error::NotFound { .. }),
-            ) => {
-                // Not an outage: an operator must fix the credentials, the bucket or its policy.
-                tracing::error!(%error,
-                    "storage refuses this service: check the S3 credentials, that the bucket \
-                     exists, and its policy; every request will fail until then");
-                tokio::time::sleep(PROBE_RETRY).await;
-            }
             Err(error) => {
-                tracing::warn!(%error, "storage unreachable; will probe again");
+                // Classified as every storage error is: a refusal is not an outage, and an
+                // operator must fix the credentials, the bucket or its policy.
+                let path = object_store::path::Path::from("_probe");
+                match StorageError::from_store("write", &path, error) {
+                    error @ StorageError::Refused { .. } => tracing::error!(%error,
+                        "storage refuses this service; every request will fail until then"),
+                    error => tracing::warn!(%error, "storage unreachable; will probe again"),
+                }
                 tokio::time::sleep(PROBE_RETRY).await;
             }
         }

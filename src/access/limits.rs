@@ -106,14 +106,6 @@ impl RateLimits {
         Some(ApiError::rate_limited(wait.as_secs_f64().ceil() as u32))
     }
 
-    pub fn is_blocked(&self, address: &str) -> bool {
-        self.blocked(address).is_some()
-    }
-
-    pub fn check_not_blocked(&self, address: &str) -> Result<(), ApiError> {
-        self.blocked(address).map_or(Ok(()), Err)
-    }
-
     /// Counts a failed key check against `address`; past the allowance it is blocked.
     pub fn record_failure(&self, address: &str) {
         let Some(failures) = &self.failures else { return };

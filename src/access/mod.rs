@@ -69,7 +69,9 @@ impl AppState {
         key: &ApiKey,
         client: &ClientAddr,
     ) -> Result<Username, ApiError> {
-        self.limits.check_not_blocked(&client.0)?;
+        if let Some(refused) = self.limits.blocked(&client.0) {
+            return Err(refused);
+        }
         let checked = self.authenticate(key).await;
         self.count_failure(&checked, client);
         checked
@@ -113,7 +115,7 @@ impl AppState {
         // does not count as a failure; an address blocked for failing writes reads as anonymous
         // without its key being looked up.
         let caller = match &key {
-            Some(_) if self.limits.is_blocked(&client.0) => None,
+            Some(_) if self.limits.blocked(&client.0).is_some() => None,
             Some(key) => self.identify(self.authenticate(key).await)?,
             None => None,
         };

@@ -141,12 +141,6 @@ fn default_description(status: u16) -> Option<&'static str> {
         410 => "`SESSION_EXPIRED`: the share has expired.",
         413 => "`PAYLOAD_TOO_LARGE`: the body is over the server's `--max-body`.",
         415 => "`UNSUPPORTED_MEDIA_TYPE`: send the body as `Content-Type: application/json`.",
-        429 => "`RATE_LIMITED`: over a rate limit; retry after `Retry-After` seconds.",
-        500 => "`INTERNAL_ERROR`: a bug. Nothing internal is answered; the log has it.",
-        503 => {
-            "`STORAGE_UNAVAILABLE` or `AUTH_UNAVAILABLE`: nothing was changed; retry after \
-             `Retry-After` seconds."
-        }
         _ => return None,
     })
 }
