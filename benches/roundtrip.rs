@@ -3,8 +3,14 @@
 //! The ratio is what the service adds (HTTP, key check, JSON parse, schema validation, id
 //! claim) on top of the storage round trip that any design must pay.
 //!
-//! `cargo bench --bench roundtrip` (env `BENCH_ITERATIONS`, default 15). Uses the tests'
-//! in-process s3s-fs server, or `TEST_S3_ENDPOINT` like the tests.
+//! Two parts:
+//! - latency: one request at a time, medians (`BENCH_ITERATIONS`, default 15);
+//! - throughput: `BENCH_CLIENTS` (default 16) concurrent clients for small and medium
+//!   sessions, requests per second, direct and service alternated in rounds
+//!   (`BENCH_ROUNDS`, default 3) and the best round of each kept.
+//!
+//! `cargo bench --bench roundtrip`. Uses the tests' in-process s3s-fs server, or
+//! `TEST_S3_ENDPOINT` like the tests. `BENCH_PART=latency|throughput` runs one part.
 
 #[allow(dead_code)]
 #[path = "../tests/api/helpers.rs"]
@@ -12,8 +18,13 @@ mod helpers;
 #[path = "../tests/support/sessions.rs"]
 mod sessions;
 
-use std::time::{Duration, Instant};
+use std::{
+    future::Future,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
+use bytes::Bytes;
 use object_store::{ObjectStoreExt, PutPayload, path::Path};
 use session_share::validation::SessionValidator;
 
@@ -26,30 +37,44 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 #[tokio::main]
 async fn main() {
-    let iterations: usize =
-        std::env::var("BENCH_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(15);
-    let app = helpers::spawn_app().await;
+    let app = Arc::new(helpers::spawn_app().await);
+    let part = std::env::var("BENCH_PART").unwrap_or_default();
+    if part != "throughput" {
+        latency(&app).await;
+    }
+    if part != "latency" {
+        throughput(&app).await;
+    }
+}
+
+async fn latency(app: &helpers::TestApp) {
+    let iterations: usize = env_or("BENCH_ITERATIONS", 15);
     let validator = SessionValidator::new().unwrap();
-    println!("{iterations} iterations each; medians in ms; ratio = service / direct object_store");
+    println!("latency: {iterations} iterations each; medians in ms; ratio = service / direct");
     println!(
-        "{:<12}{:>10}{:>12}{:>12}{:>8}{:>12}{:>12}{:>8}{:>14}",
+        "{:<12}{:>10}{:>12}{:>12}{:>8}{:>12}{:>12}{:>8}{:>12}{:>8}{:>14}",
         "fixture",
         "bytes",
         "put direct",
         "create",
         "ratio",
         "get direct",
-        "GET",
+        "GET id",
+        "ratio",
+        "GET gzip",
         "ratio",
         "validate only"
     );
     for name in ["small.json", "medium.json", "large.json", "xlarge.json"] {
         let body = helpers::fixture(name);
-        let (mut put, mut create, mut get, mut read, mut validate) =
-            (vec![], vec![], vec![], vec![], vec![]);
-        let mut ids = Vec::new();
+        let (mut put, mut create, mut get, mut read, mut gzip, mut validate) =
+            (vec![], vec![], vec![], vec![], vec![], vec![]);
         for i in 0..iterations {
             // Interleave baseline and service so that machine noise hits both alike.
             let path = Path::from(format!("bench/{name}/{i}"));
@@ -68,21 +93,41 @@ async fn main() {
             assert_eq!(got.len(), body.len());
 
             let t = Instant::now();
-            let served = app.get(&format!("/api/sessions/alice/{id}")).await.bytes().await.unwrap();
+            let served = app.get(&format!("/api/sessions/{id}")).await.bytes().await.unwrap();
             read.push(t.elapsed());
             assert_eq!(served.len(), body.len());
+
+            // As the extension reads (Node's fetch asks for gzip), left encoded.
+            let t = Instant::now();
+            let served = app
+                .client
+                .get(app.url(&format!("/api/sessions/{id}")))
+                .header("Accept-Encoding", "gzip")
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            gzip.push(t.elapsed());
+            assert!(!served.is_empty());
 
             let t = Instant::now();
             let doc = SessionValidator::parse_json(&body).unwrap();
             validator.check(&doc).unwrap();
             drop(doc);
             validate.push(t.elapsed());
-            ids.push(id);
         }
-        let (put, create, get, read, validate) =
-            (median(put), median(create), median(get), median(read), median(validate));
+        let (put, create, get, read, gzip, validate) = (
+            median(put),
+            median(create),
+            median(get),
+            median(read),
+            median(gzip),
+            median(validate),
+        );
         println!(
-            "{:<12}{:>10}{:>12.2}{:>12.2}{:>8.2}{:>12.2}{:>12.2}{:>8.2}{:>14.2}",
+            "{:<12}{:>10}{:>12.2}{:>12.2}{:>8.2}{:>12.2}{:>12.2}{:>8.2}{:>12.2}{:>8.2}{:>14.2}",
             name,
             body.len(),
             ms(put),
@@ -91,7 +136,147 @@ async fn main() {
             ms(get),
             ms(read),
             ms(read) / ms(get),
+            ms(gzip),
+            ms(gzip) / ms(get),
             ms(validate)
+        );
+    }
+}
+
+/// Requests per second of `clients` tasks doing `total` calls of `call(i)` between them.
+async fn rate<F, Fut>(clients: usize, total: usize, call: F) -> f64
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let call = Arc::new(call);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let t = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let (call, next) = (call.clone(), next.clone());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= total {
+                        break;
+                    }
+                    call(i).await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    total as f64 / t.elapsed().as_secs_f64()
+}
+
+async fn throughput(app: &Arc<helpers::TestApp>) {
+    let clients: usize = env_or("BENCH_CLIENTS", 16);
+    let rounds: usize = env_or("BENCH_ROUNDS", 3);
+    println!(
+        "\nthroughput: {clients} clients, requests/s, best of {rounds} alternated rounds; \
+         ratio = service / direct"
+    );
+    println!(
+        "{:<12}{:>12}{:>10}{:>8}{:>12}{:>10}{:>8}{:>10}{:>8}{:>10}{:>8}",
+        "fixture",
+        "put direct",
+        "create",
+        "ratio",
+        "get direct",
+        "GET id",
+        "ratio",
+        "GET code",
+        "ratio",
+        "GET gzip",
+        "ratio"
+    );
+    for (name, total) in [("small.json", 1600), ("medium.json", 800)] {
+        let body = helpers::fixture(name);
+        let (mut put, mut create, mut get, mut by_id, mut by_code, mut gzip) =
+            (0f64, 0f64, 0f64, 0f64, 0f64, 0f64);
+        let ids: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+        for round in 0..rounds {
+            let (a, b) = (app.clone(), body.clone());
+            put = put.max(
+                rate(clients, total, move |i| {
+                    let (a, b) = (a.clone(), b.clone());
+                    async move {
+                        let path = Path::from(format!("bench-t/{name}/{round}/{i}"));
+                        a.store.put(&path, PutPayload::from_bytes(b)).await.unwrap();
+                    }
+                })
+                .await,
+            );
+            let (a, b, kept) = (app.clone(), body.clone(), ids.clone());
+            create = create.max(
+                rate(clients, total, move |_| {
+                    let (a, b, kept) = (a.clone(), b.clone(), kept.clone());
+                    async move {
+                        let created = a.create(b).await;
+                        kept.lock().unwrap().push(created["id"].as_str().unwrap().to_owned());
+                    }
+                })
+                .await,
+            );
+            let a = app.clone();
+            get = get.max(
+                rate(clients, total, move |i| {
+                    let a = a.clone();
+                    async move {
+                        let path = Path::from(format!("bench-t/{name}/{round}/{i}"));
+                        let got: Bytes = a.store.get(&path).await.unwrap().bytes().await.unwrap();
+                        assert!(!got.is_empty());
+                    }
+                })
+                .await,
+            );
+            for (route, best, gzipped) in [
+                ("id", &mut by_id, false),
+                ("code", &mut by_code, false),
+                ("gzip", &mut gzip, true),
+            ] {
+                let (a, kept) = (app.clone(), ids.clone());
+                *best = best.max(
+                    rate(clients, total, move |i| {
+                        let (a, kept) = (a.clone(), kept.clone());
+                        async move {
+                            let id = {
+                                let kept = kept.lock().unwrap();
+                                kept[kept.len() - 1 - i].clone()
+                            };
+                            let path = match route {
+                                "code" => format!("/api/sessions/alice/{id}"),
+                                _ => format!("/api/sessions/{id}"),
+                            };
+                            let mut req = a.client.get(a.url(&path));
+                            if gzipped {
+                                req = req.header("Accept-Encoding", "gzip");
+                            }
+                            let resp = req.send().await.unwrap();
+                            assert_eq!(resp.status(), 200);
+                            assert!(!resp.bytes().await.unwrap().is_empty());
+                        }
+                    })
+                    .await,
+                );
+            }
+        }
+        println!(
+            "{:<12}{:>12.0}{:>10.0}{:>8.2}{:>12.0}{:>10.0}{:>8.2}{:>10.0}{:>8.2}{:>10.0}{:>8.2}",
+            name,
+            put,
+            create,
+            create / put,
+            get,
+            by_id,
+            by_id / get,
+            by_code,
+            by_code / get,
+            gzip,
+            gzip / get
         );
     }
 }

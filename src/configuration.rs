@@ -135,6 +135,11 @@ pub struct ServeArgs {
         default_value = "OrangecatTechPvtLtd.syntx"
     )]
     pub vscode_extension_id: String,
+    /// How long a replica trusts what it has read of keys and share options. A key revoked
+    /// (or made) elsewhere, or a share made private or deleted through another replica, takes
+    /// effect here within this time; through this replica at once. 0 turns the caches off.
+    #[arg(long, env = "SESSION_SHARE_METADATA_CACHE_TTL", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub metadata_cache_ttl: Duration,
     /// Memory for parsed sessions behind the share pages.
     #[arg(long, env = "SESSION_SHARE_PAGE_CACHE", default_value = "256MiB", value_parser = parse_size)]
     pub page_cache: u64,
@@ -228,6 +233,7 @@ pub struct Settings {
     pub cors_origins: Option<Vec<String>>,
     pub auth_url: Option<String>,
     pub auth_cache_ttl: Duration,
+    pub metadata_cache_ttl: Duration,
     pub vscode_extension_id: String,
     pub page_cache: u64,
     /// How share ids are drawn; `None` is [`crate::domain::ShareId::generate`].
@@ -264,6 +270,7 @@ impl From<ServeArgs> for Settings {
             cors_origins: args.cors_origins,
             auth_url: args.auth_url,
             auth_cache_ttl: args.auth_cache_ttl,
+            metadata_cache_ttl: args.metadata_cache_ttl,
             vscode_extension_id: args.vscode_extension_id,
             page_cache: args.page_cache,
             id_source: None,

@@ -4,10 +4,12 @@
 //! in object storage under `sessions/<username>/<id>.json`, and served back to any client version.
 
 pub mod access;
+pub mod compression;
 pub mod configuration;
 pub mod domain;
 pub mod error;
 pub mod json;
+pub mod metrics;
 pub mod pages;
 pub mod remote_keys;
 pub mod routes;

@@ -4,6 +4,7 @@ use clap::Parser;
 use session_share::{
     configuration::{Cli, Command, KeysCommand, LogFormat, ServeArgs, StorageArgs},
     domain::{ShareId, Username},
+    metrics::Metrics,
     routes::openapi_json,
     startup::Application,
     storage::{ConditionalWritesState, KeyStore, S3Options, SessionStore, open_store_bounded},
@@ -38,7 +39,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn gc(grace: std::time::Duration, storage: StorageArgs) -> anyhow::Result<()> {
-    let opened = open_store_bounded(&storage.storage, &S3Options::default(), storage.bounds())?;
+    let opened = open_store_bounded(
+        &storage.storage,
+        &S3Options::default(),
+        storage.bounds(),
+        Metrics::new(),
+    )?;
     let sessions = SessionStore::new(
         opened.store,
         opened.supports_content_type,
@@ -56,7 +62,12 @@ async fn gc(grace: std::time::Duration, storage: StorageArgs) -> anyhow::Result<
 
 async fn keys(command: KeysCommand) -> anyhow::Result<()> {
     let open = |storage: &StorageArgs| -> anyhow::Result<KeyStore> {
-        let opened = open_store_bounded(&storage.storage, &S3Options::default(), storage.bounds())?;
+        let opened = open_store_bounded(
+            &storage.storage,
+            &S3Options::default(),
+            storage.bounds(),
+            Metrics::new(),
+        )?;
         Ok(KeyStore::new(opened.store))
     };
     match command {

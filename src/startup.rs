@@ -14,6 +14,7 @@ use crate::{
     configuration::Settings,
     domain::ShareId,
     error::{ApiError, ErrorCode, ErrorStatus},
+    metrics::Metrics,
     pages::{self, DocumentCache, PageSettings},
     remote_keys::RemoteKeys,
     routes::{api_service, envelope, openapi_json, swagger_ui_html},
@@ -46,7 +47,13 @@ pub struct Application {
 impl Application {
     /// Opens storage, compiles the schema and binds the port (port 0 picks a free one).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let opened = open_store_bounded(&settings.storage, &settings.s3, settings.storage_bounds)?;
+        let metrics = Metrics::new();
+        let opened = open_store_bounded(
+            &settings.storage,
+            &settings.s3,
+            settings.storage_bounds,
+            metrics.clone(),
+        )?;
         let validator = Arc::new(SessionValidator::new()?);
         let listener = tokio::net::TcpListener::bind(settings.bind.as_str())
             .await
@@ -85,8 +92,11 @@ impl Application {
                 opened.supports_content_type,
                 conditional_writes.clone(),
                 ids,
-            ),
-            keys: KeyStore::new(opened.store.clone()),
+            )
+            .with_caches(settings.metadata_cache_ttl, metrics.clone()),
+            keys: KeyStore::new(opened.store.clone())
+                .with_cache(settings.metadata_cache_ttl, metrics.clone()),
+            metrics,
             validator,
             conditional_writes: conditional_writes.clone(),
             public_url,
@@ -181,6 +191,8 @@ fn cors(origins: Vec<String>) -> Cors {
 /// The whole HTTP surface.
 fn app(state: AppState, pages: PageSettings, cors_origins: Vec<String>) -> impl poem::Endpoint {
     let spec = openapi_json();
+    let metrics = state.metrics.clone();
+    let exposition = state.metrics.clone();
     let docs = swagger_ui_html();
     Route::new()
         .nest("/", api_service())
@@ -190,6 +202,14 @@ fn app(state: AppState, pages: PageSettings, cors_origins: Vec<String>) -> impl 
             "/api/openapi.json",
             poem::get(poem::endpoint::make_sync(move |_| {
                 Response::builder().content_type("application/json").body(spec.clone())
+            })),
+        )
+        .at(
+            "/metrics",
+            poem::get(poem::endpoint::make_sync(move |_| {
+                Response::builder()
+                    .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+                    .body(exposition.render())
             })),
         )
         .at("/docs", poem::get(poem::endpoint::make_sync(move |_| poem::web::Html(docs.clone()))))
@@ -217,7 +237,7 @@ fn app(state: AppState, pages: PageSettings, cors_origins: Vec<String>) -> impl 
         )
         .with(cors(cors_origins))
         .around(envelope)
-        .around(telemetry::log_requests)
+        .around(move |next, req| telemetry::log_requests(next, req, metrics.clone()))
 }
 
 impl ApiError {

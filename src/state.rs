@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::{
     access::RateLimits,
+    metrics::Metrics,
     remote_keys::RemoteKeys,
     storage::{ConditionalWritesState, KeyStore, SessionStore},
     validation::SessionValidator,
@@ -33,6 +34,7 @@ pub struct AppState {
     pub remote_keys: Option<RemoteKeys>,
     /// A header a trusted proxy sets to the client's address (e.g. `X-Forwarded-For`).
     pub client_ip_header: Option<String>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {

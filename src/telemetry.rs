@@ -3,11 +3,14 @@
 
 use std::time::Instant;
 
-use poem::{Endpoint, IntoResponse, PathPattern, Request, Response, http::HeaderValue};
+use poem::{
+    Endpoint, IntoResponse, PathPattern, Request, Response,
+    http::{HeaderValue, header},
+};
 use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
 
-use crate::configuration::LogFormat;
+use crate::{configuration::LogFormat, metrics::Metrics};
 
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -34,23 +37,49 @@ fn request_id(req: &Request) -> String {
         .unwrap_or_else(|| nanoid::nanoid!(16))
 }
 
-pub async fn log_requests<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+/// Responses slower than this are logged at `info` even when request lines are off.
+const SLOW: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Counts every request in `metrics` and logs it. One line per request is at `debug`
+/// (`RUST_LOG=info,session_share::telemetry=debug` to see them): writing it costs a sizeable
+/// share of a cheap request's time. Server errors are logged at `warn` and slow answers at
+/// `info` either way.
+pub async fn log_requests<E: Endpoint>(
+    next: E,
+    req: Request,
+    metrics: std::sync::Arc<Metrics>,
+) -> poem::Result<Response> {
     let started = Instant::now();
     let request_id = request_id(&req);
-    let method = req.method().to_string();
-    let path = req.uri().path().to_owned();
+    let method = req.method().clone();
     let span = tracing::info_span!("request", %request_id);
+    let logged = tracing::enabled!(tracing::Level::DEBUG);
+    // Only a line that is written needs the path: no copy otherwise.
+    let path = logged.then(|| req.uri().path().to_owned());
     let mut resp = match next.call(req).instrument(span).await {
         Ok(resp) => resp.into_response(),
         Err(err) => err.into_response(),
     };
-    let route = resp.data::<PathPattern>().map_or("-", |p| &p.0).to_owned();
+    // The API's operation id (`getSession`), else the route's pattern (pages), else `-`
+    // (no route matched): a bounded set of labels either way.
+    let route = match resp.data::<poem_openapi::OperationId>() {
+        Some(operation) => operation.0,
+        None => resp.data::<PathPattern>().map_or("-", |p| &p.0),
+    };
     let status = resp.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed();
+    metrics.request(method.as_str(), route, status, elapsed.as_secs_f64());
+    if let Some(length) = resp.headers().get(header::CONTENT_LENGTH) {
+        metrics.bytes_out(length.to_str().ok().and_then(|l| l.parse().ok()).unwrap_or(0));
+    }
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    let path = path.as_deref().unwrap_or("-");
     if status >= 500 {
-        tracing::warn!(%request_id, %method, %route, %path, status, latency_ms, "request");
+        tracing::warn!(%request_id, %method, %route, status, latency_ms, "request");
+    } else if elapsed >= SLOW {
+        tracing::info!(%request_id, %method, %route, status, latency_ms, "slow request");
     } else {
-        tracing::info!(%request_id, %method, %route, %path, status, latency_ms, "request");
+        tracing::debug!(%request_id, %method, %route, %path, status, latency_ms, "request");
     }
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert(REQUEST_ID, value);

@@ -139,8 +139,9 @@ impl AppState {
         }
     }
 
-    /// Opens a share for `caller`. With `owner` (a share code) the record and the document
-    /// are fetched at once; with the id alone the record names the owner first.
+    /// Opens a share for `caller`. With its owner known (a share code, or an id this replica
+    /// has seen) the record and the document are fetched at once, and the record often comes
+    /// from the cache: one storage round trip. Otherwise the record names the owner first.
     /// See [`check_readable`] for who may read what.
     pub async fn read_share(
         &self,
@@ -149,20 +150,24 @@ impl AppState {
         owner: Option<&Username>,
         if_none_match: Option<&str>,
     ) -> Result<(ShareRecord, OpenedSession), ApiError> {
-        let (record, opened) = match owner {
+        let known = match owner {
+            Some(owner) => Some(owner.clone()),
+            None => self.sessions.known_owner(id).await,
+        };
+        let (record, opened) = match known {
             Some(owner) => {
                 let (record, opened) = tokio::join!(
-                    self.sessions.record(id),
-                    self.sessions.open(owner, id, if_none_match)
+                    self.sessions.current_record(id),
+                    self.sessions.open(&owner, id, if_none_match)
                 );
-                let record = record?.0;
+                let record = record?;
                 if record.username != owner.as_str() {
                     return Err(ApiError::session_not_found());
                 }
                 (record, opened)
             }
             None => {
-                let record = self.sessions.record(id).await?.0;
+                let record = self.sessions.current_record(id).await?;
                 let owner = Username::parse(&record.username)?;
                 let opened = self.sessions.open(&owner, id, if_none_match).await;
                 (record, opened)

@@ -117,7 +117,7 @@ async fn load(
     settings: &PageSettings,
     id: &ShareId,
 ) -> Result<(ShareRecord, Arc<PageDocument>), ApiError> {
-    let record = state.sessions.record(id).await?.0;
+    let record = state.sessions.current_record(id).await?;
     // A browser sends no key: private shares are not shown here.
     check_readable(&record, None)?;
     if let Some(doc) = settings.cache.get(id.as_str()).await {
@@ -131,11 +131,22 @@ async fn load(
         tracing::warn!(error = %e, share_id = %id, "reading a session for its page failed");
         ApiError::storage_unavailable()
     })?;
-    let doc = settings
-        .cache
-        .insert(id.as_str(), chunks.concat().into())
-        .await
-        .map_err(ApiError::internal)?;
+    let stored: Bytes = chunks.concat().into();
+    let document = if crate::compression::is_gzip(&stored) {
+        let size = state.max_body.max(record.size);
+        tokio::task::spawn_blocking(move || crate::compression::gunzip(&stored, size))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(|e| {
+                ApiError::from(crate::storage::StorageError::Corrupt {
+                    path: format!("sessions/{owner}/{id}.json"),
+                    reason: e.to_string(),
+                })
+            })?
+    } else {
+        stored
+    };
+    let doc = settings.cache.insert(id.as_str(), document).await.map_err(ApiError::internal)?;
     Ok((record, doc))
 }
 

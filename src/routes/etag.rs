@@ -12,7 +12,8 @@ impl IfNoneMatch {
     /// The one tag to hand to storage, which can then answer "not modified" without the body.
     pub fn single(&self) -> Option<&str> {
         match self.0.as_slice() {
-            [one] if one != "*" => Some(one),
+            // Storage compares strongly; a weak tag we sent names the same stored object.
+            [one] if one != "*" => Some(one.trim_start_matches("W/")),
             _ => None,
         }
     }
@@ -47,6 +48,7 @@ mod tests {
         assert!(!IfNoneMatch::parse(None).matches(&etag));
         assert_eq!(IfNoneMatch::parse(Some("\"x\"")).single(), Some("\"x\""));
         assert_eq!(IfNoneMatch::parse(Some("*")).single(), None);
+        assert_eq!(IfNoneMatch::parse(Some("W/\"x\"")).single(), Some("\"x\""));
         assert_eq!(http_etag("\"s3\""), "\"s3\"");
     }
 }

@@ -6,7 +6,7 @@
 use std::marker::PhantomData;
 
 use bytes::{Bytes, BytesMut};
-use futures::StreamExt;
+use futures::{StreamExt, stream::BoxStream};
 use poem::{Body, IntoResponse, Request, RequestBody, Response, http::header};
 use poem_openapi::{
     impl_apirequest_for_payload,
@@ -17,8 +17,11 @@ use poem_openapi::{
 
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
-use super::models::SerializedSession;
-use crate::error::ApiError;
+use super::{etag::http_etag, models::SerializedSession};
+use crate::{
+    compression::{self, GunzipError},
+    error::{ApiError, ErrorCode, ErrorStatus},
+};
 use crate::{state::AppState, storage::ShareRecord};
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -32,6 +35,8 @@ fn is_json(content_type: &str) -> bool {
 pub struct JsonUpload<T> {
     body: Body,
     declared_len: Option<u64>,
+    /// `Content-Encoding`, lower-cased; `None` or `identity` for a plain body.
+    encoding: Option<String>,
     _schema: PhantomData<fn() -> T>,
 }
 
@@ -56,7 +61,11 @@ impl<T: Type> ParsePayload for JsonUpload<T> {
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         let declared_len = request.header(header::CONTENT_LENGTH).and_then(|v| v.parse().ok());
-        Ok(Self { body: body.take()?, declared_len, _schema: PhantomData })
+        let encoding = request
+            .header(header::CONTENT_ENCODING)
+            .map(|e| e.trim().to_ascii_lowercase())
+            .filter(|e| !e.is_empty() && e != "identity");
+        Ok(Self { body: body.take()?, declared_len, encoding, _schema: PhantomData })
     }
 }
 
@@ -64,10 +73,55 @@ impl_apirequest_for_payload!(JsonUpload<T>, T: Type);
 
 impl<T> JsonUpload<T> {
     /// Reads the body, refusing it as soon as it is known to exceed `limit` bytes: at once from
-    /// `Content-Length`, else as the chunks arrive.
+    /// `Content-Length`, else as the chunks arrive. A `Content-Encoding: gzip` body is
+    /// decompressed, and `limit` applies to it both before and after.
     /// The body, and its share of the in-flight budget (`--max-inflight-bodies`), held while
     /// the returned guard lives: keep it until the request is done with the bytes.
     pub async fn read(
+        self,
+        limit: u64,
+        state: &AppState,
+    ) -> Result<(Bytes, Option<OwnedSemaphorePermit>), ApiError> {
+        let _counted = state.metrics.upload();
+        let gzipped = match self.encoding.as_deref() {
+            None => false,
+            Some("gzip" | "x-gzip") => true,
+            Some(other) => {
+                drain(self.body.into_bytes_stream(), self.declared_len).await;
+                return Err(ApiError::new(
+                    ErrorStatus::UnsupportedMediaType,
+                    ErrorCode::UnsupportedMediaType,
+                    format!("Content-Encoding {other} is not accepted: send gzip or no encoding"),
+                ));
+            }
+        };
+        let (bytes, mut held) = self.read_raw(limit, state).await?;
+        state.metrics.bytes_in(bytes.len() as u64);
+        if !gzipped {
+            return Ok((bytes, held));
+        }
+        let plain = super::sessions::blocking(move || {
+            crate::compression::gunzip(&bytes, limit).map_err(|e| match e {
+                GunzipError::TooLarge { limit } => ApiError::payload_too_large(limit),
+                e @ GunzipError::Invalid(_) => ApiError::invalid_request(e.to_string()),
+            })
+        })
+        .await?;
+        // The decompressed bytes take their room in the budget too.
+        let needed = plain.len().div_ceil(1024) as u32;
+        match tokio::time::timeout(BUSY_WAIT, state.inflight.clone().acquire_many_owned(needed))
+            .await
+        {
+            Ok(Ok(permit)) => match held.as_mut() {
+                Some(held) => held.merge(permit),
+                None => held = Some(permit),
+            },
+            _ => return Err(ApiError::server_busy()),
+        }
+        Ok((plain, held))
+    }
+
+    async fn read_raw(
         self,
         limit: u64,
         state: &AppState,
@@ -172,6 +226,40 @@ pub struct StoredSession {
     pub body: Body,
     pub size: u64,
     pub record: ShareRecord,
+    /// `Some("gzip")` when the body is sent compressed, as it is stored.
+    pub encoding: Option<&'static str>,
+}
+
+impl StoredSession {
+    /// Answers a stored document: to a client that accepts gzip, compressed documents go out
+    /// as they are stored (`Content-Encoding: gzip`); to any other, decompressed as they
+    /// stream, so every client gets the uploaded bytes. Documents stored uncompressed go out
+    /// as they are. Answers the session and the `ETag` to send: weak for the gzip form, as the
+    /// two forms of one document are not byte-identical.
+    pub async fn serve(
+        stored: BoxStream<'static, object_store::Result<Bytes>>,
+        stored_size: u64,
+        etag: Option<String>,
+        record: ShareRecord,
+        accepts_gzip: bool,
+    ) -> Result<(Self, Option<String>), ApiError> {
+        let (first, stored) = compression::peek(stored).await.map_err(|e| {
+            tracing::warn!(error = %e, "reading a stored session failed");
+            ApiError::storage_unavailable()
+        })?;
+        let etag = etag.as_deref().map(http_etag);
+        if !first.as_deref().is_some_and(compression::is_gzip) {
+            let body = Body::from_bytes_stream(stored);
+            return Ok((Self { body, size: stored_size, record, encoding: None }, etag));
+        }
+        if accepts_gzip {
+            let body = Body::from_bytes_stream(stored);
+            let weak = etag.map(|e| if e.starts_with("W/") { e } else { format!("W/{e}") });
+            return Ok((Self { body, size: stored_size, record, encoding: Some("gzip") }, weak));
+        }
+        let body = Body::from_bytes_stream(compression::gunzip_stream(stored));
+        Ok((Self { body, size: record.size, record, encoding: None }, etag))
+    }
 }
 
 /// Header values must be visible ASCII: text is percent-encoded (UTF-8), like a URL.
@@ -219,7 +307,11 @@ impl IntoResponse for StoredSession {
     fn into_response(self) -> Response {
         let mut builder = Response::builder()
             .content_type(Self::CONTENT_TYPE)
-            .header(header::CONTENT_LENGTH, self.size);
+            .header(header::CONTENT_LENGTH, self.size)
+            .header(header::VARY, "Accept-Encoding");
+        if let Some(encoding) = self.encoding {
+            builder = builder.header(header::CONTENT_ENCODING, encoding);
+        }
         for (name, value) in metadata_headers(&self.record) {
             builder = builder.header(name, value);
         }

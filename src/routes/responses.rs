@@ -71,7 +71,9 @@ macro_rules! api_response {
                     header(name = "X-Session-Public", ty = "bool", description = "`false` for a private share."),
                     header(name = "X-Session-Created-At", ty = "String", description = "RFC 3339."),
                     header(name = "X-Session-Expires-At", ty = "Option<String>", description = "RFC 3339; absent when the share does not expire."),
-                    header(name = "X-Session-Message-Count", ty = "u64", description = "Messages in the session.")
+                    header(name = "X-Session-Message-Count", ty = "u64", description = "Messages in the session."),
+                    header(name = "Content-Encoding", ty = "Option<String>", description = "`gzip` when the request's `Accept-Encoding` allows it (the document as stored, decoding to the uploaded bytes; the `ETag` is then weak); absent otherwise, and the body is the uploaded bytes."),
+                    header(name = "Vary", ty = "String", description = "`Accept-Encoding`.")
                 )]
                 Ok($crate::routes::payload::StoredSession, #[oai(header = "ETag")] Option<String>),
                 $($variants)*

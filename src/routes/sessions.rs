@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use chrono::Utc;
-use poem::{Body, web::Data};
+use poem::{Request, web::Data};
 use poem_openapi::{
     OpenApi,
     param::{Header, Path},
@@ -127,14 +127,16 @@ impl SessionsApi {
             let (validator, max_ttl, checked) =
                 (state.validator.clone(), state.max_ttl, bytes.clone());
             let checking = state.checks.acquire().await.map_err(ApiError::internal)?;
-            let facts = blocking(move || {
-                let document = SessionValidator::parse_json(&checked)?;
-                validator.check(&document)?;
-                SessionFacts::of(&document, max_ttl)
-            })
-            .await?;
+            let (facts, packed) = tokio::join!(
+                blocking(move || {
+                    let document = SessionValidator::parse_json(&checked)?;
+                    validator.check(&document)?;
+                    SessionFacts::of(&document, max_ttl)
+                }),
+                pack(&bytes)
+            );
             drop(checking);
-            let (created, location) = store(&state, &owner, facts, bytes).await?;
+            let (created, location) = store(&state, &owner, facts?, bytes.len(), packed?).await?;
             Ok(CreateResponse::Created(Json(created), location))
         })
         .await
@@ -155,11 +157,13 @@ impl SessionsApi {
     )]
     async fn create_or_import(
         &self,
+        req: &Request,
         state: Data<&AppState>,
         client: ClientAddr,
         key: OptionalKey,
         body: JsonUpload<CreateOrImport>,
     ) -> CreateOrImportResponse {
+        let gzip = accepts_gzip(req);
         respond(async {
             let key = key.key();
             // A present key is checked before the body is read; what a failed check means
@@ -197,13 +201,16 @@ impl SessionsApi {
                     let owner = owner?;
                     state.limits.check_write(key.hash().as_str())?;
                     let (validator, max_ttl) = (state.validator.clone(), state.max_ttl);
-                    let facts = blocking(move || {
-                        validator.check(&document)?;
-                        SessionFacts::of(&document, max_ttl)
-                    })
-                    .await?;
+                    let (facts, packed) = tokio::join!(
+                        blocking(move || {
+                            validator.check(&document)?;
+                            SessionFacts::of(&document, max_ttl)
+                        }),
+                        pack(&bytes)
+                    );
                     drop(checking);
-                    let (created, location) = store(&state, &owner, facts, bytes).await?;
+                    let (created, location) =
+                        store(&state, &owner, facts?, bytes.len(), packed?).await?;
                     Ok(CreateOrImportResponse::Created(Json(created), location))
                 }
                 Incoming::Import { id, username } => {
@@ -230,10 +237,9 @@ impl SessionsApi {
                         state.read_share(caller.as_ref(), &id, owner.as_ref(), None).await?;
                     match opened {
                         OpenedSession::Found { etag, size, body } => {
-                            Ok(CreateOrImportResponse::Ok(
-                                StoredSession { body: Body::from_bytes_stream(body), size, record },
-                                etag.as_deref().map(http_etag),
-                            ))
+                            let (session, etag) =
+                                StoredSession::serve(body, size, etag, record, gzip).await?;
+                            Ok(CreateOrImportResponse::Ok(session, etag))
                         }
                         OpenedSession::NotModified => {
                             Err(ApiError::internal("not-modified answer to an unconditional read"))
@@ -259,6 +265,7 @@ impl SessionsApi {
     )]
     async fn get(
         &self,
+        req: &Request,
         state: Data<&AppState>,
         client: ClientAddr,
         key: OptionalKey,
@@ -270,7 +277,8 @@ impl SessionsApi {
         respond(async {
             let caller = state.reader(key.key(), &client).await?;
             let id = ShareId::parse(&id)?;
-            read(&state, caller.as_ref(), &id, None, if_none_match.0.as_deref()).await
+            read(&state, caller.as_ref(), &id, None, if_none_match.0.as_deref(), accepts_gzip(req))
+                .await
         })
         .await
     }
@@ -286,8 +294,11 @@ impl SessionsApi {
         operation_id = "getSessionByShareCode",
         tag = "ApiTags::Sessions"
     )]
+    // Each parameter is an extractor poem-openapi documents, or the request itself.
+    #[allow(clippy::too_many_arguments)]
     async fn get_by_share_code(
         &self,
+        req: &Request,
         state: Data<&AppState>,
         client: ClientAddr,
         key: OptionalKey,
@@ -303,7 +314,15 @@ impl SessionsApi {
             let caller = state.reader(key.key(), &client).await?;
             let owner = Username::parse(&username)?;
             let id = ShareId::parse(&id)?;
-            read(&state, caller.as_ref(), &id, Some(&owner), if_none_match.0.as_deref()).await
+            read(
+                &state,
+                caller.as_ref(),
+                &id,
+                Some(&owner),
+                if_none_match.0.as_deref(),
+                accepts_gzip(req),
+            )
+            .await
         })
         .await
     }
@@ -319,6 +338,7 @@ impl SessionsApi {
     )]
     async fn get_public(
         &self,
+        req: &Request,
         state: Data<&AppState>,
         client: ClientAddr,
         /// The share id.
@@ -329,7 +349,7 @@ impl SessionsApi {
         respond(async {
             state.reader(None, &client).await?;
             let id = ShareId::parse(&id)?;
-            read(&state, None, &id, None, if_none_match.0.as_deref()).await
+            read(&state, None, &id, None, if_none_match.0.as_deref(), accepts_gzip(req)).await
         })
         .await
     }
@@ -395,12 +415,21 @@ impl SessionFacts {
     }
 }
 
-/// Stores a checked document; answers the share and its `Location`.
+/// The document as it is stored: gzip (see [`crate::compression`]). Compressed while it is
+/// validated, on another blocking thread, so a large create waits for the longer of the two.
+async fn pack(document: &Bytes) -> Result<Bytes, ApiError> {
+    let document = document.clone();
+    blocking(move || Ok(crate::compression::gzip(&document))).await
+}
+
+/// Stores a checked document (`packed`, `size` bytes before packing); answers the share and
+/// its `Location`.
 async fn store(
     state: &AppState,
     owner: &Username,
     facts: SessionFacts,
-    bytes: Bytes,
+    size: usize,
+    packed: Bytes,
 ) -> Result<(ShareCreated, String), ApiError> {
     let record = ShareRecord {
         username: owner.to_string(),
@@ -410,12 +439,13 @@ async fn store(
         tags: facts.options.tags,
         is_public: facts.options.is_public,
         expires_at: facts.options.expires_at,
-        size: bytes.len() as u64,
+        size: size as u64,
         message_count: facts.message_count,
         task_excerpt: facts.task_excerpt,
     };
-    let created = state.sessions.create(&record, bytes).await?;
-    tracing::info!(share_id = %created.id, username = %owner, bytes = record.size,
+    let stored = packed.len();
+    let created = state.sessions.create(&record, packed).await?;
+    tracing::info!(share_id = %created.id, username = %owner, bytes = record.size, stored,
         public = record.is_public, "session shared");
     let location = format!("{}/api/sessions/{}", state.public_url, created.id);
     Ok((
@@ -440,24 +470,26 @@ async fn read(
     id: &ShareId,
     owner: Option<&Username>,
     if_none_match: Option<&str>,
+    gzip: bool,
 ) -> Result<ReadResponse, ApiError> {
     let has = IfNoneMatch::parse(if_none_match);
     let (record, opened) = state.read_share(caller, id, owner, has.single()).await?;
     Ok(match opened {
         OpenedSession::Found { etag, size, body } => {
-            let etag = etag.as_deref().map(http_etag);
-            if etag.as_deref().is_some_and(|e| has.matches(e)) {
+            if etag.as_deref().map(http_etag).is_some_and(|e| has.matches(&e)) {
                 // Dropping the body closes the storage read early.
-                ReadResponse::NotModified(etag)
+                ReadResponse::NotModified(etag.as_deref().map(http_etag))
             } else {
-                ReadResponse::Ok(
-                    StoredSession { body: Body::from_bytes_stream(body), size, record },
-                    etag,
-                )
+                let (session, etag) = StoredSession::serve(body, size, etag, record, gzip).await?;
+                ReadResponse::Ok(session, etag)
             }
         }
         OpenedSession::NotModified => ReadResponse::NotModified(has.single().map(str::to_owned)),
     })
+}
+
+fn accepts_gzip(req: &Request) -> bool {
+    crate::compression::accepts_gzip(req.header(poem::http::header::ACCEPT_ENCODING))
 }
 
 /// Parsing and validating tens of megabytes is CPU work; keep it off the async workers.

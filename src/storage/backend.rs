@@ -82,18 +82,19 @@ impl std::fmt::Debug for OpenedStore {
 
 /// Opens the configured store with the default bounds; see [`open_store_bounded`].
 pub fn open_store(url: &StorageUrl, s3: &S3Options) -> anyhow::Result<OpenedStore> {
-    open_store_bounded(url, s3, StorageBounds::default())
+    open_store_bounded(url, s3, StorageBounds::default(), crate::metrics::Metrics::new())
 }
 
 /// Opens the configured store; every request it makes is bounded by `bounds` and traced
-/// (see [`super::traced`]).
+/// (see [`super::traced`]) and counted in `metrics`.
 pub fn open_store_bounded(
     url: &StorageUrl,
     s3: &S3Options,
     bounds: StorageBounds,
+    metrics: Arc<crate::metrics::Metrics>,
 ) -> anyhow::Result<OpenedStore> {
     let mut opened = open_untraced(url, s3)?;
-    opened.store = Arc::new(super::traced::TracedStore::new(opened.store, bounds));
+    opened.store = Arc::new(super::traced::TracedStore::new(opened.store, bounds, metrics));
     Ok(opened)
 }
 

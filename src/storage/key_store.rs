@@ -5,7 +5,10 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, path::Path}
 use serde::{Deserialize, Serialize};
 
 use super::StorageError;
-use crate::domain::{ApiKey, KeyHash, Username};
+use crate::{
+    domain::{ApiKey, KeyHash, Username},
+    metrics::Metrics,
+};
 
 /// What storage knows about a key: never the key, only whose it is.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -41,7 +44,25 @@ pub enum KeyStoreError {
 #[derive(Clone)]
 pub struct KeyStore {
     store: Arc<dyn ObjectStore>,
+    verdicts: Option<VerdictCache>,
 }
+
+/// Recent answers of [`KeyStore::authenticate`], by key hash (never by key).
+#[derive(Clone)]
+struct VerdictCache {
+    verdicts: moka::future::Cache<String, Verdict>,
+    metrics: Arc<Metrics>,
+}
+
+#[derive(Clone)]
+enum Verdict {
+    Valid(Username),
+    Unknown,
+    Revoked { key_id: String },
+}
+
+/// A million keys' verdicts: about 150 MB at most; far more keys than any deployment has.
+const VERDICT_CACHE_ENTRIES: u64 = 1_000_000;
 
 fn record_path(hash: &KeyHash) -> Path {
     Path::from(format!("keys/{}.json", hash.as_str()))
@@ -51,7 +72,22 @@ impl KeyStore {
     pub const MAX_LABEL_LEN: usize = 100;
 
     pub fn new(store: Arc<dyn ObjectStore>) -> Self {
-        Self { store }
+        Self { store, verdicts: None }
+    }
+
+    /// Remember each key check's answer for `ttl` (none if zero): a key made or revoked by
+    /// the CLI or another replica takes effect here within `ttl`.
+    pub fn with_cache(mut self, ttl: std::time::Duration, metrics: Arc<Metrics>) -> Self {
+        if !ttl.is_zero() {
+            self.verdicts = Some(VerdictCache {
+                verdicts: moka::future::Cache::builder()
+                    .max_capacity(VERDICT_CACHE_ENTRIES)
+                    .time_to_live(ttl)
+                    .build(),
+                metrics,
+            });
+        }
+        self
     }
 
     /// Makes a key for `owner`. The returned [`ApiKey`] is the only copy of the secret.
@@ -83,20 +119,43 @@ impl KeyStore {
 
     /// Whose key this is. Unknown and revoked keys are refused.
     pub async fn authenticate(&self, key: &ApiKey) -> Result<Username, KeyStoreError> {
-        let record = match self.read(&record_path(&key.hash())).await {
-            Err(StorageError::NotFound { .. }) => return Err(KeyStoreError::Unknown),
+        let hash = key.hash();
+        let verdict = match &self.verdicts {
+            None => self.look_up(&hash).await?,
+            Some(cache) => match cache.verdicts.get(hash.as_str()).await {
+                Some(verdict) => {
+                    cache.metrics.cache("keys", true);
+                    verdict
+                }
+                None => {
+                    cache.metrics.cache("keys", false);
+                    // Storage failures are not remembered: the next request asks again.
+                    let verdict = self.look_up(&hash).await?;
+                    cache.verdicts.insert(hash.as_str().to_owned(), verdict.clone()).await;
+                    verdict
+                }
+            },
+        };
+        match verdict {
+            Verdict::Valid(user) => Ok(user),
+            Verdict::Unknown => Err(KeyStoreError::Unknown),
+            Verdict::Revoked { key_id } => Err(KeyStoreError::Revoked { key_id }),
+        }
+    }
+
+    async fn look_up(&self, hash: &KeyHash) -> Result<Verdict, KeyStoreError> {
+        let record = match self.read(&record_path(hash)).await {
+            Err(StorageError::NotFound { .. }) => return Ok(Verdict::Unknown),
             other => other?,
         };
         if record.revoked_at.is_some() {
-            return Err(KeyStoreError::Revoked { key_id: record.key_id });
+            return Ok(Verdict::Revoked { key_id: record.key_id });
         }
-        Username::parse(&record.username).map_err(|e| {
-            StorageError::Corrupt {
-                path: format!("keys/{}…", record.key_id),
-                reason: e.to_string(),
-            }
-            .into()
-        })
+        let user = Username::parse(&record.username).map_err(|e| StorageError::Corrupt {
+            path: format!("keys/{}…", record.key_id),
+            reason: e.to_string(),
+        })?;
+        Ok(Verdict::Valid(user))
     }
 
     /// Every key record, oldest first.

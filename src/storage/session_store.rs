@@ -13,7 +13,10 @@ use object_store::{
 use serde::{Deserialize, Serialize};
 
 use super::{ConditionalWrites, ConditionalWritesState, StorageError};
-use crate::domain::{ShareId, Username};
+use crate::{
+    domain::{ShareId, Username},
+    metrics::Metrics,
+};
 
 /// Draws share ids. Production uses [`ShareId::generate`]; tests inject collisions.
 pub type IdSource = Arc<dyn Fn() -> ShareId + Send + Sync>;
@@ -30,6 +33,19 @@ pub struct SessionStore {
     conditional: ConditionalWritesState,
     ids: IdSource,
     locks: Arc<Vec<tokio::sync::Mutex<()>>>,
+    caches: Option<RecordCaches>,
+}
+
+/// What reads remember between requests (see [`SessionStore::with_caches`]).
+#[derive(Clone)]
+struct RecordCaches {
+    /// Records, for at most the configured time: what PATCH changes reaches other replicas
+    /// within it.
+    records: moka::future::Cache<String, ShareRecord>,
+    /// Owners never change, so an id's owner is kept as long as there is room: a read by id
+    /// whose record has expired from `records` fetches the record and the document at once.
+    owners: moka::future::Cache<String, Username>,
+    metrics: Arc<Metrics>,
 }
 
 #[derive(Debug, Clone)]
@@ -110,6 +126,10 @@ const MAX_UPDATE_ATTEMPTS: usize = 10;
 /// Striped per-replica locks: updates of one share queue here instead of racing in storage;
 /// storage's `If-Match` still decides between replicas.
 const LOCK_STRIPES: usize = 64;
+/// About 1 KB each at most (title, description, tags, excerpt): tens of megabytes at worst.
+const RECORD_CACHE_ENTRIES: u64 = 20_000;
+/// An id and a username: under 150 bytes each.
+const OWNER_CACHE_ENTRIES: u64 = 200_000;
 
 pub(super) fn document_path(owner: &Username, id: &ShareId) -> Path {
     Path::from(format!("sessions/{owner}/{id}.json"))
@@ -127,7 +147,23 @@ impl SessionStore {
         ids: IdSource,
     ) -> Self {
         let locks = Arc::new((0..LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect());
-        Self { store, supports_content_type, conditional, ids, locks }
+        Self { store, supports_content_type, conditional, ids, locks, caches: None }
+    }
+
+    /// Remember records for reads for `ttl` (none if zero). A change made through this replica
+    /// is seen by its next read; one made through another replica, within `ttl`.
+    pub fn with_caches(mut self, ttl: std::time::Duration, metrics: Arc<Metrics>) -> Self {
+        if !ttl.is_zero() {
+            self.caches = Some(RecordCaches {
+                records: moka::future::Cache::builder()
+                    .max_capacity(RECORD_CACHE_ENTRIES)
+                    .time_to_live(ttl)
+                    .build(),
+                owners: moka::future::Cache::builder().max_capacity(OWNER_CACHE_ENTRIES).build(),
+                metrics,
+            });
+        }
+        self
     }
 
     /// Stores `document` for `record.username` under a fresh id.
@@ -150,32 +186,64 @@ impl SessionStore {
         let record = Bytes::from(serde_json::to_vec(record).expect("ShareRecord serializes"));
         for _ in 0..MAX_ID_ATTEMPTS {
             let id = (self.ids)();
-            if !self.claim(&id_path(&id), record.clone()).await? {
-                tracing::warn!(share_id = %id, "drew an id that is taken; drawing again");
-                continue;
-            }
-            match self.claim(&document_path(owner, &id), document.clone()).await {
-                Ok(true) => return Ok(CreatedShare { id, created_at }),
-                Ok(false) => {
-                    // Only reachable on a store without conditional writes, racing another
-                    // writer on the same id; leave both objects to their owner and redraw.
-                    tracing::warn!(share_id = %id, "document path already taken; drawing again");
-                }
-                Err(e) => {
-                    // The write may have landed even though we saw it fail (a lost reply):
-                    // withdraw the document too, then the claim, so that a failed create
-                    // never leaves a share readable or listed.
-                    for path in [document_path(owner, &id), id_path(&id)] {
-                        if let Err(cleanup) = self.delete_path(&path).await {
-                            tracing::warn!(share_id = %id, %path, error = %cleanup,
-                                "could not withdraw part of a failed create; gc will");
-                        }
+            let (id_record, doc) = (id_path(&id), document_path(owner, &id));
+            // One round trip: the id and the document are claimed at once. A share is
+            // readable only once both exist (reads need the record to find and check it).
+            let (claimed, written) = tokio::join!(
+                self.claim(&id_record, record.clone()),
+                self.claim(&doc, document.clone())
+            );
+            match (claimed, written) {
+                (Ok(true), Ok(true)) => {
+                    if let Some(caches) = &self.caches {
+                        caches.owners.insert(id.to_string(), owner.clone()).await;
                     }
+                    return Ok(CreatedShare { id, created_at });
+                }
+                (Ok(false), written) => {
+                    // The id is someone else's: take back our document (if it landed), redraw.
+                    tracing::warn!(share_id = %id, "drew an id that is taken; drawing again");
+                    if !matches!(written, Ok(false)) {
+                        self.withdraw(&id, &[doc]).await;
+                    }
+                    written?;
+                }
+                (Ok(true), Ok(false)) => {
+                    // Only reachable on a store without conditional writes, racing another
+                    // writer on the same id, or with a document left without its record:
+                    // leave it, give the id back, redraw.
+                    tracing::warn!(share_id = %id, "document path already taken; drawing again");
+                    self.withdraw(&id, &[id_record]).await;
+                }
+                (Err(e), written) => {
+                    // The record's write may have landed even though we saw it fail (a lost
+                    // reply): withdraw the document (if it may be ours), then the claim, so a
+                    // failed create never leaves a share readable or listed.
+                    let mut ours = vec![id_record];
+                    if !matches!(written, Ok(false)) {
+                        ours.insert(0, doc);
+                    }
+                    self.withdraw(&id, &ours).await;
+                    return Err(e);
+                }
+                (Ok(true), Err(e)) => {
+                    self.withdraw(&id, &[doc, id_record]).await;
                     return Err(e);
                 }
             }
         }
         Err(StorageError::IdsExhausted { attempts: MAX_ID_ATTEMPTS })
+    }
+
+    /// Deletes what a failed create may have written, in order (the document before the id
+    /// claim, so nothing is ever readable without its record).
+    async fn withdraw(&self, id: &ShareId, paths: &[Path]) {
+        for path in paths {
+            if let Err(cleanup) = self.delete_path(path).await {
+                tracing::warn!(share_id = %id, %path, error = %cleanup,
+                    "could not withdraw part of a failed create; gc will");
+            }
+        }
     }
 
     /// Writes `bytes` at `path` only if nothing is there. `Ok(false)`: something is.
@@ -230,6 +298,9 @@ impl SessionStore {
         let mut attributes = Attributes::new();
         if self.supports_content_type {
             attributes.insert(Attribute::ContentType, "application/json".into());
+            if crate::compression::is_gzip(&bytes) {
+                attributes.insert(Attribute::ContentEncoding, "gzip".into());
+            }
         }
         let options = PutOptions { mode, attributes, ..Default::default() };
         self.store.put_opts(path, PutPayload::from_bytes(bytes), options).await.map(drop)
@@ -282,6 +353,38 @@ impl SessionStore {
         Ok((record, version))
     }
 
+    /// The share's record as reads see it: from the cache when one is kept (see
+    /// [`SessionStore::with_caches`]), else from storage.
+    pub async fn current_record(&self, id: &ShareId) -> Result<ShareRecord, StorageError> {
+        let Some(caches) = &self.caches else { return Ok(self.record(id).await?.0) };
+        if let Some(record) = caches.records.get(id.as_str()).await {
+            caches.metrics.cache("records", true);
+            return Ok(record);
+        }
+        caches.metrics.cache("records", false);
+        let record = self.record(id).await?.0;
+        if let Ok(owner) = Username::parse(&record.username) {
+            caches.owners.insert(id.to_string(), owner).await;
+        }
+        caches.records.insert(id.to_string(), record.clone()).await;
+        Ok(record)
+    }
+
+    /// The owner of `id` if this replica has seen it (an id's owner never changes).
+    pub async fn known_owner(&self, id: &ShareId) -> Option<Username> {
+        let caches = self.caches.as_ref()?;
+        if let Some(record) = caches.records.get(id.as_str()).await {
+            return Username::parse(&record.username).ok();
+        }
+        caches.owners.get(id.as_str()).await
+    }
+
+    async fn forget(&self, id: &ShareId) {
+        if let Some(caches) = &self.caches {
+            caches.records.invalidate(id.as_str()).await;
+        }
+    }
+
     /// Applies `change` to the share's record without losing concurrent updates: updates of
     /// one share queue on a per-replica lock, and the write only lands if the record is still
     /// the version that was read (`If-Match`); otherwise it is read again and re-applied.
@@ -297,7 +400,11 @@ impl SessionStore {
             change(&mut record).map_err(UpdateError::Rejected)?;
             let bytes = Bytes::from(serde_json::to_vec(&record).expect("ShareRecord serializes"));
             match self.put(&path, bytes.clone(), PutMode::Update(version)).await {
-                Ok(()) => return Ok(record),
+                Ok(()) => {
+                    // This replica's next read sees the change.
+                    self.forget(id).await;
+                    return Ok(record);
+                }
                 Err(
                     object_store::Error::Precondition { .. }
                     | object_store::Error::AlreadyExists { .. },
@@ -309,6 +416,7 @@ impl SessionStore {
                     self.put(&path, bytes, PutMode::Overwrite)
                         .await
                         .map_err(|e| StorageError::from_store("write", &path, e))?;
+                    self.forget(id).await;
                     return Ok(record);
                 }
                 Err(e) => return Err(StorageError::from_store("write", &path, e).into()),
@@ -327,6 +435,7 @@ impl SessionStore {
     /// Deleting what is already gone is not an error.
     pub async fn delete(&self, owner: &Username, id: &ShareId) -> Result<(), StorageError> {
         self.delete_path(&document_path(owner, id)).await?;
+        self.forget(id).await;
         self.delete_path(&id_path(id)).await
     }
 

@@ -27,6 +27,8 @@ use object_store::{
 };
 use tracing::Instrument;
 
+use crate::metrics::Metrics;
+
 /// How long storage may take (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StorageBounds {
@@ -51,11 +53,22 @@ impl StorageBounds {
 pub struct TracedStore {
     inner: Arc<dyn ObjectStore>,
     bounds: StorageBounds,
+    metrics: Arc<Metrics>,
 }
 
 impl TracedStore {
-    pub fn new(inner: Arc<dyn ObjectStore>, bounds: StorageBounds) -> Self {
-        Self { inner, bounds }
+    pub fn new(inner: Arc<dyn ObjectStore>, bounds: StorageBounds, metrics: Arc<Metrics>) -> Self {
+        Self { inner, bounds, metrics }
+    }
+
+    async fn traced<T>(
+        &self,
+        operation: &'static str,
+        path: &Path,
+        bound: Duration,
+        request: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        traced(operation, path, bound, &self.metrics, request).await
     }
 }
 
@@ -95,6 +108,7 @@ async fn traced<T>(
     operation: &'static str,
     path: &Path,
     bound: Duration,
+    metrics: &Metrics,
     request: impl Future<Output = Result<T>>,
 ) -> Result<T> {
     let span = tracing::debug_span!("storage", operation, path = %path);
@@ -103,18 +117,29 @@ async fn traced<T>(
         Ok(result) => result,
         Err(_) => Err(timed_out(bound)),
     };
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed().as_secs_f64();
+    let elapsed_ms = elapsed * 1000.0;
     let _entered = span.enter();
-    match &result {
-        Ok(_) => tracing::debug!(elapsed_ms, "storage request done"),
+    let failed = match &result {
+        Ok(_) => {
+            tracing::debug!(elapsed_ms, "storage request done");
+            false
+        }
         Err(
             e @ (object_store::Error::NotFound { .. }
             | object_store::Error::NotModified { .. }
             | object_store::Error::AlreadyExists { .. }
             | object_store::Error::Precondition { .. }),
-        ) => tracing::debug!(elapsed_ms, answer = %e, "storage request answered"),
-        Err(e) => tracing::warn!(elapsed_ms, error = %e, "storage request failed"),
-    }
+        ) => {
+            tracing::debug!(elapsed_ms, answer = %e, "storage request answered");
+            false
+        }
+        Err(e) => {
+            tracing::warn!(elapsed_ms, error = %e, "storage request failed");
+            true
+        }
+    };
+    metrics.storage(operation, elapsed, failed);
     result
 }
 
@@ -127,7 +152,7 @@ impl ObjectStore for TracedStore {
         opts: PutOptions,
     ) -> Result<PutResult> {
         let bound = self.bounds.for_upload(payload.content_length());
-        traced("put", location, bound, self.inner.put_opts(location, payload, opts)).await
+        self.traced("put", location, bound, self.inner.put_opts(location, payload, opts)).await
     }
 
     async fn put_multipart_opts(
@@ -136,7 +161,7 @@ impl ObjectStore for TracedStore {
         opts: PutMultipartOptions,
     ) -> Result<Box<dyn MultipartUpload>> {
         let bound = self.bounds.timeout;
-        traced("put_multipart", location, bound, self.inner.put_multipart_opts(location, opts))
+        self.traced("put_multipart", location, bound, self.inner.put_multipart_opts(location, opts))
             .await
     }
 
@@ -144,7 +169,7 @@ impl ObjectStore for TracedStore {
         let operation = if options.head { "head" } else { "get" };
         let bound = self.bounds.timeout;
         let mut result =
-            traced(operation, location, bound, self.inner.get_opts(location, options)).await?;
+            self.traced(operation, location, bound, self.inner.get_opts(location, options)).await?;
         if let GetResultPayload::Stream(stream) = result.payload {
             result.payload = GetResultPayload::Stream(idle_bounded(stream, bound));
         }
@@ -153,7 +178,7 @@ impl ObjectStore for TracedStore {
 
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
         let bound = self.bounds.timeout;
-        traced("get_ranges", location, bound, self.inner.get_ranges(location, ranges)).await
+        self.traced("get_ranges", location, bound, self.inner.get_ranges(location, ranges)).await
     }
 
     fn delete_stream(
@@ -180,15 +205,17 @@ impl ObjectStore for TracedStore {
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
         let path = prefix.cloned().unwrap_or_default();
-        traced("list", &path, self.bounds.timeout, self.inner.list_with_delimiter(prefix)).await
+        self.traced("list", &path, self.bounds.timeout, self.inner.list_with_delimiter(prefix))
+            .await
     }
 
     async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
-        traced("copy", to, self.bounds.timeout, self.inner.copy_opts(from, to, options)).await
+        self.traced("copy", to, self.bounds.timeout, self.inner.copy_opts(from, to, options)).await
     }
 
     async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> Result<()> {
-        traced("rename", to, self.bounds.timeout, self.inner.rename_opts(from, to, options)).await
+        self.traced("rename", to, self.bounds.timeout, self.inner.rename_opts(from, to, options))
+            .await
     }
 }
 
@@ -223,7 +250,8 @@ mod tests {
             .with_writer(move || writer.clone())
             .finish();
         let _guard = tracing::subscriber::set_default(subscriber);
-        let store = TracedStore::new(Arc::new(InMemory::new()), StorageBounds::default());
+        let store =
+            TracedStore::new(Arc::new(InMemory::new()), StorageBounds::default(), Metrics::new());
         let path = Path::from("sessions/alice/abc.json");
         store.put(&path, PutPayload::from_static(b"{}")).await.unwrap();
         store.get(&path).await.unwrap();

@@ -5,7 +5,7 @@ use std::{
     io::{BufRead, BufReader},
     process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use reqwest::StatusCode;
@@ -50,6 +50,9 @@ impl Server {
         let mut child = binary(storage)
             .arg("serve")
             .env("SESSION_SHARE_BIND", "127.0.0.1:0")
+            .env("SESSION_SHARE_METADATA_CACHE_TTL", "2s")
+            // Request lines too (off by default), to check that none holds a key.
+            .env("RUST_LOG", "info,session_share::telemetry=debug")
             .env("SESSION_SHARE_LOG_FORMAT", "json")
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
@@ -127,6 +130,14 @@ async fn keys_made_listed_and_revoked_by_the_cli_work_on_a_running_server() {
     assert_eq!(other_user.lines().count(), 1, "{other_user}");
 
     run(&storage, &["keys", "revoke", &key_id]);
+    // The server remembers key checks for --metadata-cache-ttl (2 s here): the revocation,
+    // made by another process, takes effect within that bound.
+    let revoked = Instant::now();
+    eventually(Duration::from_secs(4), || async {
+        create().await.unwrap().status() == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    assert!(revoked.elapsed() <= Duration::from_secs(3), "took {:?}", revoked.elapsed());
     let resp = create().await.unwrap();
     assert_error(resp, StatusCode::UNAUTHORIZED, "INVALID_API_KEY").await;
     let (listing, _) = run(&storage, &["keys", "list"]);

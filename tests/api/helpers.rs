@@ -197,6 +197,7 @@ pub struct AppOptions {
     pub cors_origins: Option<Vec<String>>,
     pub auth_url: Option<String>,
     pub auth_cache_ttl: Option<Duration>,
+    pub metadata_cache_ttl: Option<Duration>,
     pub client_ip_header: Option<&'static str>,
     /// Share the storage of another app (a second replica).
     pub storage_url: Option<String>,
@@ -251,6 +252,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     settings.cors_origins = options.cors_origins;
     settings.auth_url = options.auth_url;
     settings.auth_cache_ttl = options.auth_cache_ttl.unwrap_or(settings.auth_cache_ttl);
+    settings.metadata_cache_ttl = options.metadata_cache_ttl.unwrap_or(settings.metadata_cache_ttl);
     settings.client_ip_header = options.client_ip_header.map(str::to_owned);
     let app = Application::build(settings).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());

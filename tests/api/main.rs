@@ -2,6 +2,7 @@
 //! a real S3 server (in-process s3s-fs by default, or `TEST_S3_ENDPOINT`).
 
 mod cli;
+mod compression;
 mod concurrency;
 mod connections;
 mod create;
@@ -12,6 +13,7 @@ mod health;
 mod helpers;
 mod import;
 mod limits;
+mod metrics;
 mod openapi;
 mod options;
 mod outage;
