@@ -3,7 +3,6 @@
 
 use std::io::{Read, Write};
 
-use bytes::Bytes;
 use object_store::{Attribute, ObjectStoreExt, PutPayload, path::Path};
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
@@ -181,7 +180,7 @@ async fn documents_stored_uncompressed_are_served_as_they_are() {
         let resp = read(&app, &format!("/api/sessions/alice/{id}"), accept_gzip).await;
         assert_eq!(resp.status(), StatusCode::OK);
         assert!(resp.headers().get(header::CONTENT_ENCODING).is_none());
-        assert_eq!(resp.bytes().await.unwrap(), Bytes::from(original.clone()));
+        assert_eq!(resp.bytes().await.unwrap(), original);
     }
     let page = app.get(&format!("/session/{id}")).await;
     assert_eq!(page.status(), StatusCode::OK);
