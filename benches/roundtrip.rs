@@ -193,7 +193,11 @@ async fn throughput(app: &Arc<helpers::TestApp>) {
         "GET gzip",
         "ratio"
     );
+    let only = std::env::var("BENCH_FIXTURE").ok();
     for (name, total) in [("small.json", 1600), ("medium.json", 800)] {
+        if only.as_deref().is_some_and(|only| only != name) {
+            continue;
+        }
         let body = helpers::fixture(name);
         let (mut put, mut create, mut get, mut by_id, mut by_code, mut gzip) =
             (0f64, 0f64, 0f64, 0f64, 0f64, 0f64);

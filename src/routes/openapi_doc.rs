@@ -23,6 +23,9 @@ use crate::{
 pub const EXAMPLE_ID: &str = "HzKozOxIxl4dO0YijPu0q";
 pub const EXAMPLE_USERNAME: &str = "viragtiwari";
 
+const ID_PATTERN: &str = r"^[A-Za-z0-9_-]{1,64}$";
+const USERNAME_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$";
+
 /// The finished document.
 pub fn document() -> Value {
     // One API at a time, then merged: see `api_service`.
@@ -88,9 +91,18 @@ fn decorate_operation(path: &str, operation: &mut Value) {
     let id = operation["operationId"].as_str().unwrap_or_default().to_owned();
     if let Some(parameters) = operation.get_mut("parameters").and_then(Value::as_array_mut) {
         for parameter in parameters {
-            match parameter["name"].as_str() {
-                Some("id") => parameter["example"] = json!(EXAMPLE_ID),
-                Some("username") => parameter["example"] = json!(EXAMPLE_USERNAME),
+            // The patterns are the domain parsers' rules (`ShareId::parse`, `Username::parse`),
+            // which check them at run time: poem-openapi's `validator(pattern)` compiles its
+            // regex on every request.
+            match (parameter["name"].as_str(), parameter["in"].as_str()) {
+                (Some("id"), Some("path")) => {
+                    parameter["example"] = json!(EXAMPLE_ID);
+                    parameter["schema"]["pattern"] = json!(ID_PATTERN);
+                }
+                (Some("username"), Some("path")) => {
+                    parameter["example"] = json!(EXAMPLE_USERNAME);
+                    parameter["schema"]["pattern"] = json!(USERNAME_PATTERN);
+                }
                 _ => {}
             }
         }

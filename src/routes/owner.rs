@@ -168,7 +168,6 @@ impl OwnerApi {
         client: ClientAddr,
         key: RequiredKey,
         /// The share id.
-        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
         id: Path<String>,
         body: JsonUpload<ShareUpdate>,
     ) -> UpdateResponse {
@@ -208,7 +207,6 @@ impl OwnerApi {
         client: ClientAddr,
         key: RequiredKey,
         /// The share id.
-        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
         id: Path<String>,
     ) -> DeleteResponse {
         respond(async {

@@ -100,7 +100,7 @@ impl<T> JsonUpload<T> {
         if !gzipped {
             return Ok((bytes, held));
         }
-        let plain = super::sessions::blocking(move || {
+        let plain = super::sessions::cpu(bytes.len() * 4, move || {
             crate::compression::gunzip(&bytes, limit).map_err(|e| match e {
                 GunzipError::TooLarge { limit } => ApiError::payload_too_large(limit),
                 e @ GunzipError::Invalid(_) => ApiError::invalid_request(e.to_string()),

@@ -128,7 +128,7 @@ impl SessionsApi {
                 (state.validator.clone(), state.max_ttl, bytes.clone());
             let checking = state.checks.acquire().await.map_err(ApiError::internal)?;
             let (facts, packed) = tokio::join!(
-                blocking(move || {
+                cpu(bytes.len(), move || {
                     let document = SessionValidator::parse_json(&checked)?;
                     validator.check(&document)?;
                     SessionFacts::of(&document, max_ttl)
@@ -191,7 +191,7 @@ impl SessionsApi {
             let parsed = bytes.clone();
             // Held from the parse to the end of validation: the parsed tree lives that long.
             let checking = state.checks.acquire().await.map_err(ApiError::internal)?;
-            match blocking(move || classify(&parsed)).await? {
+            match cpu(bytes.len(), move || classify(&parsed)).await? {
                 Incoming::Create(document) => {
                     // The key comes before the (costly) validation.
                     let (Some(key), Some(owner)) = (&key, checked) else {
@@ -202,7 +202,7 @@ impl SessionsApi {
                     state.limits.check_write(key.hash().as_str())?;
                     let (validator, max_ttl) = (state.validator.clone(), state.max_ttl);
                     let (facts, packed) = tokio::join!(
-                        blocking(move || {
+                        cpu(bytes.len(), move || {
                             validator.check(&document)?;
                             SessionFacts::of(&document, max_ttl)
                         }),
@@ -270,7 +270,6 @@ impl SessionsApi {
         client: ClientAddr,
         key: OptionalKey,
         /// The share id.
-        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
         id: Path<String>,
         #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
     ) -> ReadResponse {
@@ -303,10 +302,8 @@ impl SessionsApi {
         client: ClientAddr,
         key: OptionalKey,
         /// The share's author.
-        #[oai(validator(pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"))]
         username: Path<String>,
         /// The share id.
-        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
         id: Path<String>,
         #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
     ) -> ReadResponse {
@@ -342,7 +339,6 @@ impl SessionsApi {
         state: Data<&AppState>,
         client: ClientAddr,
         /// The share id.
-        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
         id: Path<String>,
         #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
     ) -> ReadResponse {
@@ -419,7 +415,7 @@ impl SessionFacts {
 /// validated, on another blocking thread, so a large create waits for the longer of the two.
 async fn pack(document: &Bytes) -> Result<Bytes, ApiError> {
     let document = document.clone();
-    blocking(move || Ok(crate::compression::gzip(&document))).await
+    cpu(document.len(), move || Ok(crate::compression::gzip(&document))).await
 }
 
 /// Stores a checked document (`packed`, `size` bytes before packing); answers the share and
@@ -492,9 +488,18 @@ fn accepts_gzip(req: &Request) -> bool {
     crate::compression::accepts_gzip(req.header(poem::http::header::ACCEPT_ENCODING))
 }
 
-/// Parsing and validating tens of megabytes is CPU work; keep it off the async workers.
-pub(super) async fn blocking<T: Send + 'static>(
+/// Bodies up to this size are parsed, checked and compressed on the async worker: well under
+/// a millisecond, where a hand-off to the blocking pool and back costs more than the work.
+const INLINE_CPU_BYTES: usize = 64 * 1024;
+
+/// CPU work on a body of `bytes` bytes: inline when small, else on the blocking pool, so that
+/// parsing and validating tens of megabytes never holds up the async workers.
+pub(super) async fn cpu<T: Send + 'static>(
+    bytes: usize,
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
+    if bytes <= INLINE_CPU_BYTES {
+        return work();
+    }
     tokio::task::spawn_blocking(work).await.map_err(ApiError::internal)?
 }

@@ -183,6 +183,7 @@ impl SessionStore {
         })?;
         let owner = &owner;
         let created_at = record.created_at;
+        let stored_record = record.clone();
         let record = Bytes::from(serde_json::to_vec(record).expect("ShareRecord serializes"));
         for _ in 0..MAX_ID_ATTEMPTS {
             let id = (self.ids)();
@@ -196,7 +197,9 @@ impl SessionStore {
             match (claimed, written) {
                 (Ok(true), Ok(true)) => {
                     if let Some(caches) = &self.caches {
+                        // What was just written is what the first reads will want.
                         caches.owners.insert(id.to_string(), owner.clone()).await;
+                        caches.records.insert(id.to_string(), stored_record.clone()).await;
                     }
                     return Ok(CreatedShare { id, created_at });
                 }
