@@ -48,8 +48,53 @@ async fn main() {
     if part != "throughput" {
         latency(&app).await;
     }
-    if part != "latency" {
+    if part.is_empty() || part == "throughput" {
         throughput(&app).await;
+    }
+    if part.is_empty() || part == "page" {
+        pages(&app).await;
+    }
+}
+
+/// A warm share page (its session parsed and rendered before) against a static asset of the
+/// same service: what a view costs beyond serving bytes.
+async fn pages(app: &Arc<helpers::TestApp>) {
+    let clients: usize = env_or("BENCH_CLIENTS", 16);
+    let total = 4000;
+    println!("\nshare page, warm: {clients} clients, requests/s; ratio = page / static asset");
+    println!("{:<12}{:>12}{:>12}{:>8}{:>14}", "fixture", "asset", "page", "ratio", "page bytes");
+    for name in ["medium.json", "large.json"] {
+        let id = app.create(helpers::fixture(name)).await["id"].as_str().unwrap().to_owned();
+        let page = Arc::new(format!("/session/{id}"));
+        let size = app.get(&page).await.bytes().await.unwrap().len();
+        let (mut asset, mut view) = (0f64, 0f64);
+        for _ in 0..3 {
+            let a = app.clone();
+            asset = asset.max(
+                rate(clients, total, move |_| {
+                    let a = a.clone();
+                    async move {
+                        let resp = a.get("/assets/page.css").await;
+                        assert_eq!(resp.status(), 200);
+                        resp.bytes().await.unwrap();
+                    }
+                })
+                .await,
+            );
+            let (a, p) = (app.clone(), page.clone());
+            view = view.max(
+                rate(clients, total, move |_| {
+                    let (a, p) = (a.clone(), p.clone());
+                    async move {
+                        let resp = a.get(&p).await;
+                        assert_eq!(resp.status(), 200);
+                        resp.bytes().await.unwrap();
+                    }
+                })
+                .await,
+            );
+        }
+        println!("{:<12}{:>12.0}{:>12.0}{:>8.2}{:>14}", name, asset, view, view / asset, size);
     }
 }
 

@@ -13,6 +13,19 @@ use serde::Deserialize;
 pub struct PageDocument {
     pub task: PageTask,
     pub messages: Vec<PageMessage>,
+    /// Messages as HTML, rendered once: markdown and highlighting are nearly all of a view's
+    /// cost, and a message renders the same for every view.
+    #[serde(skip)]
+    rendered: Rendered,
+    #[serde(skip)]
+    order: std::sync::OnceLock<Vec<usize>>,
+}
+
+/// Rendered messages by index, within a budget counted in [`PageDocument::weight`].
+#[derive(Debug, Default)]
+struct Rendered {
+    html: std::sync::RwLock<std::collections::HashMap<usize, Bytes>>,
+    used: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -61,14 +74,54 @@ impl PageDocument {
                         .sum::<usize>()
             })
             .sum();
-        std::mem::size_of::<Self>() + self.task.task.len() + messages
+        std::mem::size_of::<Self>() + self.task.task.len() + messages + self.render_budget()
+    }
+
+    /// Room for rendered HTML: highlighted code and escaped text grow; images are links.
+    fn render_budget(&self) -> usize {
+        let text: usize = self
+            .messages
+            .iter()
+            .map(|m| {
+                [&m.ask, &m.say, &m.text, &m.reasoning]
+                    .iter()
+                    .map(|s| s.as_ref().map_or(0, String::len))
+                    .sum::<usize>()
+                    + 256 * (1 + m.images.len())
+            })
+            .sum();
+        3 * text
+    }
+
+    /// Message `index` as HTML: rendered by `render` the first time, remembered while the
+    /// budget allows.
+    pub fn rendered(&self, index: usize, render: impl FnOnce() -> String) -> Bytes {
+        if let Some(html) = self.cached(index) {
+            return html;
+        }
+        let html = Bytes::from(render());
+        use std::sync::atomic::Ordering;
+        let used = self.rendered.used.fetch_add(html.len(), Ordering::Relaxed) + html.len();
+        if used <= self.render_budget() {
+            self.rendered.html.write().unwrap().insert(index, html.clone());
+        } else {
+            self.rendered.used.fetch_sub(html.len(), Ordering::Relaxed);
+        }
+        html
+    }
+
+    /// Message `index` as HTML if it has been rendered.
+    pub fn cached(&self, index: usize) -> Option<Bytes> {
+        self.rendered.html.read().unwrap().get(&index).cloned()
     }
 
     /// Message indexes (into `messages`) in the order of `ts`; ties keep upload order.
-    pub fn chronological(&self) -> Vec<usize> {
-        let mut order: Vec<usize> = (0..self.messages.len()).collect();
-        order.sort_by(|&a, &b| self.messages[a].ts.total_cmp(&self.messages[b].ts));
-        order
+    pub fn chronological(&self) -> &[usize] {
+        self.order.get_or_init(|| {
+            let mut order: Vec<usize> = (0..self.messages.len()).collect();
+            order.sort_by(|&a, &b| self.messages[a].ts.total_cmp(&self.messages[b].ts));
+            order
+        })
     }
 }
 

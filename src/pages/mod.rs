@@ -173,8 +173,12 @@ async fn page(
     if page > pages {
         return Err(ApiError::session_not_found());
     }
-    let shown: Vec<usize> =
-        order.into_iter().skip((page - 1) * MESSAGES_PER_PAGE).take(MESSAGES_PER_PAGE).collect();
+    let shown: Vec<usize> = order
+        .iter()
+        .skip((page - 1) * MESSAGES_PER_PAGE)
+        .take(MESSAGES_PER_PAGE)
+        .copied()
+        .collect();
     let ctx = Arc::new(PageContext {
         id: id.to_string(),
         share_url: state.share_url(&id),
@@ -193,9 +197,16 @@ async fn page(
         async move {
             let first = part.first().copied().unwrap_or_default();
             let id = ctx.id.clone();
+            // A part seen before is copied together from the rendered messages.
+            let cached: Option<Vec<Bytes>> = part.iter().map(|&i| doc.cached(i)).collect();
+            if let Some(cached) = cached {
+                return Bytes::from(cached.concat());
+            }
             // Markdown and highlighting are CPU work.
             let rendered = tokio::task::spawn_blocking(move || {
-                Bytes::from(part.iter().map(|&i| message(&ctx.id, i, &doc)).collect::<String>())
+                let html: Vec<Bytes> =
+                    part.iter().map(|&i| doc.rendered(i, || message(&ctx.id, i, &doc))).collect();
+                Bytes::from(html.concat())
             })
             .await;
             part_or_notice(rendered, &id, first)

@@ -112,3 +112,30 @@ async fn the_share_code_page_redirects_to_the_page_the_extension_parses() {
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert!(resp.text().await.unwrap().starts_with("<!doctype html>"));
 }
+
+/// Messages are rendered once and remembered: a warm view is the same page as the first,
+/// on every page, and a title changed since shows at once.
+#[tokio::test]
+async fn a_warm_view_is_the_same_page_and_shows_current_metadata() {
+    let app = spawn_app().await;
+    let id = app.create(fixture("large.json")).await["id"].as_str().unwrap().to_owned();
+    for page in ["", "?page=2"] {
+        let path = format!("/session/{id}{page}");
+        let cold = app.get(&path).await.text().await.unwrap();
+        let warm = app.get(&path).await.text().await.unwrap();
+        assert!(cold.contains("<article"), "{page}");
+        assert!(cold == warm, "the cached rendering differs on {path}");
+    }
+    let patch = app
+        .client
+        .patch(app.url(&format!("/api/sessions/{id}")))
+        .header("Content-Type", "application/json")
+        .header("Syntx-Api-Key", &app.api_key)
+        .body(json!({"title": "Renamed after the first view"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patch.status(), StatusCode::OK);
+    let html = app.get(&format!("/session/{id}")).await.text().await.unwrap();
+    assert!(html.contains("Renamed after the first view"));
+}
