@@ -43,8 +43,31 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 #[tokio::main]
 async fn main() {
+    // BENCH_LOG=1: logs as `serve` writes them (JSON on stderr, RUST_LOG or `info`), to
+    // measure what logging costs a trivial route (BENCH_PART=trivial).
+    if std::env::var("BENCH_LOG").is_ok() {
+        session_share::telemetry::init(session_share::configuration::LogFormat::Json);
+    }
     let app = Arc::new(helpers::spawn_app().await);
     let part = std::env::var("BENCH_PART").unwrap_or_default();
+    if part == "trivial" {
+        let clients: usize = env_or("BENCH_CLIENTS", 16);
+        let mut best = 0f64;
+        for _ in 0..5 {
+            let a = app.clone();
+            best = best.max(
+                rate(clients, 10_000, move |_| {
+                    let a = a.clone();
+                    async move {
+                        a.get("/assets/page.css").await.bytes().await.unwrap();
+                    }
+                })
+                .await,
+            );
+        }
+        println!("trivial route (a static asset), {clients} clients: {best:.0} requests/s");
+        return;
+    }
     if part != "throughput" {
         latency(&app).await;
     }
