@@ -88,7 +88,7 @@ fn start_s3s_fs() -> S3Target {
         runtime.block_on(async move {
             let fs = AtomicConditionalPuts {
                 fs: s3s_fs::FileSystem::new(&root).unwrap(),
-                puts: tokio::sync::Mutex::new(()),
+                puts: (0..256).map(|_| tokio::sync::Mutex::new(())).collect(),
             };
             let mut builder = s3s::service::S3ServiceBuilder::new(fs);
             builder.set_auth(s3s::auth::SimpleAuth::from_single(access, secret));
@@ -121,11 +121,21 @@ fn start_s3s_fs() -> S3Target {
 
 /// s3s-fs checks `If-Match` / `If-None-Match` and then writes, in two steps, so two
 /// conditional PUTs can both pass their check; S3 and MinIO decide atomically, and the
-/// service's guarantees rest on that. Serializing conditional PUTs makes the in-process server
-/// as strict as they are. Only the operations object_store uses are forwarded.
+/// service's guarantees rest on that. Serializing conditional PUTs of the same key makes the
+/// in-process server as strict as they are (and, like them, lets other keys' PUTs proceed in
+/// parallel). Only the operations object_store uses are forwarded.
 struct AtomicConditionalPuts {
     fs: s3s_fs::FileSystem,
-    puts: tokio::sync::Mutex<()>,
+    puts: Vec<tokio::sync::Mutex<()>>,
+}
+
+impl AtomicConditionalPuts {
+    fn lock_for(&self, key: &str) -> &tokio::sync::Mutex<()> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut hasher);
+        &self.puts[hasher.finish() as usize % self.puts.len()]
+    }
 }
 
 #[async_trait::async_trait]
@@ -135,7 +145,7 @@ impl s3s::S3 for AtomicConditionalPuts {
         req: s3s::S3Request<s3s::dto::PutObjectInput>,
     ) -> s3s::S3Result<s3s::S3Response<s3s::dto::PutObjectOutput>> {
         if req.input.if_match.is_some() || req.input.if_none_match.is_some() {
-            let _one_at_a_time = self.puts.lock().await;
+            let _one_at_a_time = self.lock_for(&req.input.key).lock().await;
             self.fs.put_object(req).await
         } else {
             self.fs.put_object(req).await

@@ -46,3 +46,39 @@ test("a large keyless share on the older route reaches Node's fetch as 401", asy
     assert.equal((await resp.json()).code, "MISSING_API_KEY");
   }
 });
+
+// Node's fetch asks for gzip and decodes it: the extension gets the stored (compressed) bytes
+// and reads the session it shared, byte for byte, by every import route; and it may upload
+// gzip itself.
+test("Node's fetch imports a share served gzip-compressed, byte for byte", async () => {
+  const { gzipSync } = await import("node:zlib");
+  const body = JSON.stringify(JSON.parse(session(1)), null, 1);
+  for (const compressed of [false, true]) {
+    const created = await fetch(`${service.base}/api/sessions/create`, {
+      method: "POST",
+      headers: {
+        "Content-Type": "application/json",
+        "Syntx-Api-Key": service.key,
+        ...(compressed ? { "Content-Encoding": "gzip" } : {}),
+      },
+      body: compressed ? gzipSync(body) : body,
+    });
+    assert.equal(created.status, 201);
+    const { id, username } = await created.json();
+    const reads = [
+      fetch(`${service.base}/api/sessions/${id}`),
+      fetch(`${service.base}/api/sessions/${username}/${id}`),
+      fetch(`${service.base}/api/sessions`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ id, username }),
+      }),
+    ];
+    for (const resp of await Promise.all(reads)) {
+      assert.equal(resp.status, 200);
+      assert.equal(resp.headers.get("content-encoding"), "gzip");
+      assert.ok(Number(resp.headers.get("content-length")) < body.length / 10);
+      assert.equal(await resp.text(), body);
+    }
+  }
+});
