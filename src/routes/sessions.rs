@@ -107,7 +107,8 @@ impl SessionsApi {
     /// What newer extensions call on "share task". The body is a `SerializedSession`; it is
     /// checked against `openapi/session.schema.json` and stored byte for byte under the key
     /// owner's username. Optional top-level `title`, `description`, `tags`, `isPublic` and
-    /// `expiresAt` set the share's options. Requires an API key.
+    /// `expiresAt` set the share's options. Requires an API key. The body may be sent with
+    /// `Content-Encoding: gzip`; `--max-body` applies to it before and after decoding.
     #[oai(
         path = "/api/sessions/create",
         method = "post",
@@ -256,7 +257,9 @@ impl SessionsApi {
     /// What older extensions call on import. Public shares are readable by anyone with the
     /// id; a key may be sent (`Syntx-Api-Key` or `Authorization: Bearer`), and if it is, it
     /// must be valid; private shares need their owner's key. Answers the uploaded bytes with
-    /// an `ETag`; a matching `If-None-Match` answers 304.
+    /// an `ETag`; a matching `If-None-Match` answers 304. Sessions are stored gzip-compressed:
+    /// a client whose `Accept-Encoding` takes gzip gets them so (`Content-Encoding: gzip`,
+    /// weak `ETag`), any other the uploaded bytes.
     #[oai(
         path = "/api/sessions/:id",
         method = "get",
