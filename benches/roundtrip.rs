@@ -10,7 +10,8 @@
 //!   (`BENCH_ROUNDS`, default 3) and the best round of each kept.
 //!
 //! `cargo bench --bench roundtrip`. Uses the tests' in-process s3s-fs server, or
-//! `TEST_S3_ENDPOINT` like the tests. `BENCH_PART=latency|throughput` runs one part.
+//! `TEST_S3_ENDPOINT` like the tests. `BENCH_PART=latency|throughput|page|trivial` runs one
+//! part; for profiling, `BENCH_CREATE_ONLY=1` or `BENCH_READ_ONLY=1` with `BENCH_PART=throughput`.
 
 #[allow(dead_code)]
 #[path = "../tests/api/helpers.rs"]
@@ -283,6 +284,20 @@ async fn throughput(app: &Arc<helpers::TestApp>) {
                 .await,
             );
             let (a, b, kept) = (app.clone(), body.clone(), ids.clone());
+            if std::env::var("BENCH_CREATE_ONLY").is_ok() {
+                // For profiling: creates alone, nothing else in the profile.
+                create = create.max(
+                    rate(clients, total * 4, move |_| {
+                        let (a, b) = (a.clone(), b.clone());
+                        async move {
+                            a.create(b).await;
+                        }
+                    })
+                    .await,
+                );
+                println!("creates alone: {create:.0}/s");
+                return;
+            }
             create = create.max(
                 rate(clients, total, move |_| {
                     let (a, b, kept) = (a.clone(), b.clone(), kept.clone());
@@ -305,6 +320,23 @@ async fn throughput(app: &Arc<helpers::TestApp>) {
                 })
                 .await,
             );
+            if std::env::var("BENCH_READ_ONLY").is_ok() {
+                // For profiling: reads by id alone, over and over.
+                let (a, kept) = (app.clone(), ids.clone());
+                let n = kept.lock().unwrap().len();
+                let r = rate(clients, total * 10, move |i| {
+                    let (a, kept) = (a.clone(), kept.clone());
+                    async move {
+                        let id = kept.lock().unwrap()[i % n].clone();
+                        let resp = a.get(&format!("/api/sessions/{id}")).await;
+                        assert_eq!(resp.status(), 200);
+                        resp.bytes().await.unwrap();
+                    }
+                })
+                .await;
+                println!("reads by id alone: {r:.0}/s");
+                return;
+            }
             for (route, best, gzipped) in [
                 ("id", &mut by_id, false),
                 ("code", &mut by_code, false),
