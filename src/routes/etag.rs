@@ -18,6 +18,15 @@ impl IfNoneMatch {
         }
     }
 
+    /// The tag the client sent when it sent one: what a 304 that storage decided repeats (weak
+    /// if the client has the gzip form, strong if the plain one).
+    pub fn sent(&self) -> Option<&str> {
+        match self.0.as_slice() {
+            [one] if one != "*" => Some(one),
+            _ => None,
+        }
+    }
+
     /// Whether the document with this `ETag` (as [`http_etag`] spells it) is one the client has.
     pub fn matches(&self, etag: &str) -> bool {
         self.0.iter().any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)

@@ -77,12 +77,8 @@ impl<T> JsonUpload<T> {
     /// decompressed, and `limit` applies to it both before and after.
     /// The body, and its share of the in-flight budget (`--max-inflight-bodies`), held while
     /// the returned guard lives: keep it until the request is done with the bytes.
-    pub async fn read(
-        self,
-        limit: u64,
-        state: &AppState,
-    ) -> Result<(Bytes, Option<OwnedSemaphorePermit>), ApiError> {
-        let _counted = state.metrics.upload();
+    pub async fn read(self, limit: u64, state: &AppState) -> Result<(Bytes, InFlight), ApiError> {
+        let counted = state.metrics.upload();
         let gzipped = match self.encoding.as_deref() {
             None => false,
             Some("gzip" | "x-gzip") => true,
@@ -98,7 +94,7 @@ impl<T> JsonUpload<T> {
         let (bytes, mut held) = self.read_raw(limit, state).await?;
         state.metrics.bytes_in(bytes.len() as u64);
         if !gzipped {
-            return Ok((bytes, held));
+            return Ok((bytes, InFlight { _budget: held, _counted: counted }));
         }
         let plain = super::sessions::cpu(bytes.len() * 4, move || {
             crate::compression::gunzip(&bytes, limit).map_err(|e| match e {
@@ -118,7 +114,7 @@ impl<T> JsonUpload<T> {
             },
             _ => return Err(ApiError::server_busy()),
         }
-        Ok((plain, held))
+        Ok((plain, InFlight { _budget: held, _counted: counted }))
     }
 
     async fn read_raw(
@@ -189,6 +185,13 @@ impl<T> JsonUpload<T> {
         }
         Ok((buffer.freeze(), held))
     }
+}
+
+/// An upload's place in the in-flight budget and in the `uploads_in_flight` gauge: keep it
+/// until the request is done with the bytes.
+pub struct InFlight {
+    _budget: Option<OwnedSemaphorePermit>,
+    _counted: crate::metrics::UploadGuard,
 }
 
 /// How long an upload waits for room in the in-flight budget before a 503.

@@ -45,9 +45,10 @@ api_response! {
         BadRequest,
         /// No API key (`MISSING_API_KEY`) or an unknown or revoked one (`INVALID_API_KEY`).
         Unauthorized,
-        /// The body exceeds the server's limit (`--max-body`).
+        /// The body exceeds the server's limit (`--max-body`), as sent or once decoded.
         PayloadTooLarge,
-        /// The body is not sent as `application/json`.
+        /// The body is not sent as `application/json`, or with a `Content-Encoding` other than
+        /// gzip.
         UnsupportedMediaType,
     }
 }
@@ -476,14 +477,17 @@ async fn read(
     Ok(match opened {
         OpenedSession::Found { etag, size, body } => {
             if etag.as_deref().map(http_etag).is_some_and(|e| has.matches(&e)) {
-                // Dropping the body closes the storage read early.
-                ReadResponse::NotModified(etag.as_deref().map(http_etag))
+                // Dropping the body closes the storage read early. The tag repeated is the
+                // client's own (weak for the gzip form) when it sent one.
+                ReadResponse::NotModified(
+                    has.sent().map(str::to_owned).or_else(|| etag.as_deref().map(http_etag)),
+                )
             } else {
                 let (session, etag) = StoredSession::serve(body, size, etag, record, gzip).await?;
                 ReadResponse::Ok(session, etag)
             }
         }
-        OpenedSession::NotModified => ReadResponse::NotModified(has.single().map(str::to_owned)),
+        OpenedSession::NotModified => ReadResponse::NotModified(has.sent().map(str::to_owned)),
     })
 }
 

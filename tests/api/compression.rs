@@ -68,6 +68,7 @@ async fn documents_are_stored_compressed_and_served_as_each_client_accepts() {
             .await
             .unwrap();
         assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(again.headers()[header::ETAG], etag.as_str(), "the tag of the form it has");
 
         // Any other client gets the uploaded bytes, with their length.
         for accept in [None, Some("identity"), Some("gzip;q=0, br")] {
