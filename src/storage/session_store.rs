@@ -510,7 +510,7 @@ mod tests {
         let fixed = ShareId::parse("AAAAAAAAAAAAAAAAAAAAA").unwrap();
         let draws = std::sync::Mutex::new(vec![ShareId::generate(), fixed.clone(), fixed.clone()]);
         let ids: IdSource = Arc::new(move || draws.lock().unwrap().pop().unwrap());
-        let (store, _) = store_with(ids);
+        let (store, memory) = store_with(ids);
         let alice = Username::parse("alice").unwrap();
         let first =
             store.create(&record_for("alice"), Bytes::from_static(b"{\"a\":1}")).await.unwrap();
@@ -521,12 +521,17 @@ mod tests {
         assert_eq!(read_all(&store, &alice, &first.id).await, &b"{\"a\":1}"[..]);
         assert_eq!(store.record(&first.id).await.unwrap().0.username, "alice");
         assert_eq!(store.record(&second.id).await.unwrap().0.username, "bob");
+        // Bob's document, written at once with the claim that lost, was taken back.
+        let all: Vec<String> =
+            memory.list(None).map_ok(|m| m.location.to_string()).try_collect().await.unwrap();
+        assert!(!all.contains(&format!("sessions/bob/{fixed}.json")), "{all:?}");
+        assert_eq!(all.len(), 4, "two records and two documents: {all:?}");
     }
 
-    /// Storage that accepts id claims but fails every document write, as a full disk or a
-    /// dropped connection would half-way through a create.
+    /// Storage that fails every write below a prefix (`sessions/` or `ids/`), as a full disk
+    /// or a dropped connection would half-way through a create.
     #[derive(Debug)]
-    struct RefusesDocuments(InMemory);
+    struct RefusesDocuments(InMemory, &'static str);
 
     impl std::fmt::Display for RefusesDocuments {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -542,7 +547,7 @@ mod tests {
             payload: PutPayload,
             opts: PutOptions,
         ) -> object_store::Result<object_store::PutResult> {
-            if location.as_ref().starts_with("sessions/") {
+            if location.as_ref().starts_with(self.1) {
                 return Err(object_store::Error::Generic {
                     store: "test",
                     source: "disk full".into(),
@@ -594,26 +599,29 @@ mod tests {
 
     #[tokio::test]
     async fn a_create_that_fails_half_way_leaves_nothing_readable() {
-        let store = Arc::new(RefusesDocuments(InMemory::new()));
-        let state = ConditionalWritesState::default();
-        state.set(ConditionalWrites::Supported);
-        let id = ShareId::generate();
-        let drawn = id.clone();
-        let sessions =
-            SessionStore::new(store.clone(), true, state, Arc::new(move || drawn.clone()));
-        let alice = Username::parse("alice").unwrap();
+        // The document write fails, or the id claim does (the document, written at once,
+        // landed): either way nothing is left.
+        for refused in ["sessions/", "ids/"] {
+            let store = Arc::new(RefusesDocuments(InMemory::new(), refused));
+            let state = ConditionalWritesState::default();
+            state.set(ConditionalWrites::Supported);
+            let id = ShareId::generate();
+            let drawn = id.clone();
+            let sessions =
+                SessionStore::new(store.clone(), true, state, Arc::new(move || drawn.clone()));
+            let alice = Username::parse("alice").unwrap();
 
-        let err =
-            sessions.create(&record_for("alice"), Bytes::from_static(b"{}")).await.unwrap_err();
-        assert!(matches!(err, StorageError::Unavailable { operation: "write", .. }), "{err}");
-        // The id claim was withdrawn: neither lookup finds a session.
-        assert!(matches!(sessions.record(&id).await, Err(StorageError::NotFound { .. })));
-        assert!(matches!(
-            sessions.open(&alice, &id, None).await,
-            Err(StorageError::NotFound { .. })
-        ));
-        let left: Vec<_> = store.list(None).try_collect().await.unwrap();
-        assert!(left.is_empty(), "left behind: {left:?}");
+            let err =
+                sessions.create(&record_for("alice"), Bytes::from_static(b"{}")).await.unwrap_err();
+            assert!(matches!(err, StorageError::Unavailable { operation: "write", .. }), "{err}");
+            assert!(matches!(sessions.record(&id).await, Err(StorageError::NotFound { .. })));
+            assert!(matches!(
+                sessions.open(&alice, &id, None).await,
+                Err(StorageError::NotFound { .. })
+            ));
+            let left: Vec<_> = store.list(None).try_collect().await.unwrap();
+            assert!(left.is_empty(), "{refused}: left behind: {left:?}");
+        }
     }
 
     #[tokio::test]
