@@ -26,7 +26,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use object_store::{ObjectStoreExt, PutPayload, path::Path};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, path::Path};
 use session_share::validation::SessionValidator;
 
 fn median(mut samples: Vec<Duration>) -> Duration {
@@ -249,11 +249,13 @@ async fn throughput(app: &Arc<helpers::TestApp>) {
          ratio = service / direct"
     );
     println!(
-        "{:<12}{:>12}{:>10}{:>8}{:>12}{:>10}{:>8}{:>10}{:>8}{:>10}{:>8}",
+        "{:<12}{:>12}{:>10}{:>10}{:>8}{:>8}{:>12}{:>10}{:>8}{:>10}{:>8}{:>10}{:>8}",
         "fixture",
         "put direct",
+        "2 claims",
         "create",
         "ratio",
+        "/2cl",
         "get direct",
         "GET id",
         "ratio",
@@ -268,8 +270,8 @@ async fn throughput(app: &Arc<helpers::TestApp>) {
             continue;
         }
         let body = helpers::fixture(name);
-        let (mut put, mut create, mut get, mut by_id, mut by_code, mut gzip) =
-            (0f64, 0f64, 0f64, 0f64, 0f64, 0f64);
+        let (mut put, mut claims, mut create, mut get, mut by_id, mut by_code, mut gzip) =
+            (0f64, 0f64, 0f64, 0f64, 0f64, 0f64, 0f64);
         let ids: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
         for round in 0..rounds {
             let (a, b) = (app.clone(), body.clone());
@@ -279,6 +281,30 @@ async fn throughput(app: &Arc<helpers::TestApp>) {
                     async move {
                         let path = Path::from(format!("bench-t/{name}/{round}/{i}"));
                         a.store.put(&path, PutPayload::from_bytes(b)).await.unwrap();
+                    }
+                })
+                .await,
+            );
+            // The storage floor of any create that claims an id beside its document: two
+            // conditional PUTs at once (the record is about 300 bytes).
+            let (a, b) = (app.clone(), body.clone());
+            claims = claims.max(
+                rate(clients, total, move |i| {
+                    let (a, b) = (a.clone(), b.clone());
+                    async move {
+                        let create = || PutOptions { mode: PutMode::Create, ..Default::default() };
+                        let record = Path::from(format!("bench-c/{name}/{round}/{i}.id"));
+                        let doc = Path::from(format!("bench-c/{name}/{round}/{i}.json"));
+                        let (r, d) = tokio::join!(
+                            a.store.put_opts(
+                                &record,
+                                PutPayload::from_static(&[b'x'; 300]),
+                                create()
+                            ),
+                            a.store.put_opts(&doc, PutPayload::from_bytes(b), create())
+                        );
+                        r.unwrap();
+                        d.unwrap();
                     }
                 })
                 .await,
@@ -369,11 +395,13 @@ async fn throughput(app: &Arc<helpers::TestApp>) {
             }
         }
         println!(
-            "{:<12}{:>12.0}{:>10.0}{:>8.2}{:>12.0}{:>10.0}{:>8.2}{:>10.0}{:>8.2}{:>10.0}{:>8.2}",
+            "{:<12}{:>12.0}{:>10.0}{:>10.0}{:>8.2}{:>8.2}{:>12.0}{:>10.0}{:>8.2}{:>10.0}{:>8.2}{:>10.0}{:>8.2}",
             name,
             put,
+            claims,
             create,
             create / put,
+            create / claims,
             get,
             by_id,
             by_id / get,
