@@ -86,7 +86,12 @@ where
     let reader = tokio_util::io::StreamReader::new(body.map_err(std::io::Error::other));
     let mut decoder = async_compression::tokio::bufread::GzipDecoder::new(reader);
     decoder.multiple_members(true);
-    tokio_util::io::ReaderStream::new(decoder).boxed()
+    tokio_util::io::ReaderStream::new(decoder)
+        .inspect_err(|error| {
+            // The response is already under way: the client sees it cut short; say why here.
+            tracing::warn!(%error, "a stored session stopped decoding part-way");
+        })
+        .boxed()
 }
 
 /// Whether an `Accept-Encoding` header accepts gzip (RFC 9110 12.5.3: a q of 0 refuses it;

@@ -186,3 +186,23 @@ async fn documents_stored_uncompressed_are_served_as_they_are() {
     let page = app.get(&format!("/session/{id}")).await;
     assert_eq!(page.status(), StatusCode::OK);
 }
+
+/// A stored document that is not valid gzip past its magic bytes (damaged in storage): a
+/// client that needs it decoded never receives a short body as if it were whole.
+#[tokio::test]
+async fn a_damaged_stored_document_is_never_served_as_complete() {
+    let app = spawn_app().await;
+    let original = fixture("medium.json");
+    let id = app.create(original.clone()).await["id"].as_str().unwrap().to_owned();
+    let path = Path::from(format!("sessions/alice/{id}.json"));
+    let mut damaged = app.store.get(&path).await.unwrap().bytes().await.unwrap().to_vec();
+    let middle = damaged.len() / 2;
+    damaged.truncate(middle);
+    damaged.extend(std::iter::repeat_n(0xff, 1000));
+    app.store.put(&path, PutPayload::from(damaged)).await.unwrap();
+    let resp = read(&app, &format!("/api/sessions/alice/{id}"), false).await;
+    match resp.bytes().await {
+        Err(_) => {}
+        Ok(body) => assert!(body.len() < original.len() && body != original, "served as whole"),
+    }
+}
