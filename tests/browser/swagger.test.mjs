@@ -58,6 +58,19 @@ test("Swagger UI: authorize, try the prefilled share request, execute: 201 and a
   assert.ok(choices.some((c) => /create|Share/i.test(c)) && choices.some((c) => /import|Import/i.test(c)), choices.join(" | "));
   const second = await execute(both);
   assert.equal(second.status, "201", second.body);
+
+  // Reading it back: the browser asks for gzip and gets the stored bytes, which Swagger UI
+  // shows decoded.
+  const read = await tryItOut(page, "Sessions-getSession");
+  const idInput = read.locator('tr[data-param-name="id"] input');
+  await idInput.fill(created.id);
+  const got = await execute(read);
+  assert.equal(got.status, "200", got.body);
+  const session = JSON.parse(got.body);
+  assert.equal(typeof session.version, "string");
+  assert.ok(Array.isArray(session.messages));
+  const headers = await read.locator(".live-responses-table .response-col_description .microlight").allTextContents();
+  assert.match(headers.join("\n"), /content-encoding: gzip/i);
   assert.deepEqual(errors, []);
   await page.close();
 });
