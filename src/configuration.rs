@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use crate::{
     access::{Rate, RateSetting},
-    storage::{IdSource, S3Options, StorageBounds, StorageUrl},
+    metrics::Metrics,
+    storage::{IdSource, OpenedStore, S3Options, StorageBounds, StorageUrl, open_store_bounded},
 };
 
 #[derive(Parser, Debug)]
@@ -65,6 +66,12 @@ pub struct StorageArgs {
 impl StorageArgs {
     pub fn bounds(&self) -> StorageBounds {
         StorageBounds { timeout: self.storage_timeout, min_rate: self.storage_min_rate }
+    }
+
+    /// The store a command (`keys`, `gc`) works on: S3 from the `AWS_*` environment, these
+    /// bounds, metrics nobody reads.
+    pub fn open(&self) -> anyhow::Result<OpenedStore> {
+        open_store_bounded(&self.storage, &S3Options::default(), self.bounds(), Metrics::new())
     }
 }
 

@@ -4,10 +4,9 @@ use clap::Parser;
 use session_share::{
     configuration::{Cli, Command, KeysCommand, LogFormat, ServeArgs, StorageArgs},
     domain::{ShareId, Username},
-    metrics::Metrics,
     routes::openapi_json,
     startup::Application,
-    storage::{ConditionalWritesState, KeyStore, S3Options, SessionStore, open_store_bounded},
+    storage::{ConditionalWritesState, KeyStore, SessionStore},
     telemetry,
 };
 
@@ -39,12 +38,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn gc(grace: std::time::Duration, storage: StorageArgs) -> anyhow::Result<()> {
-    let opened = open_store_bounded(
-        &storage.storage,
-        &S3Options::default(),
-        storage.bounds(),
-        Metrics::new(),
-    )?;
+    let opened = storage.open()?;
     let sessions = SessionStore::new(
         opened.store,
         opened.supports_content_type,
@@ -62,13 +56,7 @@ async fn gc(grace: std::time::Duration, storage: StorageArgs) -> anyhow::Result<
 
 async fn keys(command: KeysCommand) -> anyhow::Result<()> {
     let open = |storage: &StorageArgs| -> anyhow::Result<KeyStore> {
-        let opened = open_store_bounded(
-            &storage.storage,
-            &S3Options::default(),
-            storage.bounds(),
-            Metrics::new(),
-        )?;
-        Ok(KeyStore::new(opened.store))
+        Ok(KeyStore::new(storage.open()?.store))
     };
     match command {
         KeysCommand::Create { username, label, storage } => {

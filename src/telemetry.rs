@@ -10,7 +10,12 @@ use poem::{
 use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
 
-use crate::{configuration::LogFormat, metrics::Metrics};
+use std::borrow::Cow;
+
+use crate::{
+    configuration::LogFormat,
+    metrics::{Metrics, method_label},
+};
 
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -62,13 +67,13 @@ pub async fn log_requests<E: Endpoint>(
     };
     // The API's operation id (`getSession`), else the route's pattern (pages), else `-`
     // (no route matched): a bounded set of labels either way.
-    let route = match resp.data::<poem_openapi::OperationId>() {
-        Some(operation) => operation.0,
-        None => resp.data::<PathPattern>().map_or("-", |p| &p.0),
+    let route: Cow<'static, str> = match resp.data::<poem_openapi::OperationId>() {
+        Some(operation) => operation.0.into(),
+        None => resp.data::<PathPattern>().map_or("-".into(), |p| p.0.to_string().into()),
     };
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
-    metrics.request(method.as_str(), route, status, elapsed.as_secs_f64());
+    metrics.request(method_label(&method), route.clone(), status, elapsed.as_secs_f64());
     if let Some(length) = resp.headers().get(header::CONTENT_LENGTH) {
         metrics.bytes_out(length.to_str().ok().and_then(|l| l.parse().ok()).unwrap_or(0));
     }

@@ -104,15 +104,8 @@ impl<T> JsonUpload<T> {
         })
         .await?;
         // The decompressed bytes take their room in the budget too.
-        let needed = plain.len().div_ceil(1024) as u32;
-        match tokio::time::timeout(BUSY_WAIT, state.inflight.clone().acquire_many_owned(needed))
-            .await
-        {
-            Ok(Ok(permit)) => match held.as_mut() {
-                Some(held) => held.merge(permit),
-                None => held = Some(permit),
-            },
-            _ => return Err(ApiError::server_busy()),
+        if !reserve(&mut held, plain.len().div_ceil(1024), state).await {
+            return Err(ApiError::server_busy());
         }
         Ok((plain, InFlight { _budget: held, _counted: counted }))
     }
@@ -154,19 +147,10 @@ impl<T> JsonUpload<T> {
             // client merely declares); a short wait, then 503.
             let held_kib = held.as_ref().map_or(0, OwnedSemaphorePermit::num_permits);
             let needed = (buffer.len() + chunk.len()).div_ceil(1024).saturating_sub(held_kib);
-            if needed > 0 {
-                let wanted = state.inflight.clone().acquire_many_owned(needed as u32);
-                match tokio::time::timeout(BUSY_WAIT, wanted).await {
-                    Ok(Ok(permit)) => match held.as_mut() {
-                        Some(held) => held.merge(permit),
-                        None => held = Some(permit),
-                    },
-                    _ => {
-                        drop(held);
-                        drain(chunks, None).await;
-                        return Err(ApiError::server_busy());
-                    }
-                }
+            if needed > 0 && !reserve(&mut held, needed, state).await {
+                drop(held);
+                drain(chunks, None).await;
+                return Err(ApiError::server_busy());
             }
             if buffer.capacity() - buffer.len() < chunk.len() {
                 // A client's Content-Length reserves nothing before its bytes come: the buffer
@@ -192,6 +176,22 @@ impl<T> JsonUpload<T> {
 pub struct InFlight {
     _budget: Option<OwnedSemaphorePermit>,
     _counted: crate::metrics::UploadGuard,
+}
+
+/// Adds `kib` KiB to what `held` has of the in-flight budget, waiting at most [`BUSY_WAIT`]
+/// for room; `false` if there was none.
+async fn reserve(held: &mut Option<OwnedSemaphorePermit>, kib: usize, state: &AppState) -> bool {
+    let wanted = state.inflight.clone().acquire_many_owned(kib as u32);
+    match tokio::time::timeout(BUSY_WAIT, wanted).await {
+        Ok(Ok(permit)) => {
+            match held.as_mut() {
+                Some(held) => held.merge(permit),
+                None => *held = Some(permit),
+            }
+            true
+        }
+        _ => false,
+    }
 }
 
 /// How long an upload waits for room in the in-flight budget before a 503.

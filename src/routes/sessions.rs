@@ -129,16 +129,14 @@ impl SessionsApi {
             let (validator, max_ttl, checked) =
                 (state.validator.clone(), state.max_ttl, bytes.clone());
             let checking = state.checks.acquire().await.map_err(ApiError::internal)?;
-            let (facts, packed) = tokio::join!(
-                cpu(bytes.len(), move || {
-                    let document = SessionValidator::parse_json(&checked)?;
-                    validator.check(&document)?;
-                    SessionFacts::of(&document, max_ttl)
-                }),
-                pack(&bytes)
-            );
+            let (facts, packed) = check_and_pack(&bytes, move || {
+                let document = SessionValidator::parse_json(&checked)?;
+                validator.check(&document)?;
+                SessionFacts::of(&document, max_ttl)
+            })
+            .await?;
             drop(checking);
-            let (created, location) = store(&state, &owner, facts?, bytes.len(), packed?).await?;
+            let (created, location) = store(&state, &owner, facts, bytes.len(), packed).await?;
             Ok(CreateResponse::Created(Json(created), location))
         })
         .await
@@ -203,16 +201,14 @@ impl SessionsApi {
                     let owner = owner?;
                     state.limits.check_write(key.hash().as_str())?;
                     let (validator, max_ttl) = (state.validator.clone(), state.max_ttl);
-                    let (facts, packed) = tokio::join!(
-                        cpu(bytes.len(), move || {
-                            validator.check(&document)?;
-                            SessionFacts::of(&document, max_ttl)
-                        }),
-                        pack(&bytes)
-                    );
+                    let (facts, packed) = check_and_pack(&bytes, move || {
+                        validator.check(&document)?;
+                        SessionFacts::of(&document, max_ttl)
+                    })
+                    .await?;
                     drop(checking);
                     let (created, location) =
-                        store(&state, &owner, facts?, bytes.len(), packed?).await?;
+                        store(&state, &owner, facts, bytes.len(), packed).await?;
                     Ok(CreateOrImportResponse::Created(Json(created), location))
                 }
                 Incoming::Import { id, username } => {
@@ -415,11 +411,19 @@ impl SessionFacts {
     }
 }
 
-/// The document as it is stored: gzip (see [`crate::compression`]). Compressed while it is
-/// validated, on another blocking thread, so a large create waits for the longer of the two.
-async fn pack(document: &Bytes) -> Result<Bytes, ApiError> {
-    let document = document.clone();
-    cpu(document.len(), move || Ok(crate::compression::gzip(&document))).await
+/// Runs `check` (validation, giving the facts kept beside the document) and compresses the
+/// document as it is stored (gzip, see [`crate::compression`]) at once, each on its own
+/// blocking thread when large: a large create waits for the longer of the two, not the sum.
+async fn check_and_pack(
+    document: &Bytes,
+    check: impl FnOnce() -> Result<SessionFacts, ApiError> + Send + 'static,
+) -> Result<(SessionFacts, Bytes), ApiError> {
+    let packing = document.clone();
+    let (facts, packed) = tokio::join!(
+        cpu(document.len(), check),
+        cpu(document.len(), move || Ok(crate::compression::gzip(&packing)))
+    );
+    Ok((facts?, packed?))
 }
 
 /// Stores a checked document (`packed`, `size` bytes before packing); answers the share and

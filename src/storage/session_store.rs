@@ -373,13 +373,10 @@ impl SessionStore {
         Ok(record)
     }
 
-    /// The owner of `id` if this replica has seen it (an id's owner never changes).
+    /// The owner of `id` if this replica has seen it (an id's owner never changes). Every
+    /// record this replica caches, it has also noted the owner of.
     pub async fn known_owner(&self, id: &ShareId) -> Option<Username> {
-        let caches = self.caches.as_ref()?;
-        if let Some(record) = caches.records.get(id.as_str()).await {
-            return Username::parse(&record.username).ok();
-        }
-        caches.owners.get(id.as_str()).await
+        self.caches.as_ref()?.owners.get(id.as_str()).await
     }
 
     async fn forget(&self, id: &ShareId) {
