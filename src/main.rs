@@ -43,7 +43,7 @@ async fn gc(grace: std::time::Duration, storage: StorageArgs) -> anyhow::Result<
         opened.store,
         opened.supports_content_type,
         ConditionalWritesState::default(),
-        Arc::new(ShareId::generate),
+        Arc::new(ShareId::generate_for),
     );
     let report =
         sessions.collect_garbage(chrono::Utc::now(), chrono::Duration::from_std(grace)?).await?;

@@ -85,7 +85,7 @@ impl Application {
         });
 
         let conditional_writes = ConditionalWritesState::default();
-        let ids = settings.id_source.clone().unwrap_or_else(|| Arc::new(ShareId::generate));
+        let ids = settings.id_source.clone().unwrap_or_else(|| Arc::new(ShareId::generate_for));
         let state = AppState {
             sessions: SessionStore::new(
                 opened.store.clone(),

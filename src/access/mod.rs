@@ -139,10 +139,9 @@ impl AppState {
         }
     }
 
-    /// Opens a share for `caller`. With its owner known (a share code, or an id this replica
-    /// has seen) the record and the document are fetched at once, and the record often comes
-    /// from the cache: one storage round trip. Otherwise the record names the owner first.
-    /// See [`check_readable`] for who may read what.
+    /// Opens a share for `caller`: one storage read (see [`crate::storage::SessionStore::open`]).
+    /// `owner`, from a share code, must be the share's. See [`check_readable`] for who may
+    /// read what.
     pub async fn read_share(
         &self,
         caller: Option<&Username>,
@@ -150,31 +149,12 @@ impl AppState {
         owner: Option<&Username>,
         if_none_match: Option<&str>,
     ) -> Result<(ShareRecord, OpenedSession), ApiError> {
-        let known = match owner {
-            Some(owner) => Some(owner.clone()),
-            None => self.sessions.known_owner(id).await,
-        };
-        let (record, opened) = match known {
-            Some(owner) => {
-                let (record, opened) = tokio::join!(
-                    self.sessions.current_record(id),
-                    self.sessions.open(&owner, id, if_none_match)
-                );
-                let record = record?;
-                if record.username != owner.as_str() {
-                    return Err(ApiError::session_not_found());
-                }
-                (record, opened)
-            }
-            None => {
-                let record = self.sessions.current_record(id).await?;
-                let owner = Username::parse(&record.username)?;
-                let opened = self.sessions.open(&owner, id, if_none_match).await;
-                (record, opened)
-            }
-        };
+        let (record, opened) = self.sessions.open(id, if_none_match).await?;
+        if owner.is_some_and(|owner| record.username != owner.as_str()) {
+            return Err(ApiError::session_not_found());
+        }
         check_readable(&record, caller)?;
-        Ok((record, opened?))
+        Ok((record, opened))
     }
 }
 

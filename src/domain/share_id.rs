@@ -1,4 +1,4 @@
-use super::DomainError;
+use super::{DomainError, Username};
 
 /// The id of a share: 21 URL-safe random characters when this service makes it
 /// (`HzKozOxIxl4dO0YijPu0q`).
@@ -26,9 +26,20 @@ impl ShareId {
         Ok(Self(raw.to_owned()))
     }
 
-    /// A fresh random id: 21 characters of a 64-letter alphabet, 126 random bits.
-    pub fn generate() -> Self {
-        Self(nanoid::nanoid!(21))
+    /// Ids this service draws start with their owner's prefix, this long.
+    pub const OWNER_PREFIX_LEN: usize = 8;
+
+    /// A fresh id for `owner`'s share: [`Username::id_prefix`] and 13 random characters of a
+    /// 64-letter alphabet (78 random bits), 21 characters like the ids the extension knows.
+    pub fn generate_for(owner: &Username) -> Self {
+        const RANDOM_LEN: usize = ShareId::GENERATED_LEN - ShareId::OWNER_PREFIX_LEN;
+        Self(format!("{}{}", owner.id_prefix(), nanoid::nanoid!(RANDOM_LEN)))
+    }
+
+    /// Where storage keeps the share (see [`ShareId::generate_for`]); for ids made before
+    /// prefixes, and ids shorter than one, it leads nowhere and the older layout is used.
+    pub fn prefix(&self) -> &str {
+        &self.0[..self.0.len().min(Self::OWNER_PREFIX_LEN)]
     }
 
     pub fn as_str(&self) -> &str {
@@ -48,11 +59,27 @@ mod tests {
 
     #[test]
     fn generated_ids_are_21_url_safe_characters_and_parse_back() {
+        let alice = Username::parse("alice").unwrap();
+        let mut seen = std::collections::HashSet::new();
         for _ in 0..1000 {
-            let id = ShareId::generate();
+            let id = ShareId::generate_for(&alice);
             assert_eq!(id.as_str().len(), 21);
             assert_eq!(ShareId::parse(id.as_str()).unwrap(), id);
+            assert!(seen.insert(id), "ids repeat");
         }
+    }
+
+    #[test]
+    fn ids_start_with_their_owners_prefix_and_owners_differ() {
+        let (alice, bob) = (Username::parse("alice").unwrap(), Username::parse("Bob").unwrap());
+        assert_eq!(ShareId::generate_for(&alice).prefix(), alice.id_prefix());
+        assert_eq!(alice.id_prefix().len(), ShareId::OWNER_PREFIX_LEN);
+        assert_ne!(alice.id_prefix(), bob.id_prefix());
+        // Case-insensitive names, one prefix; and it never changes (stored shares rely on it).
+        assert_eq!(bob.id_prefix(), Username::parse("bob").unwrap().id_prefix());
+        assert_eq!(alice.id_prefix(), "K9gGyX8O");
+        // Ids made before prefixes (or shorter than one) still have one: it leads nowhere.
+        assert_eq!(ShareId::parse("abc").unwrap().prefix(), "abc");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-use super::DomainError;
+use super::{DomainError, ShareId};
 
 /// The owner of a share, as it appears in share codes (`username/id`) and storage paths.
 ///
@@ -34,6 +34,19 @@ impl Username {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The first characters of every id drawn for this owner (see [`ShareId::generate_for`]):
+    /// 48 bits of the name's SHA-256, in the ids' alphabet. It lets storage keep an owner's
+    /// shares under one prefix that an id alone also leads to. Two owners may share a prefix
+    /// (rarely: 48 bits); listings check each share's owner, so that only costs a read.
+    pub fn id_prefix(&self) -> String {
+        use base64::Engine;
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(self.0.as_bytes());
+        let mut prefix = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..6]);
+        prefix.truncate(ShareId::OWNER_PREFIX_LEN);
+        prefix
     }
 }
 

@@ -123,10 +123,11 @@ async fn load(
     if let Some(doc) = settings.cache.get(id.as_str()).await {
         return Ok((record, doc));
     }
-    let owner = Username::parse(&record.username)?;
-    let OpenedSession::Found { body, .. } = state.sessions.open(&owner, id, None).await? else {
+    let (record, OpenedSession::Found { body, .. }) = state.sessions.open(id, None).await? else {
         return Err(ApiError::internal("not-modified answer to an unconditional read"));
     };
+    // The record read with the document is as fresh as the one checked above, or fresher.
+    check_readable(&record, None)?;
     let chunks: Vec<Bytes> = body.try_collect().await.map_err(|e| {
         tracing::warn!(error = %e, share_id = %id, "reading a session for its page failed");
         ApiError::storage_unavailable()
@@ -139,7 +140,7 @@ async fn load(
             .map_err(ApiError::internal)?
             .map_err(|e| {
                 ApiError::from(crate::storage::StorageError::Corrupt {
-                    path: format!("sessions/{owner}/{id}.json"),
+                    path: format!("the share {id}"),
                     reason: e.to_string(),
                 })
             })?

@@ -16,9 +16,10 @@ pub struct GcReport {
 }
 
 impl SessionStore {
-    /// Deletes expired shares, and what failed creates and interrupted deletes left behind
-    /// (records without a document, documents without a record) once older than `grace`, so
-    /// that a create in flight is never mistaken for a leftover. Every step is an idempotent
+    /// Deletes expired shares, and what failed creates and interrupted deletes of the older
+    /// two-object layout left behind (records without a document, documents without a
+    /// record) once older than `grace`, so that a create in flight is never mistaken for a
+    /// leftover. (A share in one object has no halves to leave.) Every step is an idempotent
     /// delete, so several collectors (and the service) can run at once.
     pub async fn collect_garbage(
         &self,
@@ -27,13 +28,32 @@ impl SessionStore {
     ) -> Result<GcReport, StorageError> {
         let mut report = GcReport::default();
         let cutoff = now - grace;
+        for meta in list_under(self.store.as_ref(), "shares").await? {
+            let Some(id) = meta.location.filename().and_then(|f| ShareId::parse(f).ok()) else {
+                continue;
+            };
+            let record = match self.packed_record(&id).await {
+                Ok((record, _)) => record,
+                Err(StorageError::NotFound { .. }) => continue,
+                Err(StorageError::Corrupt { path, reason }) => {
+                    tracing::warn!(%path, %reason, "gc: skipping a corrupt share");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if record.is_expired(now) {
+                self.delete_path(&meta.location).await?;
+                self.forget(&id).await;
+                report.expired += 1;
+            }
+        }
         let mut recorded = std::collections::HashSet::new();
         for meta in list_under(self.store.as_ref(), "ids").await? {
             let Some(id) = meta.location.filename().and_then(|f| f.strip_suffix(".json")) else {
                 continue;
             };
             let Ok(id) = ShareId::parse(id) else { continue };
-            let record = match self.record(&id).await {
+            let record = match self.older_record(&id).await {
                 Ok((record, _)) => record,
                 Err(StorageError::NotFound { .. }) => continue,
                 Err(StorageError::Corrupt { path, reason }) => {
@@ -70,7 +90,7 @@ impl SessionStore {
             let Some(id) = id else { continue };
             if meta.last_modified < cutoff && !recorded.contains(&id) {
                 // Re-check: a record written after our listing is not an orphan's.
-                if matches!(self.record(&id).await, Err(StorageError::NotFound { .. })) {
+                if matches!(self.older_record(&id).await, Err(StorageError::NotFound { .. })) {
                     self.delete_path(&meta.location).await?;
                     report.orphaned_documents += 1;
                 }

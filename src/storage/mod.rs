@@ -1,15 +1,18 @@
 //! Object storage: where sessions and key hashes live, behind one `Arc<dyn ObjectStore>`.
 //!
 //! Layout (below the configured prefix):
-//! - `sessions/<username>/<id>.json`: the uploaded document, byte for byte.
-//! - `ids/<id>.json`: the share's record (owner, options, size); claims the id, serves id-only
-//!   lookups and PATCH.
+//! - `shares/<id prefix>/<id>`: a share, as its record's line and the stored document (see
+//!   [`packed`]); the id's prefix is its owner's, so an id alone and an owner's listing both
+//!   lead here.
+//! - `ids/<id>.json` and `sessions/<username>/<id>.json`: a share made before that layout,
+//!   its record and its document.
 //! - `keys/<sha256 of key>.json`: who a key belongs to; never the key itself.
 //! - `_probe/<random>`: scratch objects of the start-up conditional-write probe.
 
 mod backend;
 mod gc;
 mod key_store;
+mod packed;
 mod probe;
 mod session_store;
 mod traced;

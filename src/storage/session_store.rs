@@ -18,14 +18,20 @@ use crate::{
     metrics::Metrics,
 };
 
-/// Draws share ids. Production uses [`ShareId::generate`]; tests inject collisions.
-pub type IdSource = Arc<dyn Fn() -> ShareId + Send + Sync>;
+/// Draws share ids for an owner. Production uses [`ShareId::generate_for`]; tests inject
+/// collisions.
+pub type IdSource = Arc<dyn Fn(&Username) -> ShareId + Send + Sync>;
 
-/// Ids are 126 random bits, so a second draw is already astronomically rare; the bound only
-/// keeps a misbehaving store from looping us forever.
+/// Ids have 78 random bits besides their owner's prefix, so a second draw is already
+/// astronomically rare; the bound only keeps a misbehaving store from looping us forever.
 const MAX_ID_ATTEMPTS: usize = 8;
 
-/// Stores and serves session documents. Cheap to clone.
+/// Stores and serves shares. Cheap to clone.
+///
+/// A share is one object, `shares/<id prefix>/<id>` (see [`super::packed`]): its record line,
+/// then the document. Shares made before that layout are two objects, the record at
+/// `ids/<id>.json` and the document at `sessions/<owner>/<id>.json`; they are read, changed,
+/// listed and deleted as they are, never moved (their ids carry no owner prefix).
 #[derive(Clone)]
 pub struct SessionStore {
     pub(super) store: Arc<dyn ObjectStore>,
@@ -33,6 +39,9 @@ pub struct SessionStore {
     conditional: ConditionalWritesState,
     ids: IdSource,
     locks: Arc<Vec<tokio::sync::Mutex<()>>>,
+    /// A change of a share's options rewrites its whole object, held in memory meanwhile:
+    /// this bounds how many are held at once.
+    rewrites: Arc<tokio::sync::Semaphore>,
     caches: Option<RecordCaches>,
 }
 
@@ -42,9 +51,10 @@ struct RecordCaches {
     /// Records, for at most the configured time: what PATCH changes reaches other replicas
     /// within it.
     records: moka::future::Cache<String, ShareRecord>,
-    /// Owners never change, so an id's owner is kept as long as there is room: a read by id
-    /// whose record has expired from `records` fetches the record and the document at once.
-    owners: moka::future::Cache<String, Username>,
+    /// Owners of shares stored in the older, two-object layout. Owners never change, so they
+    /// are kept as long as there is room: a read of such a share whose record has expired
+    /// from `records` fetches the record and the document at once.
+    older: moka::future::Cache<String, Username>,
     metrics: Arc<Metrics>,
 }
 
@@ -55,14 +65,14 @@ pub struct CreatedShare {
 }
 
 pub enum OpenedSession {
-    /// The document, streaming; `etag` as the store spells it.
+    /// The document, streaming; `etag` as the store spells it; `size` in bytes as stored.
     Found { etag: Option<String>, size: u64, body: BoxStream<'static, object_store::Result<Bytes>> },
     /// The store itself matched the `if_none_match` it was given.
     NotModified,
 }
 
-/// What is known about a share besides its document, at `ids/<id>.json`: written (and the id
-/// claimed) at create, changed by PATCH, the owner's for id-only lookups.
+/// What is known about a share besides its document: written at create, changed by PATCH,
+/// read before any of the document is served (it says who may see it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ShareRecord {
@@ -98,7 +108,8 @@ impl ShareRecord {
     }
 }
 
-/// A document found under an owner's prefix.
+/// A share found in an owner's listing: its owner is only certain once its record is read
+/// (an id prefix may be shared by two owners).
 #[derive(Debug, Clone)]
 pub struct OwnedDocument {
     pub id: ShareId,
@@ -126,17 +137,37 @@ const MAX_UPDATE_ATTEMPTS: usize = 10;
 /// Striped per-replica locks: updates of one share queue here instead of racing in storage;
 /// storage's `If-Match` still decides between replicas.
 const LOCK_STRIPES: usize = 64;
+/// Whole objects held at once by changes of options (each at most a stored document).
+const CONCURRENT_REWRITES: usize = 2;
 /// About 1 KB each at most (title, description, tags, excerpt): tens of megabytes at worst.
 const RECORD_CACHE_ENTRIES: u64 = 20_000;
 /// An id and a username: under 150 bytes each.
 const OWNER_CACHE_ENTRIES: u64 = 200_000;
 
+/// A share, record and document in one object.
+pub(super) fn share_path(id: &ShareId) -> Path {
+    Path::from(format!("shares/{}/{id}", id.prefix()))
+}
+
+/// Where listings look for `owner`'s shares (with those of any owner sharing the prefix).
+fn owner_prefix(owner: &Username) -> String {
+    format!("shares/{}", owner.id_prefix())
+}
+
+/// The older layout's document.
 pub(super) fn document_path(owner: &Username, id: &ShareId) -> Path {
     Path::from(format!("sessions/{owner}/{id}.json"))
 }
 
-fn id_path(id: &ShareId) -> Path {
+/// The older layout's record.
+pub(super) fn id_path(id: &ShareId) -> Path {
     Path::from(format!("ids/{id}.json"))
+}
+
+/// A record as read for a change: where it is, and (in one object) the document behind it.
+enum Stored {
+    Packed { document: Bytes },
+    Older,
 }
 
 impl SessionStore {
@@ -147,7 +178,8 @@ impl SessionStore {
         ids: IdSource,
     ) -> Self {
         let locks = Arc::new((0..LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect());
-        Self { store, supports_content_type, conditional, ids, locks, caches: None }
+        let rewrites = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_REWRITES));
+        Self { store, supports_content_type, conditional, ids, locks, rewrites, caches: None }
     }
 
     /// Remember records for reads for `ttl` (none if zero). A change made through this replica
@@ -159,19 +191,16 @@ impl SessionStore {
                     .max_capacity(RECORD_CACHE_ENTRIES)
                     .time_to_live(ttl)
                     .build(),
-                owners: moka::future::Cache::builder().max_capacity(OWNER_CACHE_ENTRIES).build(),
+                older: moka::future::Cache::builder().max_capacity(OWNER_CACHE_ENTRIES).build(),
                 metrics,
             });
         }
         self
     }
 
-    /// Stores `document` for `record.username` under a fresh id.
-    ///
-    /// The id is claimed first by writing its record (`ids/<id>.json`, only if absent), then
-    /// the document is written. The document is the commit point: until it exists no read
-    /// returns the share, and if writing it fails the claim is withdrawn and the caller gets
-    /// the error.
+    /// Stores `document` for `record.username` under a fresh id: one write, of one object,
+    /// only if nothing is there (`If-None-Match: *`). Until it lands no read finds the share;
+    /// if it fails, whatever may have landed is taken back and the caller gets the error.
     pub async fn create(
         &self,
         record: &ShareRecord,
@@ -181,56 +210,24 @@ impl SessionStore {
             path: "new share".into(),
             reason: e.to_string(),
         })?;
-        let owner = &owner;
-        let created_at = record.created_at;
-        let stored_record = record.clone();
-        let record = Bytes::from(serde_json::to_vec(record).expect("ShareRecord serializes"));
+        let line = super::packed::record_line(record);
         for _ in 0..MAX_ID_ATTEMPTS {
-            let id = (self.ids)();
-            let (id_record, doc) = (id_path(&id), document_path(owner, &id));
-            // One round trip: the id and the document are claimed at once. A share is
-            // readable only once both exist (reads need the record to find and check it).
-            let (claimed, written) = tokio::join!(
-                self.claim(&id_record, record.clone()),
-                self.claim(&doc, document.clone())
-            );
-            match (claimed, written) {
-                (Ok(true), Ok(true)) => {
-                    if let Some(caches) = &self.caches {
-                        // What was just written is what the first reads will want.
-                        caches.owners.insert(id.to_string(), owner.clone()).await;
-                        caches.records.insert(id.to_string(), stored_record.clone()).await;
-                    }
-                    return Ok(CreatedShare { id, created_at });
+            let id = (self.ids)(&owner);
+            let path = share_path(&id);
+            let object = PutPayload::from_iter([line.clone(), document.clone()]);
+            match self.claim(&path, object).await {
+                Ok(true) => {
+                    // What was just written is what the first reads will want.
+                    self.remember(&id, record).await;
+                    return Ok(CreatedShare { id, created_at: record.created_at });
                 }
-                (Ok(false), written) => {
-                    // The id is someone else's: take back our document (if it landed), redraw.
+                Ok(false) => {
                     tracing::warn!(share_id = %id, "drew an id that is taken; drawing again");
-                    if !matches!(written, Ok(false)) {
-                        self.withdraw(&id, &[doc]).await;
-                    }
-                    written?;
                 }
-                (Ok(true), Ok(false)) => {
-                    // Only reachable on a store without conditional writes, racing another
-                    // writer on the same id, or with a document left without its record:
-                    // leave it, give the id back, redraw.
-                    tracing::warn!(share_id = %id, "document path already taken; drawing again");
-                    self.withdraw(&id, &[id_record]).await;
-                }
-                (Err(e), written) => {
-                    // The record's write may have landed even though we saw it fail (a lost
-                    // reply): withdraw the document (if it may be ours), then the claim, so a
-                    // failed create never leaves a share readable or listed.
-                    let mut ours = vec![id_record];
-                    if !matches!(written, Ok(false)) {
-                        ours.insert(0, doc);
-                    }
-                    self.withdraw(&id, &ours).await;
-                    return Err(e);
-                }
-                (Ok(true), Err(e)) => {
-                    self.withdraw(&id, &[doc, id_record]).await;
+                Err(e) => {
+                    // The write may have landed though we saw it fail (a lost reply): take it
+                    // back, so a create that answered an error never leaves a share behind.
+                    self.withdraw(&id, &[path]).await;
                     return Err(e);
                 }
             }
@@ -238,8 +235,7 @@ impl SessionStore {
         Err(StorageError::IdsExhausted { attempts: MAX_ID_ATTEMPTS })
     }
 
-    /// Deletes what a failed create may have written, in order (the document before the id
-    /// claim, so nothing is ever readable without its record).
+    /// Deletes what a failed create may have written.
     async fn withdraw(&self, id: &ShareId, paths: &[Path]) {
         for path in paths {
             if let Err(cleanup) = self.delete_path(path).await {
@@ -249,8 +245,8 @@ impl SessionStore {
         }
     }
 
-    /// Writes `bytes` at `path` only if nothing is there. `Ok(false)`: something is.
-    async fn claim(&self, path: &Path, bytes: Bytes) -> Result<bool, StorageError> {
+    /// Writes `object` at `path` only if nothing is there. `Ok(false)`: something is.
+    async fn claim(&self, path: &Path, object: PutPayload) -> Result<bool, StorageError> {
         if self.conditional.get() != ConditionalWrites::Supported {
             // Without (known) conditional writes, look first. Not atomic: see README.
             match self.store.head(path).await {
@@ -259,16 +255,15 @@ impl SessionStore {
                 Err(e) => return Err(StorageError::from_store("check", path, e)),
             }
         }
-        match self.put(path, bytes.clone(), PutMode::Create).await {
+        match self.put(path, object.clone(), PutMode::Create).await {
             Ok(()) => Ok(true),
             // Refused: taken by someone else, or by this very write, whose reply was lost
             // and which the client then retried. Only the latter holds our exact bytes
-            // (records carry their creation time to the nanosecond; documents live under the
-            // id this create claimed).
-            Err(object_store::Error::AlreadyExists { .. }) => self.holds(path, &bytes).await,
+            // (records carry their creation time to the nanosecond).
+            Err(object_store::Error::AlreadyExists { .. }) => self.holds(path, &object).await,
             Err(object_store::Error::NotImplemented { .. }) => {
                 self.conditional.set(ConditionalWrites::Unsupported);
-                self.put(path, bytes, PutMode::Overwrite)
+                self.put(path, object, PutMode::Overwrite)
                     .await
                     .map(|()| true)
                     .map_err(|e| StorageError::from_store("write", path, e))
@@ -277,16 +272,23 @@ impl SessionStore {
         }
     }
 
-    /// Whether `path` holds exactly `bytes`.
-    async fn holds(&self, path: &Path, bytes: &Bytes) -> Result<bool, StorageError> {
+    /// Whether `path` holds exactly `object`.
+    async fn holds(&self, path: &Path, object: &PutPayload) -> Result<bool, StorageError> {
         let stored = match self.store.get(path).await {
-            Ok(found) if found.meta.size != bytes.len() as u64 => return Ok(false),
+            Ok(found) if found.meta.size != object.content_length() as u64 => return Ok(false),
             Ok(found) => found.bytes().await,
             Err(e) => Err(e),
         };
         match stored {
             Ok(stored) => {
-                let ours = stored == *bytes;
+                let mut rest = &stored[..];
+                let ours = object.iter().all(|part| match rest.split_at_checked(part.len()) {
+                    Some((head, tail)) if head == &part[..] => {
+                        rest = tail;
+                        true
+                    }
+                    _ => false,
+                });
                 if ours {
                     tracing::info!(%path, "a retried write found its own first attempt stored");
                 }
@@ -297,22 +299,92 @@ impl SessionStore {
         }
     }
 
-    async fn put(&self, path: &Path, bytes: Bytes, mode: PutMode) -> object_store::Result<()> {
+    /// Writes an object. Older-layout objects are JSON (and the document may be gzip), which
+    /// S3 is told; a share's one object is neither, as a whole, and is stored untyped.
+    async fn put(
+        &self,
+        path: &Path,
+        object: PutPayload,
+        mode: PutMode,
+    ) -> object_store::Result<()> {
         let mut attributes = Attributes::new();
-        if self.supports_content_type {
+        let older = !path.as_ref().starts_with("shares/");
+        if self.supports_content_type && older {
             attributes.insert(Attribute::ContentType, "application/json".into());
-            if crate::compression::is_gzip(&bytes) {
+            if object.iter().next().is_some_and(|first| crate::compression::is_gzip(first)) {
                 attributes.insert(Attribute::ContentEncoding, "gzip".into());
             }
         }
         let options = PutOptions { mode, attributes, ..Default::default() };
-        self.store.put_opts(path, PutPayload::from_bytes(bytes), options).await.map(drop)
+        self.store.put_opts(path, object, options).await.map(drop)
     }
 
-    /// Opens `owner`'s share `id` for streaming: one storage read. `if_none_match` is an
-    /// entity tag the reader has; stores that spell tags as HTTP does (S3) answer
-    /// `NotModified` themselves, without the body. (Reading the HTTP header is the routes'.)
+    /// Opens share `id` for streaming: its record, then its document. One storage read: the
+    /// record is the object's first line. `if_none_match` is an entity tag the reader has;
+    /// storage is asked to match it only when the record is cached (an answer without the
+    /// object would otherwise leave us without the record, which decides who may see it).
     pub async fn open(
+        &self,
+        id: &ShareId,
+        if_none_match: Option<&str>,
+    ) -> Result<(ShareRecord, OpenedSession), StorageError> {
+        if let Some(owner) = self.older_owner(id).await {
+            return self.open_older(Some(owner), id, if_none_match).await;
+        }
+        let path = share_path(id);
+        let cached = match if_none_match {
+            Some(_) => self.cached_record(id).await,
+            None => None,
+        };
+        let asked = if_none_match.filter(|_| cached.is_some()).map(str::to_owned);
+        let options = GetOptions { if_none_match: asked, ..Default::default() };
+        let result = match self.store.get_opts(&path, options).await {
+            Ok(result) => result,
+            Err(object_store::Error::NotModified { .. }) => {
+                let record = cached.expect("only asked with a cached record");
+                return Ok((record, OpenedSession::NotModified));
+            }
+            Err(object_store::Error::NotFound { .. }) => {
+                return self.open_older(None, id, if_none_match).await;
+            }
+            Err(e) => return Err(StorageError::from_store("read", &path, e)),
+        };
+        let (etag, size) = (result.meta.e_tag.clone(), result.meta.size);
+        let (record, line_len, body) = super::packed::split_record(result.into_stream())
+            .await
+            .map_err(|e| split_error(&path, e))?;
+        check_owner(&path, &record)?;
+        self.remember(id, &record).await;
+        let size = size.saturating_sub(line_len as u64);
+        Ok((record, OpenedSession::Found { etag, size, body }))
+    }
+
+    /// Opens a share stored in the older layout: with its owner known, the record and the
+    /// document at once; else the record first (it names the owner).
+    async fn open_older(
+        &self,
+        owner: Option<Username>,
+        id: &ShareId,
+        if_none_match: Option<&str>,
+    ) -> Result<(ShareRecord, OpenedSession), StorageError> {
+        let (record, opened) = match owner {
+            Some(owner) => {
+                let (record, opened) = tokio::join!(
+                    self.current_record(id),
+                    self.open_document(&owner, id, if_none_match)
+                );
+                (record?, opened?)
+            }
+            None => {
+                let record = self.current_record(id).await?;
+                let owner = check_owner(&id_path(id), &record)?;
+                (record, self.open_document(&owner, id, if_none_match).await?)
+            }
+        };
+        Ok((record, opened))
+    }
+
+    async fn open_document(
         &self,
         owner: &Username,
         id: &ShareId,
@@ -339,67 +411,160 @@ impl SessionStore {
         }
     }
 
-    /// The share's record and its version (for [`SessionStore::update_record`]).
+    /// The share's record, fresh from storage, and its version. Of a one-object share only
+    /// the start is read.
     pub async fn record(&self, id: &ShareId) -> Result<(ShareRecord, UpdateVersion), StorageError> {
+        if self.older_owner(id).await.is_none() {
+            match self.packed_record(id).await {
+                Err(StorageError::NotFound { .. }) => {}
+                found => return found,
+            }
+        }
+        let found = self.older_record(id).await?;
+        if let (Some(caches), Ok(owner)) = (&self.caches, Username::parse(&found.0.username)) {
+            caches.older.insert(id.to_string(), owner).await;
+        }
+        Ok(found)
+    }
+
+    pub(super) async fn packed_record(
+        &self,
+        id: &ShareId,
+    ) -> Result<(ShareRecord, UpdateVersion), StorageError> {
+        use super::packed::{FIRST_READ, MAX_RECORD_LINE, parse_record_line};
+        let path = share_path(id);
+        let mut want = FIRST_READ;
+        loop {
+            let options = GetOptions { range: Some((0..want).into()), ..Default::default() };
+            let result = self
+                .store
+                .get_opts(&path, options)
+                .await
+                .map_err(|e| StorageError::from_store("read", &path, e))?;
+            let version = version_of(&result.meta);
+            let size = result.meta.size;
+            let bytes =
+                result.bytes().await.map_err(|e| StorageError::from_store("read", &path, e))?;
+            let corrupt = |reason: String| StorageError::Corrupt { path: path.to_string(), reason };
+            match parse_record_line(&bytes).map_err(|e| corrupt(e.to_string()))? {
+                Some((record, _)) => {
+                    check_owner(&path, &record)?;
+                    return Ok((record, version));
+                }
+                None if size > want && want < MAX_RECORD_LINE as u64 => {
+                    want = MAX_RECORD_LINE as u64;
+                }
+                None => return Err(corrupt("the object ends before its record line".into())),
+            }
+        }
+    }
+
+    pub(super) async fn older_record(
+        &self,
+        id: &ShareId,
+    ) -> Result<(ShareRecord, UpdateVersion), StorageError> {
         let path = id_path(id);
         let result =
             self.store.get(&path).await.map_err(|e| StorageError::from_store("read", &path, e))?;
-        let version = UpdateVersion {
-            e_tag: result.meta.e_tag.clone(),
-            version: result.meta.version.clone(),
-        };
+        let version = version_of(&result.meta);
         let bytes = result.bytes().await.map_err(|e| StorageError::from_store("read", &path, e))?;
-        let corrupt = |reason: String| StorageError::Corrupt { path: path.to_string(), reason };
-        let record: ShareRecord =
-            serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
-        Username::parse(&record.username).map_err(|e| corrupt(e.to_string()))?;
+        let record: ShareRecord = serde_json::from_slice(&bytes)
+            .map_err(|e| StorageError::Corrupt { path: path.to_string(), reason: e.to_string() })?;
+        check_owner(&path, &record)?;
         Ok((record, version))
     }
 
     /// The share's record as reads see it: from the cache when one is kept (see
     /// [`SessionStore::with_caches`]), else from storage.
     pub async fn current_record(&self, id: &ShareId) -> Result<ShareRecord, StorageError> {
-        let Some(caches) = &self.caches else { return Ok(self.record(id).await?.0) };
-        if let Some(record) = caches.records.get(id.as_str()).await {
-            caches.metrics.cache("records", true);
+        if let Some(record) = self.cached_record(id).await {
             return Ok(record);
         }
-        caches.metrics.cache("records", false);
         let record = self.record(id).await?.0;
-        if let Ok(owner) = Username::parse(&record.username) {
-            caches.owners.insert(id.to_string(), owner).await;
-        }
-        caches.records.insert(id.to_string(), record.clone()).await;
+        self.remember(id, &record).await;
         Ok(record)
     }
 
-    /// The owner of `id` if this replica has seen it (an id's owner never changes). Every
-    /// record this replica caches, it has also noted the owner of.
-    pub async fn known_owner(&self, id: &ShareId) -> Option<Username> {
-        self.caches.as_ref()?.owners.get(id.as_str()).await
+    async fn cached_record(&self, id: &ShareId) -> Option<ShareRecord> {
+        let caches = self.caches.as_ref()?;
+        let found = caches.records.get(id.as_str()).await;
+        caches.metrics.cache("records", found.is_some());
+        found
     }
 
-    async fn forget(&self, id: &ShareId) {
+    async fn remember(&self, id: &ShareId, record: &ShareRecord) {
+        if let Some(caches) = &self.caches {
+            caches.records.insert(id.to_string(), record.clone()).await;
+        }
+    }
+
+    /// The owner of `id` if it is stored in the older layout and this replica has seen it.
+    async fn older_owner(&self, id: &ShareId) -> Option<Username> {
+        self.caches.as_ref()?.older.get(id.as_str()).await
+    }
+
+    pub(super) async fn forget(&self, id: &ShareId) {
         if let Some(caches) = &self.caches {
             caches.records.invalidate(id.as_str()).await;
         }
     }
 
+    /// Reads a share's record for a change, with whatever must be written back beside it.
+    async fn record_for_change(
+        &self,
+        id: &ShareId,
+    ) -> Result<(ShareRecord, UpdateVersion, Stored), StorageError> {
+        if self.older_owner(id).await.is_none() {
+            let path = share_path(id);
+            match self.store.get(&path).await {
+                Ok(result) => {
+                    let version = version_of(&result.meta);
+                    let object = result
+                        .bytes()
+                        .await
+                        .map_err(|e| StorageError::from_store("read", &path, e))?;
+                    let corrupt =
+                        |reason: String| StorageError::Corrupt { path: path.to_string(), reason };
+                    let (record, line_len) = super::packed::parse_record_line(&object)
+                        .map_err(|e| corrupt(e.to_string()))?
+                        .ok_or_else(|| corrupt("the object ends before its record line".into()))?;
+                    check_owner(&path, &record)?;
+                    let document = object.slice(line_len..);
+                    return Ok((record, version, Stored::Packed { document }));
+                }
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(StorageError::from_store("read", &path, e)),
+            }
+        }
+        let (record, version) = self.older_record(id).await?;
+        Ok((record, version, Stored::Older))
+    }
+
     /// Applies `change` to the share's record without losing concurrent updates: updates of
-    /// one share queue on a per-replica lock, and the write only lands if the record is still
-    /// the version that was read (`If-Match`); otherwise it is read again and re-applied.
+    /// one share queue on a per-replica lock, and the write only lands if the share is still
+    /// the version that was read (`If-Match`); otherwise it is read again and re-applied. The
+    /// document is written back unchanged beside the record.
     pub async fn update_record<E>(
         &self,
         id: &ShareId,
         mut change: impl FnMut(&mut ShareRecord) -> Result<(), E>,
     ) -> Result<ShareRecord, UpdateError<E>> {
         let _queued = self.lock_for(id).lock().await;
-        let path = id_path(id);
+        let _room = self.rewrites.acquire().await.expect("the semaphore is never closed");
         for _ in 0..MAX_UPDATE_ATTEMPTS {
-            let (mut record, version) = self.record(id).await?;
+            let (mut record, version, stored) = self.record_for_change(id).await?;
             change(&mut record).map_err(UpdateError::Rejected)?;
-            let bytes = Bytes::from(serde_json::to_vec(&record).expect("ShareRecord serializes"));
-            match self.put(&path, bytes.clone(), PutMode::Update(version)).await {
+            let (path, object) = match stored {
+                Stored::Packed { document } => (
+                    share_path(id),
+                    PutPayload::from_iter([super::packed::record_line(&record), document]),
+                ),
+                Stored::Older => (
+                    id_path(id),
+                    PutPayload::from(serde_json::to_vec(&record).expect("ShareRecord serializes")),
+                ),
+            };
+            match self.put(&path, object.clone(), PutMode::Update(version)).await {
                 Ok(()) => {
                     // This replica's next read sees the change.
                     self.forget(id).await;
@@ -409,11 +574,11 @@ impl SessionStore {
                     object_store::Error::Precondition { .. }
                     | object_store::Error::AlreadyExists { .. },
                 ) => {
-                    tracing::debug!(share_id = %id, "record changed under us; re-reading");
+                    tracing::debug!(share_id = %id, "share changed under us; re-reading");
                 }
                 Err(object_store::Error::NotImplemented { .. }) => {
                     // The local file system: one host, so the lock above is the guarantee.
-                    self.put(&path, bytes, PutMode::Overwrite)
+                    self.put(&path, object, PutMode::Overwrite)
                         .await
                         .map_err(|e| StorageError::from_store("write", &path, e))?;
                     self.forget(id).await;
@@ -431,33 +596,62 @@ impl SessionStore {
         &self.locks[hasher.finish() as usize % self.locks.len()]
     }
 
-    /// Deletes a share: the document first (after that no read finds it), then its record.
-    /// Deleting what is already gone is not an error.
+    /// Deletes a share, in whichever layout it is stored: after the first delete no read finds
+    /// it (an older share's document goes before its record). Deleting what is already gone
+    /// is not an error.
     pub async fn delete(&self, owner: &Username, id: &ShareId) -> Result<(), StorageError> {
+        self.delete_path(&share_path(id)).await?;
         self.delete_path(&document_path(owner, id)).await?;
         self.forget(id).await;
         self.delete_path(&id_path(id)).await
     }
 
-    /// The documents under `owner`'s prefix, in no particular order.
+    /// The shares under `owner`'s prefixes (both layouts), in no particular order. A share of
+    /// another owner whose ids have the same prefix may be among them.
     pub async fn list_owned(&self, owner: &Username) -> Result<Vec<OwnedDocument>, StorageError> {
-        let metas = super::list_under(self.store.as_ref(), &format!("sessions/{owner}")).await?;
-        Ok(metas
-            .into_iter()
-            .filter_map(|meta| {
-                let name = meta.location.filename()?.strip_suffix(".json")?;
-                Some(OwnedDocument {
-                    id: ShareId::parse(name).ok()?,
-                    last_modified: meta.last_modified,
-                })
+        let store = self.store.as_ref();
+        let (packed_prefix, older_prefix) = (owner_prefix(owner), format!("sessions/{owner}"));
+        let (packed, older) = tokio::join!(
+            super::list_under(store, &packed_prefix),
+            super::list_under(store, &older_prefix)
+        );
+        let packed = packed?.into_iter().filter_map(|meta| {
+            let id = ShareId::parse(meta.location.filename()?).ok()?;
+            Some(OwnedDocument { id, last_modified: meta.last_modified })
+        });
+        let older = older?.into_iter().filter_map(|meta| {
+            let name = meta.location.filename()?.strip_suffix(".json")?;
+            Some(OwnedDocument {
+                id: ShareId::parse(name).ok()?,
+                last_modified: meta.last_modified,
             })
-            .collect())
+        });
+        Ok(packed.chain(older).collect())
     }
 
     pub(super) async fn delete_path(&self, path: &Path) -> Result<(), StorageError> {
         match self.store.delete(path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(StorageError::from_store("delete", path, e)),
+        }
+    }
+}
+
+fn version_of(meta: &object_store::ObjectMeta) -> UpdateVersion {
+    UpdateVersion { e_tag: meta.e_tag.clone(), version: meta.version.clone() }
+}
+
+/// A stored record names a valid owner, or the object is not one of ours.
+fn check_owner(path: &Path, record: &ShareRecord) -> Result<Username, StorageError> {
+    Username::parse(&record.username)
+        .map_err(|e| StorageError::Corrupt { path: path.to_string(), reason: e.to_string() })
+}
+
+fn split_error(path: &Path, e: super::packed::SplitError) -> StorageError {
+    match e {
+        super::packed::SplitError::Read(e) => StorageError::from_store("read", path, e),
+        super::packed::SplitError::Line(e) => {
+            StorageError::Corrupt { path: path.to_string(), reason: e.to_string() }
         }
     }
 }
@@ -492,8 +686,8 @@ mod tests {
         }
     }
 
-    async fn read_all(store: &SessionStore, owner: &Username, id: &ShareId) -> Bytes {
-        match store.open(owner, id, None).await.unwrap() {
+    async fn read_all(store: &SessionStore, id: &ShareId) -> Bytes {
+        match store.open(id, None).await.unwrap().1 {
             OpenedSession::Found { body, .. } => {
                 let chunks: Vec<Bytes> = body.try_collect().await.unwrap();
                 chunks.concat().into()
@@ -502,31 +696,53 @@ mod tests {
         }
     }
 
+    async fn stored_paths(memory: &InMemory) -> Vec<String> {
+        let mut all: Vec<String> =
+            memory.list(None).map_ok(|m| m.location.to_string()).try_collect().await.unwrap();
+        all.sort();
+        all
+    }
+
+    #[tokio::test]
+    async fn a_share_is_one_object_under_its_owners_prefix() {
+        let (store, memory) = store_with(Arc::new(ShareId::generate_for));
+        let alice = Username::parse("alice").unwrap();
+        let share = store.create(&record_for("alice"), Bytes::from_static(b"{\"a\":1}")).await;
+        let id = share.unwrap().id;
+        assert_eq!(stored_paths(&memory).await, [format!("shares/{}/{id}", alice.id_prefix())]);
+        assert_eq!(read_all(&store, &id).await, &b"{\"a\":1}"[..]);
+        let listed: Vec<ShareId> =
+            store.list_owned(&alice).await.unwrap().into_iter().map(|d| d.id).collect();
+        assert_eq!(listed, [id.clone()]);
+        store.delete(&alice, &id).await.unwrap();
+        assert!(stored_paths(&memory).await.is_empty());
+    }
+
     #[tokio::test]
     async fn a_taken_id_is_never_overwritten() {
         let fixed = ShareId::parse("AAAAAAAAAAAAAAAAAAAAA").unwrap();
-        let draws = std::sync::Mutex::new(vec![ShareId::generate(), fixed.clone(), fixed.clone()]);
-        let ids: IdSource = Arc::new(move || draws.lock().unwrap().pop().unwrap());
+        let draws = std::sync::Mutex::new(vec![
+            ShareId::parse("BBBBBBBBBBBBBBBBBBBBB").unwrap(),
+            fixed.clone(),
+            fixed.clone(),
+        ]);
+        let ids: IdSource = Arc::new(move |_: &Username| draws.lock().unwrap().pop().unwrap());
         let (store, memory) = store_with(ids);
-        let alice = Username::parse("alice").unwrap();
         let first =
             store.create(&record_for("alice"), Bytes::from_static(b"{\"a\":1}")).await.unwrap();
         let second =
             store.create(&record_for("bob"), Bytes::from_static(b"{\"b\":2}")).await.unwrap();
         assert_eq!(first.id, fixed);
         assert_ne!(second.id, fixed);
-        assert_eq!(read_all(&store, &alice, &first.id).await, &b"{\"a\":1}"[..]);
+        assert_eq!(read_all(&store, &first.id).await, &b"{\"a\":1}"[..]);
+        assert_eq!(read_all(&store, &second.id).await, &b"{\"b\":2}"[..]);
         assert_eq!(store.record(&first.id).await.unwrap().0.username, "alice");
         assert_eq!(store.record(&second.id).await.unwrap().0.username, "bob");
-        // Bob's document, written at once with the claim that lost, was taken back.
-        let all: Vec<String> =
-            memory.list(None).map_ok(|m| m.location.to_string()).try_collect().await.unwrap();
-        assert!(!all.contains(&format!("sessions/bob/{fixed}.json")), "{all:?}");
-        assert_eq!(all.len(), 4, "two records and two documents: {all:?}");
+        assert_eq!(stored_paths(&memory).await.len(), 2);
     }
 
-    /// Storage that fails every write below a prefix (`sessions/` or `ids/`), as a full disk
-    /// or a dropped connection would half-way through a create.
+    /// Storage that fails every write below a prefix, as a full disk or a dropped connection
+    /// would.
     #[derive(Debug)]
     struct RefusesDocuments(InMemory, &'static str);
 
@@ -595,37 +811,64 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_create_that_fails_half_way_leaves_nothing_readable() {
-        // The document write fails, or the id claim does (the document, written at once,
-        // landed): either way nothing is left.
-        for refused in ["sessions/", "ids/"] {
-            let store = Arc::new(RefusesDocuments(InMemory::new(), refused));
-            let state = ConditionalWritesState::default();
-            state.set(ConditionalWrites::Supported);
-            let id = ShareId::generate();
-            let drawn = id.clone();
-            let sessions =
-                SessionStore::new(store.clone(), true, state, Arc::new(move || drawn.clone()));
-            let alice = Username::parse("alice").unwrap();
+    async fn a_create_that_fails_leaves_nothing_readable() {
+        let store = Arc::new(RefusesDocuments(InMemory::new(), "shares/"));
+        let state = ConditionalWritesState::default();
+        state.set(ConditionalWrites::Supported);
+        let alice = Username::parse("alice").unwrap();
+        let id = ShareId::generate_for(&alice);
+        let drawn = id.clone();
+        let ids: IdSource = Arc::new(move |_: &Username| drawn.clone());
+        let sessions = SessionStore::new(store.clone(), true, state, ids);
 
-            let err =
-                sessions.create(&record_for("alice"), Bytes::from_static(b"{}")).await.unwrap_err();
-            assert!(matches!(err, StorageError::Unavailable { operation: "write", .. }), "{err}");
-            assert!(matches!(sessions.record(&id).await, Err(StorageError::NotFound { .. })));
-            assert!(matches!(
-                sessions.open(&alice, &id, None).await,
-                Err(StorageError::NotFound { .. })
-            ));
-            let left: Vec<_> = store.list(None).try_collect().await.unwrap();
-            assert!(left.is_empty(), "{refused}: left behind: {left:?}");
+        let err =
+            sessions.create(&record_for("alice"), Bytes::from_static(b"{}")).await.unwrap_err();
+        assert!(matches!(err, StorageError::Unavailable { operation: "write", .. }), "{err}");
+        assert!(matches!(sessions.record(&id).await, Err(StorageError::NotFound { .. })));
+        assert!(matches!(sessions.open(&id, None).await, Err(StorageError::NotFound { .. })));
+        let left: Vec<_> = store.list(None).try_collect().await.unwrap();
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+
+    /// A share stored as two objects by an earlier version is read, changed, listed and
+    /// deleted where it is.
+    #[tokio::test]
+    async fn shares_in_the_older_layout_keep_working() {
+        let (store, memory) = store_with(Arc::new(ShareId::generate_for));
+        let store = store.with_caches(std::time::Duration::from_secs(60), Metrics::new());
+        let alice = Username::parse("alice").unwrap();
+        let id = ShareId::parse("HzKozOxIxl4dO0YijPu0q").unwrap();
+        let record = serde_json::to_vec(&record_for("alice")).unwrap();
+        memory.put(&id_path(&id), record.into()).await.unwrap();
+        let document = crate::compression::gzip(b"{\"old\":true}");
+        memory.put(&document_path(&alice, &id), document.into()).await.unwrap();
+
+        let gunzip = |b: Bytes| crate::compression::gunzip(&b, 1 << 20).unwrap();
+        // Twice: the second read knows the layout and fetches record and document at once.
+        for _ in 0..2 {
+            assert_eq!(gunzip(read_all(&store, &id).await), &b"{\"old\":true}"[..]);
         }
+        let changed = store.update_record(&id, |r| {
+            r.title = "renamed".into();
+            Ok::<_, ()>(())
+        });
+        assert_eq!(changed.await.unwrap().title, "renamed");
+        assert_eq!(store.record(&id).await.unwrap().0.title, "renamed");
+        assert_eq!(gunzip(read_all(&store, &id).await), &b"{\"old\":true}"[..]);
+        let listed: Vec<ShareId> =
+            store.list_owned(&alice).await.unwrap().into_iter().map(|d| d.id).collect();
+        assert_eq!(listed, [id.clone()]);
+        store.delete(&alice, &id).await.unwrap();
+        assert!(stored_paths(&memory).await.is_empty());
+        assert!(matches!(store.open(&id, None).await, Err(StorageError::NotFound { .. })));
     }
 
     #[tokio::test]
     async fn concurrent_updates_all_land_and_gc_removes_what_is_expired_or_orphaned() {
-        let (store, memory) = store_with(Arc::new(ShareId::generate));
+        let (store, memory) = store_with(Arc::new(ShareId::generate_for));
         let alice = Username::parse("alice").unwrap();
-        let share = store.create(&record_for("alice"), Bytes::from_static(b"{}")).await.unwrap();
+        let document = Bytes::from_static(b"{\"kept\": \"as it was\"}");
+        let share = store.create(&record_for("alice"), document.clone()).await.unwrap();
         let updates = (0..20).map(|i| {
             let store = store.clone();
             let id = share.id.clone();
@@ -641,6 +884,7 @@ mod tests {
         });
         futures::future::join_all(updates).await;
         assert_eq!(store.record(&share.id).await.unwrap().0.tags.len(), 20);
+        assert_eq!(read_all(&store, &share.id).await, document, "the document is untouched");
 
         // Expired now; plus a record without a document and a document without a record.
         store
@@ -650,10 +894,10 @@ mod tests {
             })
             .await
             .unwrap();
-        let lost = ShareId::generate();
+        let lost = ShareId::generate_for(&alice);
         let record = serde_json::to_vec(&record_for("alice")).unwrap();
         memory.put(&id_path(&lost), record.into()).await.unwrap();
-        let stray = ShareId::generate();
+        let stray = ShareId::generate_for(&alice);
         memory.put(&document_path(&alice, &stray), Bytes::from_static(b"{}").into()).await.unwrap();
 
         let report = store.collect_garbage(Utc::now(), chrono::Duration::zero()).await.unwrap();
@@ -670,24 +914,26 @@ mod tests {
         );
     }
 
+    /// Storage matches the tag itself only when the record is known without the object.
     #[tokio::test]
-    async fn a_matching_etag_is_not_modified() {
-        let (store, _) = store_with(Arc::new(ShareId::generate));
-        let alice = Username::parse("alice").unwrap();
-        let share = store.create(&record_for("alice"), Bytes::from_static(b"{}")).await.unwrap();
-        let OpenedSession::Found { etag: Some(etag), .. } =
-            store.open(&alice, &share.id, None).await.unwrap()
+    async fn a_matching_etag_is_not_modified_when_the_record_is_cached() {
+        let (store, _) = store_with(Arc::new(ShareId::generate_for));
+        let uncached = store.clone();
+        let cached = store.with_caches(std::time::Duration::from_secs(60), Metrics::new());
+        let share = cached.create(&record_for("alice"), Bytes::from_static(b"{}")).await.unwrap();
+        let (_, OpenedSession::Found { etag: Some(etag), .. }) =
+            cached.open(&share.id, None).await.unwrap()
         else {
             panic!("expected an ETag")
         };
-        assert!(matches!(
-            store.open(&alice, &share.id, Some(&etag)).await.unwrap(),
-            OpenedSession::NotModified
-        ));
-        assert!(matches!(
-            store.open(&alice, &share.id, Some("\"other\"")).await.unwrap(),
-            OpenedSession::Found { .. }
-        ));
+        let (record, opened) = cached.open(&share.id, Some(&etag)).await.unwrap();
+        assert!(matches!(opened, OpenedSession::NotModified));
+        assert_eq!(record.username, "alice");
+        let (_, opened) = cached.open(&share.id, Some("\"other\"")).await.unwrap();
+        assert!(matches!(opened, OpenedSession::Found { .. }));
+        // Not cached: the whole object is read (the route compares the tag).
+        let (_, opened) = uncached.open(&share.id, Some(&etag)).await.unwrap();
+        assert!(matches!(opened, OpenedSession::Found { etag: Some(e), .. } if e == etag));
     }
 
     /// S3's reply to a PUT is lost, the client retries, and the retry is refused because the
@@ -695,12 +941,14 @@ mod tests {
     /// created twice, once where no client was told).
     #[tokio::test]
     async fn a_refused_retry_of_our_own_write_counts_as_written() {
-        let (store, _) = store_with(Arc::new(ShareId::generate));
-        let path = Path::from("sessions/alice/abc.json");
-        let ours = Bytes::from_static(b"{\"version\": \"1.0.0\"}");
-        assert!(store.claim(&path, ours.clone()).await.unwrap());
-        assert!(store.claim(&path, ours.clone()).await.unwrap(), "our own bytes are ours");
-        let theirs = Bytes::from_static(b"{\"version\": \"1.0.1\"}");
-        assert!(!store.claim(&path, theirs).await.unwrap(), "someone else's are not");
+        let (store, _) = store_with(Arc::new(ShareId::generate_for));
+        let path = Path::from("shares/abc/abcdef");
+        let parts = |tail: &'static [u8]| {
+            PutPayload::from_iter([Bytes::from_static(b"{\"line\":1}\n"), Bytes::from_static(tail)])
+        };
+        assert!(store.claim(&path, parts(b"1.0.0")).await.unwrap());
+        assert!(store.claim(&path, parts(b"1.0.0")).await.unwrap(), "our own bytes are ours");
+        assert!(!store.claim(&path, parts(b"1.0.1")).await.unwrap(), "someone else's are not");
+        assert!(!store.claim(&path, parts(b"1.0.0+")).await.unwrap(), "nor longer ones");
     }
 }

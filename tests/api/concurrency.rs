@@ -6,7 +6,7 @@ use std::{
 };
 
 use reqwest::StatusCode;
-use session_share::domain::ShareId;
+use session_share::domain::{ShareId, Username};
 
 use crate::helpers::{AppOptions, fixture, small_session, spawn_app, spawn_app_with};
 
@@ -49,7 +49,9 @@ async fn a_colliding_id_is_drawn_again_and_never_overwrites() {
     let draws = Arc::new(Mutex::new(vec![taken.clone(), taken.clone()]));
     let source = {
         let draws = draws.clone();
-        Arc::new(move || draws.lock().unwrap().pop().unwrap_or_else(ShareId::generate))
+        Arc::new(move |owner: &Username| {
+            draws.lock().unwrap().pop().unwrap_or_else(|| ShareId::generate_for(owner))
+        })
     };
     let app = spawn_app_with(AppOptions { id_source: Some(source), ..Default::default() }).await;
     let first = app.create(small_session()).await;
@@ -72,7 +74,7 @@ async fn a_colliding_id_is_drawn_again_and_never_overwrites() {
 async fn a_lost_reply_to_the_document_write_makes_no_hidden_share() {
     let proxy = crate::helpers::LostReplyProxy::start(
         &crate::helpers::S3Target::get().endpoint,
-        "/sessions/",
+        "/shares/",
         1,
     )
     .await;
@@ -89,7 +91,7 @@ async fn a_lost_reply_to_the_document_write_makes_no_hidden_share() {
     let stored = app.stored_sessions().await;
     if status == reqwest::StatusCode::CREATED {
         let id = answer["id"].as_str().unwrap();
-        assert_eq!(stored, [format!("ids/{id}.json"), format!("sessions/alice/{id}.json")]);
+        assert_eq!(stored, [crate::helpers::share_path("alice", id).to_string()]);
         let back = app.get(&format!("/api/sessions/{id}")).await.bytes().await.unwrap();
         assert!(back == body);
     } else {

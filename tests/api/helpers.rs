@@ -330,14 +330,38 @@ impl TestApp {
         names
     }
 
-    /// The stored objects that are sessions or id claims.
+    /// The stored objects that are shares (or parts of one, in the older layout).
     pub async fn stored_sessions(&self) -> Vec<String> {
         self.stored_objects()
             .await
             .into_iter()
-            .filter(|n| n.starts_with("sessions/") || n.starts_with("ids/"))
+            .filter(|n| ["shares/", "sessions/", "ids/"].iter().any(|p| n.starts_with(p)))
             .collect()
     }
+
+    /// Stores a share as versions before one-object shares did: a record at `ids/<id>.json`
+    /// and the document at `sessions/<owner>/<id>.json`, exactly as given.
+    pub async fn put_older_share(&self, id: &str, record: &Value, document: Bytes) {
+        use object_store::{ObjectStoreExt, path::Path};
+        let owner = record["username"].as_str().unwrap();
+        let document_path = Path::from(format!("sessions/{owner}/{id}.json"));
+        self.store.put(&document_path, document.into()).await.unwrap();
+        let record_path = Path::from(format!("ids/{id}.json"));
+        self.store.put(&record_path, record.to_string().into()).await.unwrap();
+    }
+}
+
+/// Where a share made by this service is stored: one object under its owner's id prefix.
+pub fn share_path(owner: &str, id: &str) -> object_store::path::Path {
+    let owner = session_share::domain::Username::parse(owner).unwrap();
+    assert!(id.starts_with(&owner.id_prefix()), "{id} is not {owner}'s");
+    object_store::path::Path::from(format!("shares/{}/{id}", owner.id_prefix()))
+}
+
+/// The document part of a stored share object (what follows its record line).
+pub fn document_part(object: &[u8]) -> &[u8] {
+    let line_end = object.iter().position(|&b| b == b'\n').expect("a record line");
+    &object[line_end + 1..]
 }
 
 /// A realistic session by name: `small.json` and `medium.json` are committed in

@@ -164,11 +164,11 @@ async fn every_example_in_the_document_succeeds_as_it_is() {
     // The first share made gets the examples' id, as if the example user had shared it.
     let first = std::sync::Arc::new(AtomicBool::new(true));
     let app = spawn_app_with(AppOptions {
-        id_source: Some(std::sync::Arc::new(move || {
+        id_source: Some(std::sync::Arc::new(move |owner: &session_share::domain::Username| {
             if first.swap(false, Ordering::SeqCst) {
                 session_share::domain::ShareId::parse("HzKozOxIxl4dO0YijPu0q").unwrap()
             } else {
-                session_share::domain::ShareId::generate()
+                session_share::domain::ShareId::generate_for(owner)
             }
         })),
         ..Default::default()

@@ -301,8 +301,7 @@ async fn delete_removes_everything_and_is_safe_to_retry() {
         assert_error(app.get(&path).await, StatusCode::NOT_FOUND, "SESSION_NOT_FOUND").await;
     }
     let left: HashSet<String> = app.stored_sessions().await.into_iter().collect();
-    let expected: HashSet<String> =
-        [format!("ids/{keep}.json"), format!("sessions/alice/{keep}.json")].into();
+    let expected: HashSet<String> = [crate::helpers::share_path("alice", &keep).to_string()].into();
     assert_eq!(left, expected);
     let anonymous =
         app.client.delete(app.url(&format!("/api/sessions/{keep}"))).send().await.unwrap();
