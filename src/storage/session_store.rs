@@ -713,7 +713,7 @@ mod tests {
         assert_eq!(read_all(&store, &id).await, &b"{\"a\":1}"[..]);
         let listed: Vec<ShareId> =
             store.list_owned(&alice).await.unwrap().into_iter().map(|d| d.id).collect();
-        assert_eq!(listed, [id.clone()]);
+        assert_eq!(listed, std::slice::from_ref(&id));
         store.delete(&alice, &id).await.unwrap();
         assert!(stored_paths(&memory).await.is_empty());
     }
@@ -857,7 +857,7 @@ mod tests {
         assert_eq!(gunzip(read_all(&store, &id).await), &b"{\"old\":true}"[..]);
         let listed: Vec<ShareId> =
             store.list_owned(&alice).await.unwrap().into_iter().map(|d| d.id).collect();
-        assert_eq!(listed, [id.clone()]);
+        assert_eq!(listed, std::slice::from_ref(&id));
         store.delete(&alice, &id).await.unwrap();
         assert!(stored_paths(&memory).await.is_empty());
         assert!(matches!(store.open(&id, None).await, Err(StorageError::NotFound { .. })));
