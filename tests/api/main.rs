@@ -12,6 +12,7 @@ mod fixtures;
 mod health;
 mod helpers;
 mod import;
+mod layout;
 mod limits;
 mod metrics;
 mod openapi;
