@@ -124,6 +124,22 @@ mod tests {
         }
     }
 
+    /// The longest record the limits allow, every character escaped, fits in a line.
+    #[test]
+    fn the_longest_allowed_record_fits() {
+        use crate::domain::share_options::*;
+        let worst = |n: usize| "\u{1}".repeat(n);
+        let mut longest = record();
+        longest.username = "a".repeat(crate::domain::Username::MAX_LEN);
+        longest.title = worst(MAX_TITLE_CHARS);
+        longest.description = Some(worst(MAX_DESCRIPTION_CHARS));
+        longest.tags = vec![worst(MAX_TAG_CHARS); MAX_TAGS];
+        longest.task_excerpt = worst(MAX_TASK_EXCERPT_CHARS);
+        let line = record_line(&longest);
+        assert!(line.len() < MAX_RECORD_LINE, "{}", line.len());
+        assert_eq!(parse_record_line(&line).unwrap().unwrap(), (longest, line.len()));
+    }
+
     #[tokio::test]
     async fn refuses_what_is_not_a_record_line() {
         let split = |bytes: Vec<u8>| async {
