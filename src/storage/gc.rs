@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use object_store::ObjectStoreExt;
 
-use super::{SessionStore, StorageError, list_under, session_store::document_path};
+use super::{SessionStore, ShareRecord, StorageError, list_under, session_store::document_path};
 use crate::domain::{ShareId, Username};
 
 /// What `gc` removed.
@@ -32,15 +32,7 @@ impl SessionStore {
             let Some(id) = meta.location.filename().and_then(|f| ShareId::parse(f).ok()) else {
                 continue;
             };
-            let record = match self.packed_record(&id).await {
-                Ok((record, _)) => record,
-                Err(StorageError::NotFound { .. }) => continue,
-                Err(StorageError::Corrupt { path, reason }) => {
-                    tracing::warn!(%path, %reason, "gc: skipping a corrupt share");
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
+            let Some(record) = found(self.packed_record(&id).await)? else { continue };
             if record.is_expired(now) {
                 self.delete_path(&meta.location).await?;
                 self.forget(&id).await;
@@ -53,15 +45,7 @@ impl SessionStore {
                 continue;
             };
             let Ok(id) = ShareId::parse(id) else { continue };
-            let record = match self.older_record(&id).await {
-                Ok((record, _)) => record,
-                Err(StorageError::NotFound { .. }) => continue,
-                Err(StorageError::Corrupt { path, reason }) => {
-                    tracing::warn!(%path, %reason, "gc: skipping a corrupt record");
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
+            let Some(record) = found(self.older_record(&id).await)? else { continue };
             let owner = Username::parse(&record.username).expect("record() checked the username");
             if record.is_expired(now) {
                 self.delete(&owner, &id).await?;
@@ -103,5 +87,21 @@ impl SessionStore {
             }
         }
         Ok(report)
+    }
+}
+
+/// A record gc can act on: `None` when it is gone (deleted meanwhile) or corrupt (logged and
+/// left for an operator); storage failures stop the run.
+fn found(
+    read: Result<(ShareRecord, object_store::UpdateVersion), StorageError>,
+) -> Result<Option<ShareRecord>, StorageError> {
+    match read {
+        Ok((record, _)) => Ok(Some(record)),
+        Err(StorageError::NotFound { .. }) => Ok(None),
+        Err(StorageError::Corrupt { path, reason }) => {
+            tracing::warn!(%path, %reason, "gc: skipping a corrupt share record");
+            Ok(None)
+        }
+        Err(e) => Err(e),
     }
 }

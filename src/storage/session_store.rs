@@ -132,6 +132,8 @@ impl<E> From<StorageError> for UpdateError<E> {
     }
 }
 
+/// Deletes tried before a failed create's object is left where it is.
+const WITHDRAW_ATTEMPTS: usize = 3;
 /// Compare-and-swap retries before an update gives up with `Conflict`.
 const MAX_UPDATE_ATTEMPTS: usize = 10;
 /// Striped per-replica locks: updates of one share queue here instead of racing in storage;
@@ -215,7 +217,7 @@ impl SessionStore {
             let id = (self.ids)(&owner);
             let path = share_path(&id);
             let object = PutPayload::from_iter([line.clone(), document.clone()]);
-            match self.claim(&path, object).await {
+            match self.claim(&path, object.clone()).await {
                 Ok(true) => {
                     // What was just written is what the first reads will want.
                     self.remember(&id, record).await;
@@ -225,22 +227,42 @@ impl SessionStore {
                     tracing::warn!(share_id = %id, "drew an id that is taken; drawing again");
                 }
                 Err(e) => {
-                    // The write may have landed though we saw it fail (a lost reply): take it
-                    // back, so a create that answered an error never leaves a share behind.
-                    self.withdraw(&id, &[path]).await;
-                    return Err(e);
+                    // The write may have landed though we saw it fail (its reply cut or lost
+                    // past the retries). If our bytes are there the share is made: say so.
+                    // If we cannot tell, take back whatever may be there, so that a create
+                    // answered with an error leaves no share behind.
+                    match self.holds(&path, &object).await {
+                        Ok(true) => {
+                            tracing::info!(share_id = %id, error = %e,
+                                "a write reported failed had landed; the share is made");
+                            self.remember(&id, record).await;
+                            return Ok(CreatedShare { id, created_at: record.created_at });
+                        }
+                        Ok(false) => return Err(e),
+                        Err(_) => {
+                            self.withdraw(&id, &path).await;
+                            return Err(e);
+                        }
+                    }
                 }
             }
         }
         Err(StorageError::IdsExhausted { attempts: MAX_ID_ATTEMPTS })
     }
 
-    /// Deletes what a failed create may have written.
-    async fn withdraw(&self, id: &ShareId, paths: &[Path]) {
-        for path in paths {
-            if let Err(cleanup) = self.delete_path(path).await {
-                tracing::warn!(share_id = %id, %path, error = %cleanup,
-                    "could not withdraw part of a failed create; gc will");
+    /// Deletes what a failed create may have written, trying again while storage fails (each
+    /// try is bounded by the storage timeout). A share is one object, so one that stayed would
+    /// be whole: readable and listed to its owner, who was told the create failed.
+    async fn withdraw(&self, id: &ShareId, path: &Path) {
+        for attempt in 1..=WITHDRAW_ATTEMPTS {
+            match self.delete_path(path).await {
+                Ok(()) => return,
+                Err(e) if attempt == WITHDRAW_ATTEMPTS => {
+                    tracing::error!(share_id = %id, %path, error = %e,
+                        "could not withdraw a failed create: the share stays, listed to its \
+                         owner, who was answered 503");
+                }
+                Err(_) => {}
             }
         }
     }
@@ -742,9 +764,10 @@ mod tests {
     }
 
     /// Storage that fails every write below a prefix, as a full disk or a dropped connection
-    /// would.
+    /// would; or, if `.2`, lands each write and then loses its reply; and if `.3`, fails
+    /// every read too (the service cannot tell what landed).
     #[derive(Debug)]
-    struct RefusesDocuments(InMemory, &'static str);
+    struct RefusesDocuments(InMemory, &'static str, bool, bool);
 
     impl std::fmt::Display for RefusesDocuments {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -761,6 +784,9 @@ mod tests {
             opts: PutOptions,
         ) -> object_store::Result<object_store::PutResult> {
             if location.as_ref().starts_with(self.1) {
+                if self.2 {
+                    self.0.put_opts(location, payload, opts).await?;
+                }
                 return Err(object_store::Error::Generic {
                     store: "test",
                     source: "disk full".into(),
@@ -780,6 +806,9 @@ mod tests {
             location: &Path,
             options: GetOptions,
         ) -> object_store::Result<object_store::GetResult> {
+            if self.3 {
+                return Err(object_store::Error::Generic { store: "test", source: "down".into() });
+            }
             self.0.get_opts(location, options).await
         }
         fn delete_stream(
@@ -810,24 +839,46 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_create_that_fails_leaves_nothing_readable() {
-        let store = Arc::new(RefusesDocuments(InMemory::new(), "shares/"));
+    fn failing_sessions(store: Arc<RefusesDocuments>, id: &ShareId) -> SessionStore {
         let state = ConditionalWritesState::default();
         state.set(ConditionalWrites::Supported);
-        let alice = Username::parse("alice").unwrap();
-        let id = ShareId::generate_for(&alice);
         let drawn = id.clone();
-        let ids: IdSource = Arc::new(move |_: &Username| drawn.clone());
-        let sessions = SessionStore::new(store.clone(), true, state, ids);
+        SessionStore::new(store, true, state, Arc::new(move |_: &Username| drawn.clone()))
+    }
 
-        let err =
-            sessions.create(&record_for("alice"), Bytes::from_static(b"{}")).await.unwrap_err();
-        assert!(matches!(err, StorageError::Unavailable { operation: "write", .. }), "{err}");
+    #[tokio::test]
+    async fn a_create_that_fails_leaves_nothing_readable() {
+        // Refused outright; or landed with its reply lost while nothing can be read back to
+        // tell: either way the client gets the error and nothing stays.
+        for (lands, reads_fail) in [(false, false), (true, true)] {
+            let store = Arc::new(RefusesDocuments(InMemory::new(), "shares/", lands, reads_fail));
+            let id = ShareId::generate_for(&Username::parse("alice").unwrap());
+            let sessions = failing_sessions(store.clone(), &id);
+            let err = sessions.create(&record_for("alice"), Bytes::from_static(b"{}")).await;
+            let err = err.unwrap_err();
+            assert!(matches!(err, StorageError::Unavailable { operation: "write", .. }), "{err}");
+            let left: Vec<_> = store.0.list(None).try_collect().await.unwrap();
+            assert!(left.is_empty(), "left behind: {left:?}");
+        }
+        let store = Arc::new(RefusesDocuments(InMemory::new(), "shares/", false, false));
+        let id = ShareId::generate_for(&Username::parse("alice").unwrap());
+        let sessions = failing_sessions(store, &id);
+        sessions.create(&record_for("alice"), Bytes::from_static(b"{}")).await.unwrap_err();
         assert!(matches!(sessions.record(&id).await, Err(StorageError::NotFound { .. })));
         assert!(matches!(sessions.open(&id, None).await, Err(StorageError::NotFound { .. })));
-        let left: Vec<_> = store.list(None).try_collect().await.unwrap();
-        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+
+    /// A write that landed though its reply was lost is the share made: the client is told
+    /// so, rather than told it failed while the share stays.
+    #[tokio::test]
+    async fn a_write_that_landed_unacknowledged_is_a_made_share() {
+        let store = Arc::new(RefusesDocuments(InMemory::new(), "shares/", true, false));
+        let id = ShareId::generate_for(&Username::parse("alice").unwrap());
+        let sessions = failing_sessions(store.clone(), &id);
+        let made = sessions.create(&record_for("alice"), Bytes::from_static(b"{\"a\":1}")).await;
+        assert_eq!(made.unwrap().id, id);
+        assert_eq!(read_all(&sessions, &id).await, &b"{\"a\":1}"[..]);
+        assert_eq!(store.0.list(None).try_collect::<Vec<_>>().await.unwrap().len(), 1);
     }
 
     /// A share stored as two objects by an earlier version is read, changed, listed and

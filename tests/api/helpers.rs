@@ -310,6 +310,13 @@ impl TestApp {
             .body(body)
     }
 
+    /// Shares `body` through the newer route with another user's key.
+    pub async fn share_as(&self, key: &str, body: impl Into<reqwest::Body>) -> Response {
+        let request = self.client.post(self.url("/api/sessions/create"));
+        let request = request.header("Content-Type", "application/json");
+        request.header("Syntx-Api-Key", key).body(body).send().await.unwrap()
+    }
+
     /// Shares `body` through the newer route and returns the answer's JSON.
     pub async fn create(&self, body: impl Into<reqwest::Body>) -> Value {
         let resp = self.post_json("/api/sessions/create", body).send().await.unwrap();

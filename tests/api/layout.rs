@@ -107,15 +107,7 @@ async fn owners_sharing_an_id_prefix_list_only_their_own() {
     let app = spawn_app_with(AppOptions { id_source: Some(ids), ..Default::default() }).await;
     let mine = app.create(small_session()).await["id"].as_str().unwrap().to_owned();
     let carol = app.key_for("carol").await;
-    let resp = app
-        .client
-        .post(app.url("/api/sessions/create"))
-        .header("Content-Type", "application/json")
-        .header("Syntx-Api-Key", &carol)
-        .body(small_session())
-        .send()
-        .await
-        .unwrap();
+    let resp = app.share_as(&carol, small_session()).await;
     assert_eq!(resp.status(), StatusCode::CREATED);
     let theirs = resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
     assert_eq!(mine[..8], theirs[..8], "one prefix");

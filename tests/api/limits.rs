@@ -16,15 +16,7 @@ async fn writes_are_limited_per_key_with_retry_after() {
     assert!((1..=60).contains(&retry), "{retry}");
     assert_error(resp, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;
     // Another key has its own allowance.
-    let resp = app
-        .client
-        .post(app.url("/api/sessions/create"))
-        .header("Content-Type", "application/json")
-        .header("Syntx-Api-Key", &bob)
-        .body(small_session())
-        .send()
-        .await
-        .unwrap();
+    let resp = app.share_as(&bob, small_session()).await;
     assert_eq!(resp.status(), StatusCode::CREATED);
     assert_eq!(app.stored_sessions().await.len(), 4, "4 shares, no more");
 }

@@ -58,14 +58,7 @@ async fn listing_is_newest_first_paginated_and_only_yours() {
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await; // distinct S3 timestamps
     }
     let bob = app.key_for("bob").await;
-    app.client
-        .post(app.url("/api/sessions/create"))
-        .header("Content-Type", "application/json")
-        .header("Syntx-Api-Key", &bob)
-        .body(small_session())
-        .send()
-        .await
-        .unwrap();
+    app.share_as(&bob, small_session()).await;
 
     let (mut seen, mut cursor) = (Vec::new(), None::<String>);
     loop {
