@@ -572,6 +572,9 @@ impl SessionStore {
         mut change: impl FnMut(&mut ShareRecord) -> Result<(), E>,
     ) -> Result<ShareRecord, UpdateError<E>> {
         let _queued = self.lock_for(id).lock().await;
+        // Refused changes (say, by someone who is not the owner) are refused from the record
+        // alone, a ranged read: they never read, hold or queue for a whole share.
+        change(&mut self.record(id).await?.0).map_err(UpdateError::Rejected)?;
         let _room = self.rewrites.acquire().await.expect("the semaphore is never closed");
         for _ in 0..MAX_UPDATE_ATTEMPTS {
             let (mut record, version, stored) = self.record_for_change(id).await?;
@@ -763,71 +766,81 @@ mod tests {
         assert_eq!(stored_paths(&memory).await.len(), 2);
     }
 
-    /// Storage that fails every write below a prefix, as a full disk or a dropped connection
-    /// would; or, if `.2`, lands each write and then loses its reply; and if `.3`, fails
-    /// every read too (the service cannot tell what landed).
-    #[derive(Debug)]
-    struct RefusesDocuments(InMemory, &'static str, bool, bool);
+    /// In-memory storage that misbehaves as told: writes below `refuse` fail (as with a full
+    /// disk or a dropped connection), or with `lands` land and then lose their reply; with
+    /// `reads_fail` every read fails too (nothing can be read back to tell). Reads of whole
+    /// objects (no range) are counted.
+    #[derive(Debug, Default)]
+    struct TestStore {
+        inner: InMemory,
+        refuse: &'static str,
+        lands: bool,
+        reads_fail: bool,
+        whole_reads: std::sync::atomic::AtomicUsize,
+    }
 
-    impl std::fmt::Display for RefusesDocuments {
+    impl std::fmt::Display for TestStore {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("RefusesDocuments")
+            f.write_str("TestStore")
         }
     }
 
     #[async_trait::async_trait]
-    impl ObjectStore for RefusesDocuments {
+    impl ObjectStore for TestStore {
         async fn put_opts(
             &self,
             location: &Path,
             payload: PutPayload,
             opts: PutOptions,
         ) -> object_store::Result<object_store::PutResult> {
-            if location.as_ref().starts_with(self.1) {
-                if self.2 {
-                    self.0.put_opts(location, payload, opts).await?;
+            if !self.refuse.is_empty() && location.as_ref().starts_with(self.refuse) {
+                if self.lands {
+                    self.inner.put_opts(location, payload, opts).await?;
                 }
                 return Err(object_store::Error::Generic {
                     store: "test",
                     source: "disk full".into(),
                 });
             }
-            self.0.put_opts(location, payload, opts).await
+            self.inner.put_opts(location, payload, opts).await
         }
         async fn put_multipart_opts(
             &self,
             location: &Path,
             opts: object_store::PutMultipartOptions,
         ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
-            self.0.put_multipart_opts(location, opts).await
+            self.inner.put_multipart_opts(location, opts).await
         }
         async fn get_opts(
             &self,
             location: &Path,
             options: GetOptions,
         ) -> object_store::Result<object_store::GetResult> {
-            if self.3 {
+            if self.reads_fail {
                 return Err(object_store::Error::Generic { store: "test", source: "down".into() });
             }
-            self.0.get_opts(location, options).await
+            if options.range.is_none() {
+                self.whole_reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            self.inner.get_opts(location, options).await
         }
         fn delete_stream(
             &self,
             locations: BoxStream<'static, object_store::Result<Path>>,
         ) -> BoxStream<'static, object_store::Result<Path>> {
-            self.0.delete_stream(locations)
+            self.inner.delete_stream(locations)
         }
         fn list(
             &self,
             prefix: Option<&Path>,
         ) -> BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
-            self.0.list(prefix)
+            self.inner.list(prefix)
         }
         async fn list_with_delimiter(
             &self,
             prefix: Option<&Path>,
         ) -> object_store::Result<object_store::ListResult> {
-            self.0.list_with_delimiter(prefix).await
+            self.inner.list_with_delimiter(prefix).await
         }
         async fn copy_opts(
             &self,
@@ -835,11 +848,11 @@ mod tests {
             to: &Path,
             options: object_store::CopyOptions,
         ) -> object_store::Result<()> {
-            self.0.copy_opts(from, to, options).await
+            self.inner.copy_opts(from, to, options).await
         }
     }
 
-    fn failing_sessions(store: Arc<RefusesDocuments>, id: &ShareId) -> SessionStore {
+    fn failing_sessions(store: Arc<TestStore>, id: &ShareId) -> SessionStore {
         let state = ConditionalWritesState::default();
         state.set(ConditionalWrites::Supported);
         let drawn = id.clone();
@@ -851,16 +864,17 @@ mod tests {
         // Refused outright; or landed with its reply lost while nothing can be read back to
         // tell: either way the client gets the error and nothing stays.
         for (lands, reads_fail) in [(false, false), (true, true)] {
-            let store = Arc::new(RefusesDocuments(InMemory::new(), "shares/", lands, reads_fail));
+            let store =
+                Arc::new(TestStore { refuse: "shares/", lands, reads_fail, ..Default::default() });
             let id = ShareId::generate_for(&Username::parse("alice").unwrap());
             let sessions = failing_sessions(store.clone(), &id);
             let err = sessions.create(&record_for("alice"), Bytes::from_static(b"{}")).await;
             let err = err.unwrap_err();
             assert!(matches!(err, StorageError::Unavailable { operation: "write", .. }), "{err}");
-            let left: Vec<_> = store.0.list(None).try_collect().await.unwrap();
+            let left: Vec<_> = store.inner.list(None).try_collect().await.unwrap();
             assert!(left.is_empty(), "left behind: {left:?}");
         }
-        let store = Arc::new(RefusesDocuments(InMemory::new(), "shares/", false, false));
+        let store = Arc::new(TestStore { refuse: "shares/", ..Default::default() });
         let id = ShareId::generate_for(&Username::parse("alice").unwrap());
         let sessions = failing_sessions(store, &id);
         sessions.create(&record_for("alice"), Bytes::from_static(b"{}")).await.unwrap_err();
@@ -872,13 +886,13 @@ mod tests {
     /// so, rather than told it failed while the share stays.
     #[tokio::test]
     async fn a_write_that_landed_unacknowledged_is_a_made_share() {
-        let store = Arc::new(RefusesDocuments(InMemory::new(), "shares/", true, false));
+        let store = Arc::new(TestStore { refuse: "shares/", lands: true, ..Default::default() });
         let id = ShareId::generate_for(&Username::parse("alice").unwrap());
         let sessions = failing_sessions(store.clone(), &id);
         let made = sessions.create(&record_for("alice"), Bytes::from_static(b"{\"a\":1}")).await;
         assert_eq!(made.unwrap().id, id);
         assert_eq!(read_all(&sessions, &id).await, &b"{\"a\":1}"[..]);
-        assert_eq!(store.0.list(None).try_collect::<Vec<_>>().await.unwrap().len(), 1);
+        assert_eq!(store.inner.list(None).try_collect::<Vec<_>>().await.unwrap().len(), 1);
     }
 
     /// A share stored as two objects by an earlier version is read, changed, listed and
@@ -963,6 +977,27 @@ mod tests {
             store.collect_garbage(Utc::now(), chrono::Duration::zero()).await.unwrap(),
             GcReport::default()
         );
+    }
+
+    /// A refused change reads only the record's line; an accepted one the whole share, once.
+    #[tokio::test]
+    async fn a_refused_change_never_reads_the_whole_share() {
+        let counting = Arc::new(TestStore::default());
+        let state = ConditionalWritesState::default();
+        state.set(ConditionalWrites::Supported);
+        let store =
+            SessionStore::new(counting.clone(), true, state, Arc::new(ShareId::generate_for));
+        let share = store.create(&record_for("alice"), Bytes::from_static(b"{}")).await.unwrap();
+        let whole_reads = || counting.whole_reads.load(std::sync::atomic::Ordering::SeqCst);
+        let refused = store.update_record(&share.id, |_| Err::<(), _>("not the owner")).await;
+        assert!(matches!(refused, Err(UpdateError::Rejected("not the owner"))));
+        assert_eq!(whole_reads(), 0);
+        let accepted = store.update_record(&share.id, |r| {
+            r.title = "new".into();
+            Ok::<_, ()>(())
+        });
+        assert_eq!(accepted.await.unwrap().title, "new");
+        assert_eq!(whole_reads(), 1);
     }
 
     /// Storage matches the tag itself only when the record is known without the object.
