@@ -117,16 +117,16 @@ async fn load(
     settings: &PageSettings,
     id: &ShareId,
 ) -> Result<(ShareRecord, Arc<PageDocument>), ApiError> {
-    let record = state.sessions.current_record(id).await?;
     // A browser sends no key: private shares are not shown here.
-    check_readable(&record, None)?;
     if let Some(doc) = settings.cache.get(id.as_str()).await {
+        let record = state.sessions.current_record(id).await?;
+        check_readable(&record, None)?;
         return Ok((record, doc));
     }
+    // Not parsed yet: one storage read gives the record and the document.
     let (record, OpenedSession::Found { body, .. }) = state.sessions.open(id, None).await? else {
         return Err(ApiError::internal("not-modified answer to an unconditional read"));
     };
-    // The record read with the document is as fresh as the one checked above, or fresher.
     check_readable(&record, None)?;
     let chunks: Vec<Bytes> = body.try_collect().await.map_err(|e| {
         tracing::warn!(error = %e, share_id = %id, "reading a session for its page failed");
