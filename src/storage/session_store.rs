@@ -382,7 +382,8 @@ impl SessionStore {
     }
 
     /// Opens a share stored in the older layout: with its owner known, the record and the
-    /// document at once; else the record first (it names the owner).
+    /// document at once; else (the first time this replica meets it) the record first, as it
+    /// names the owner.
     async fn open_older(
         &self,
         owner: Option<Username>,
@@ -398,8 +399,13 @@ impl SessionStore {
                 (record?, opened?)
             }
             None => {
-                let record = self.current_record(id).await?;
+                // Not in `shares/` (the caller looked): straight to the older record.
+                let (record, _) = self.older_record(id).await?;
                 let owner = check_owner(&id_path(id), &record)?;
+                if let Some(caches) = &self.caches {
+                    caches.older.insert(id.to_string(), owner.clone()).await;
+                }
+                self.remember(id, &record).await;
                 (record, self.open_document(&owner, id, if_none_match).await?)
             }
         };

@@ -116,3 +116,27 @@ async fn changes_through_another_replica_take_effect_within_the_cache_bound() {
     .await;
     assert!(changed.elapsed() < ttl + Duration::from_millis(500), "{:?}", changed.elapsed());
 }
+
+/// A share stored by an earlier version (record and document apart) costs one extra storage
+/// read the first time a replica meets it (the look in `shares/`), then one read like any
+/// other; an id that does not exist, two (both layouts).
+#[tokio::test]
+async fn older_shares_cost_an_extra_read_only_once_and_missing_ids_two() {
+    let app = spawn_app().await;
+    let id = "HzKozOxIxl4dO0YijPu0q";
+    let record = json!({"username": "alice", "createdAt": "2026-10-01T12:00:00Z"});
+    app.put_older_share(id, &record, small_session()).await;
+    for (round, expected) in [(1, 3.0), (2, 1.0), (3, 1.0)] {
+        let before = metrics(&app).await;
+        let resp = app.get(&format!("/api/sessions/{id}")).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.bytes().await.unwrap(), small_session());
+        let after = metrics(&app).await;
+        assert_eq!(storage(&after, "get") - storage(&before, "get"), expected, "read {round}");
+    }
+    let before = metrics(&app).await;
+    let resp = app.get("/api/sessions/NoSuchShareAnywhere01").await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let after = metrics(&app).await;
+    assert_eq!(storage(&after, "get") - storage(&before, "get"), 2.0);
+}
