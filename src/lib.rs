@@ -1,7 +1,8 @@
 //! session-share: the backend of "share task" / "import task" in the Syntx VS Code extension.
 //!
-//! A session document is validated against `openapi/session.schema.json`, stored byte for byte
-//! in object storage under `sessions/<username>/<id>.json`, and served back to any client version.
+//! A session document is validated against `openapi/session.schema.json`, stored (gzip, decoding
+//! to the uploaded bytes) in object storage as one object per share with its record,
+//! `shares/<owner's id prefix>/<id>`, and served back to any client version.
 
 pub mod access;
 pub mod compression;
