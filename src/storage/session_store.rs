@@ -208,10 +208,7 @@ impl SessionStore {
         record: &ShareRecord,
         document: Bytes,
     ) -> Result<CreatedShare, StorageError> {
-        let owner = Username::parse(&record.username).map_err(|e| StorageError::Corrupt {
-            path: "new share".into(),
-            reason: e.to_string(),
-        })?;
+        let owner = check_owner(&Path::from("new share"), record)?;
         let line = super::packed::record_line(record);
         for _ in 0..MAX_ID_ATTEMPTS {
             let id = (self.ids)(&owner);
@@ -277,7 +274,7 @@ impl SessionStore {
                 Err(e) => return Err(StorageError::from_store("check", path, e)),
             }
         }
-        match self.put(path, object.clone(), PutMode::Create).await {
+        match self.put(path, object.clone(), PutMode::Create, None).await {
             Ok(()) => Ok(true),
             // Refused: taken by someone else, or by this very write, whose reply was lost
             // and which the client then retried. Only the latter holds our exact bytes
@@ -285,7 +282,7 @@ impl SessionStore {
             Err(object_store::Error::AlreadyExists { .. }) => self.holds(path, &object).await,
             Err(object_store::Error::NotImplemented { .. }) => {
                 self.conditional.set(ConditionalWrites::Unsupported);
-                self.put(path, object, PutMode::Overwrite)
+                self.put(path, object, PutMode::Overwrite, None)
                     .await
                     .map(|()| true)
                     .map_err(|e| StorageError::from_store("write", path, e))
@@ -321,21 +318,18 @@ impl SessionStore {
         }
     }
 
-    /// Writes an object. Older-layout objects are JSON (and the document may be gzip), which
-    /// S3 is told; a share's one object is neither, as a whole, and is stored untyped.
+    /// Writes an object, telling S3 its `content_type` if it has one (an older share's record
+    /// is JSON; a share's one object is neither JSON nor gzip as a whole, and goes untyped).
     async fn put(
         &self,
         path: &Path,
         object: PutPayload,
         mode: PutMode,
+        content_type: Option<&'static str>,
     ) -> object_store::Result<()> {
         let mut attributes = Attributes::new();
-        let older = !path.as_ref().starts_with("shares/");
-        if self.supports_content_type && older {
-            attributes.insert(Attribute::ContentType, "application/json".into());
-            if object.iter().next().is_some_and(|first| crate::compression::is_gzip(first)) {
-                attributes.insert(Attribute::ContentEncoding, "gzip".into());
-            }
+        if let Some(content_type) = content_type.filter(|_| self.supports_content_type) {
+            attributes.insert(Attribute::ContentType, content_type.into());
         }
         let options = PutOptions { mode, attributes, ..Default::default() };
         self.store.put_opts(path, object, options).await.map(drop)
@@ -402,9 +396,7 @@ impl SessionStore {
                 // Not in `shares/` (the caller looked): straight to the older record.
                 let (record, _) = self.older_record(id).await?;
                 let owner = check_owner(&id_path(id), &record)?;
-                if let Some(caches) = &self.caches {
-                    caches.older.insert(id.to_string(), owner.clone()).await;
-                }
+                self.note_older(id, &owner).await;
                 self.remember(id, &record).await;
                 (record, self.open_document(&owner, id, if_none_match).await?)
             }
@@ -449,9 +441,7 @@ impl SessionStore {
             }
         }
         let found = self.older_record(id).await?;
-        if let (Some(caches), Ok(owner)) = (&self.caches, Username::parse(&found.0.username)) {
-            caches.older.insert(id.to_string(), owner).await;
-        }
+        self.note_older(id, &check_owner(&id_path(id), &found.0)?).await;
         Ok(found)
     }
 
@@ -459,7 +449,7 @@ impl SessionStore {
         &self,
         id: &ShareId,
     ) -> Result<(ShareRecord, UpdateVersion), StorageError> {
-        use super::packed::{FIRST_READ, MAX_RECORD_LINE, parse_record_line};
+        use super::packed::{FIRST_READ, MAX_RECORD_LINE, RecordLineError};
         let path = share_path(id);
         let mut want = FIRST_READ;
         loop {
@@ -473,16 +463,12 @@ impl SessionStore {
             let size = result.meta.size;
             let bytes =
                 result.bytes().await.map_err(|e| StorageError::from_store("read", &path, e))?;
-            let corrupt = |reason: String| StorageError::Corrupt { path: path.to_string(), reason };
-            match parse_record_line(&bytes).map_err(|e| corrupt(e.to_string()))? {
-                Some((record, _)) => {
-                    check_owner(&path, &record)?;
-                    return Ok((record, version));
-                }
+            match record_line_in(&path, &bytes)? {
+                Some((record, _)) => return Ok((record, version)),
                 None if size > want && want < MAX_RECORD_LINE as u64 => {
                     want = MAX_RECORD_LINE as u64;
                 }
-                None => return Err(corrupt("the object ends before its record line".into())),
+                None => return Err(corrupt(&path, RecordLineError::Truncated)),
             }
         }
     }
@@ -496,8 +482,7 @@ impl SessionStore {
             self.store.get(&path).await.map_err(|e| StorageError::from_store("read", &path, e))?;
         let version = version_of(&result.meta);
         let bytes = result.bytes().await.map_err(|e| StorageError::from_store("read", &path, e))?;
-        let record: ShareRecord = serde_json::from_slice(&bytes)
-            .map_err(|e| StorageError::Corrupt { path: path.to_string(), reason: e.to_string() })?;
+        let record: ShareRecord = serde_json::from_slice(&bytes).map_err(|e| corrupt(&path, e))?;
         check_owner(&path, &record)?;
         Ok((record, version))
     }
@@ -531,6 +516,13 @@ impl SessionStore {
         self.caches.as_ref()?.older.get(id.as_str()).await
     }
 
+    /// Remembers that `id` is stored in the older layout, owned by `owner`.
+    async fn note_older(&self, id: &ShareId, owner: &Username) {
+        if let Some(caches) = &self.caches {
+            caches.older.insert(id.to_string(), owner.clone()).await;
+        }
+    }
+
     pub(super) async fn forget(&self, id: &ShareId) {
         if let Some(caches) = &self.caches {
             caches.records.invalidate(id.as_str()).await;
@@ -551,12 +543,8 @@ impl SessionStore {
                         .bytes()
                         .await
                         .map_err(|e| StorageError::from_store("read", &path, e))?;
-                    let corrupt =
-                        |reason: String| StorageError::Corrupt { path: path.to_string(), reason };
-                    let (record, line_len) = super::packed::parse_record_line(&object)
-                        .map_err(|e| corrupt(e.to_string()))?
-                        .ok_or_else(|| corrupt("the object ends before its record line".into()))?;
-                    check_owner(&path, &record)?;
+                    let (record, line_len) = record_line_in(&path, &object)?
+                        .ok_or_else(|| corrupt(&path, super::packed::RecordLineError::Truncated))?;
                     let document = object.slice(line_len..);
                     return Ok((record, version, Stored::Packed { document }));
                 }
@@ -585,17 +573,19 @@ impl SessionStore {
         for _ in 0..MAX_UPDATE_ATTEMPTS {
             let (mut record, version, stored) = self.record_for_change(id).await?;
             change(&mut record).map_err(UpdateError::Rejected)?;
-            let (path, object) = match stored {
+            let (path, object, content_type) = match stored {
                 Stored::Packed { document } => (
                     share_path(id),
                     PutPayload::from_iter([super::packed::record_line(&record), document]),
+                    None,
                 ),
                 Stored::Older => (
                     id_path(id),
                     PutPayload::from(serde_json::to_vec(&record).expect("ShareRecord serializes")),
+                    Some("application/json"),
                 ),
             };
-            match self.put(&path, object.clone(), PutMode::Update(version)).await {
+            match self.put(&path, object.clone(), PutMode::Update(version), content_type).await {
                 Ok(()) => {
                     // This replica's next read sees the change.
                     self.forget(id).await;
@@ -609,7 +599,7 @@ impl SessionStore {
                 }
                 Err(object_store::Error::NotImplemented { .. }) => {
                     // The local file system: one host, so the lock above is the guarantee.
-                    self.put(&path, object, PutMode::Overwrite)
+                    self.put(&path, object, PutMode::Overwrite, content_type)
                         .await
                         .map_err(|e| StorageError::from_store("write", &path, e))?;
                     self.forget(id).await;
@@ -672,18 +662,28 @@ fn version_of(meta: &object_store::ObjectMeta) -> UpdateVersion {
     UpdateVersion { e_tag: meta.e_tag.clone(), version: meta.version.clone() }
 }
 
+fn corrupt(path: &Path, reason: impl std::fmt::Display) -> StorageError {
+    StorageError::Corrupt { path: path.to_string(), reason: reason.to_string() }
+}
+
 /// A stored record names a valid owner, or the object is not one of ours.
 fn check_owner(path: &Path, record: &ShareRecord) -> Result<Username, StorageError> {
-    Username::parse(&record.username)
-        .map_err(|e| StorageError::Corrupt { path: path.to_string(), reason: e.to_string() })
+    Username::parse(&record.username).map_err(|e| corrupt(path, e))
+}
+
+/// The record line at the start of `bytes`, checked, if the line is all there.
+fn record_line_in(path: &Path, bytes: &[u8]) -> Result<Option<(ShareRecord, usize)>, StorageError> {
+    let found = super::packed::parse_record_line(bytes).map_err(|e| corrupt(path, e))?;
+    if let Some((record, _)) = &found {
+        check_owner(path, record)?;
+    }
+    Ok(found)
 }
 
 fn split_error(path: &Path, e: super::packed::SplitError) -> StorageError {
     match e {
         super::packed::SplitError::Read(e) => StorageError::from_store("read", path, e),
-        super::packed::SplitError::Line(e) => {
-            StorageError::Corrupt { path: path.to_string(), reason: e.to_string() }
-        }
+        super::packed::SplitError::Line(e) => corrupt(path, e),
     }
 }
 
