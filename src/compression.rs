@@ -1,10 +1,10 @@
 //! Sessions are stored gzip-compressed: JSON chat logs shrink several-fold, and a client that
 //! accepts gzip gets the stored bytes as they are, with no work on our side.
 //!
-//! A stored document is gzip exactly when it starts with gzip's magic bytes. A JSON text never
-//! does (it starts with white space or a value), so documents stored before compression was
-//! introduced, or by a store that cannot keep metadata (the local file system), are told apart
-//! without a flag; on S3 the object also carries `Content-Encoding: gzip` for other tools.
+//! A share's record says how its document is stored (`"encoding":"gzip"`). Records written
+//! before compression say nothing; their documents are gzip exactly when they start with
+//! gzip's magic bytes. A JSON text never does (it starts with white space or a value), so
+//! those are told apart without a flag.
 
 use std::io::Read;
 

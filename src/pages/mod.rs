@@ -133,7 +133,7 @@ async fn load(
         ApiError::storage_unavailable()
     })?;
     let stored: Bytes = chunks.concat().into();
-    let document = if crate::compression::is_gzip(&stored) {
+    let document = if record.document_is_gzip(&stored) {
         let size = state.max_body.max(record.size);
         tokio::task::spawn_blocking(move || crate::compression::gunzip(&stored, size))
             .await

@@ -251,7 +251,7 @@ impl StoredSession {
             ApiError::storage_unavailable()
         })?;
         let etag = etag.as_deref().map(http_etag);
-        if !first.as_deref().is_some_and(compression::is_gzip) {
+        if !record.document_is_gzip(first.as_deref().unwrap_or_default()) {
             let body = Body::from_bytes_stream(stored);
             return Ok((Self { body, size: stored_size, record, encoding: None }, etag));
         }

@@ -26,7 +26,7 @@ use crate::{
     },
     error::{ApiError, ErrorCode, ErrorStatus},
     state::AppState,
-    storage::{OpenedSession, ShareRecord},
+    storage::{OpenedSession, ShareRecord, StoredEncoding},
     validation::SessionValidator,
 };
 
@@ -446,6 +446,7 @@ async fn store(
         size: size as u64,
         message_count: facts.message_count,
         task_excerpt: facts.task_excerpt,
+        encoding: Some(StoredEncoding::Gzip),
     };
     let stored = packed.len();
     let created = state.sessions.create(&record, packed).await?;

@@ -22,7 +22,8 @@ pub use gc::GcReport;
 pub use key_store::{KeyRecord, KeyStore, KeyStoreError};
 pub use probe::{ConditionalWrites, ConditionalWritesState, probe_conditional_writes};
 pub use session_store::{
-    CreatedShare, IdSource, OpenedSession, OwnedDocument, SessionStore, ShareRecord, UpdateError,
+    CreatedShare, IdSource, OpenedSession, OwnedDocument, SessionStore, ShareRecord,
+    StoredEncoding, UpdateError,
 };
 pub use traced::StorageBounds;
 

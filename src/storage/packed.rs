@@ -140,6 +140,26 @@ mod tests {
         assert_eq!(parse_record_line(&line).unwrap().unwrap(), (longest, line.len()));
     }
 
+    /// A record says how its document is stored; one from before compression says nothing,
+    /// and its document's first bytes decide.
+    #[test]
+    fn the_record_says_how_the_document_is_stored() {
+        use super::super::session_store::StoredEncoding;
+        let mut said = record();
+        said.encoding = Some(StoredEncoding::Gzip);
+        let line = record_line(&said);
+        assert!(std::str::from_utf8(&line).unwrap().contains(r#""encoding":"gzip""#));
+        let (read, _) = parse_record_line(&line).unwrap().unwrap();
+        assert_eq!(read.encoding, Some(StoredEncoding::Gzip));
+        assert!(read.document_is_gzip(b""), "the record is believed");
+
+        let older = record();
+        assert!(!std::str::from_utf8(&record_line(&older)).unwrap().contains("encoding"));
+        assert_eq!(older.encoding, None);
+        assert!(older.document_is_gzip(b"\x1f\x8b\x08\0"));
+        assert!(!older.document_is_gzip(b"{\"version\":\"1.0.0\"}"));
+    }
+
     #[tokio::test]
     async fn refuses_what_is_not_a_record_line() {
         let split = |bytes: Vec<u8>| async {

@@ -96,6 +96,19 @@ pub struct ShareRecord {
     /// The start of the task prompt, for text search.
     #[serde(default)]
     pub task_excerpt: String,
+    /// How the document after the record is stored, so that a tool reading the object needs
+    /// no guess. Absent in records written before compression: their documents are told
+    /// apart by their first bytes (see [`crate::compression`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<StoredEncoding>,
+}
+
+/// How a document is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoredEncoding {
+    /// One gzip member (RFC 1952), served as it is to clients that accept gzip.
+    Gzip,
 }
 
 fn public_by_default() -> bool {
@@ -103,6 +116,16 @@ fn public_by_default() -> bool {
 }
 
 impl ShareRecord {
+    /// Whether the document stored after this record is gzip: as the record says, or, for a
+    /// record that does not say (written before compression), as the document's first bytes
+    /// say.
+    pub fn document_is_gzip(&self, first_bytes: &[u8]) -> bool {
+        match self.encoding {
+            Some(StoredEncoding::Gzip) => true,
+            None => crate::compression::is_gzip(first_bytes),
+        }
+    }
+
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
         self.expires_at.is_some_and(|at| at <= now)
     }
@@ -714,6 +737,7 @@ mod tests {
             size: 0,
             message_count: 0,
             task_excerpt: String::new(),
+            encoding: None,
         }
     }
 

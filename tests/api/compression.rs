@@ -37,12 +37,15 @@ async fn documents_are_stored_compressed_and_served_as_each_client_accepts() {
     let original = fixture("medium.json");
     let id = app.create(original.clone()).await["id"].as_str().unwrap().to_owned();
 
-    // Stored: gzip behind the record line, several times smaller. The object as a whole is
-    // not gzip, and S3 is not told it is (a client of the bucket would decode it wrongly).
+    // Stored: gzip behind the record line, several times smaller, and the record says so.
+    // The object as a whole is not gzip, and S3 is not told it is (a client of the bucket
+    // would decode it wrongly).
     let stored = app.store.get(&share_path("alice", &id)).await.unwrap();
     let encoding = stored.attributes.get(&Attribute::ContentEncoding).map(|v| v.to_string());
     let stored = stored.bytes().await.unwrap();
     let document = document_part(&stored);
+    let record: Value = serde_json::from_slice(&stored[..stored.len() - document.len()]).unwrap();
+    assert_eq!(record["encoding"], "gzip", "{record}");
     assert_eq!(&document[..2], b"\x1f\x8b");
     assert!(stored.len() * 3 < original.len(), "{} of {}", stored.len(), original.len());
     assert_eq!(gunzip(document), original);
@@ -189,6 +192,32 @@ async fn documents_stored_uncompressed_are_served_as_they_are() {
     }
     let page = app.get(&format!("/session/{id}")).await;
     assert_eq!(page.status(), StatusCode::OK);
+}
+
+/// One-object shares written before records said `"encoding"`: their documents are still
+/// known to be gzip by their first bytes, and served both ways.
+#[tokio::test]
+async fn a_record_that_does_not_say_its_encoding_is_read_by_the_documents_bytes() {
+    let app = spawn_app().await;
+    let original = fixture("medium.json");
+    let id = app.create(original.clone()).await["id"].as_str().unwrap().to_owned();
+    let path = share_path("alice", &id);
+    let object = app.store.get(&path).await.unwrap().bytes().await.unwrap();
+    let document = document_part(&object);
+    let mut record: Value =
+        serde_json::from_slice(&object[..object.len() - document.len()]).unwrap();
+    assert!(record.as_object_mut().unwrap().remove("encoding").is_some());
+    let mut earlier = serde_json::to_vec(&record).unwrap();
+    earlier.push(b'\n');
+    earlier.extend_from_slice(document);
+    app.store.put(&path, PutPayload::from(earlier)).await.unwrap();
+
+    let plain = read(&app, &format!("/api/sessions/{id}"), false).await;
+    assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
+    assert_eq!(plain.bytes().await.unwrap(), original);
+    let packed = read(&app, &format!("/api/sessions/{id}"), true).await;
+    assert_eq!(packed.headers()[header::CONTENT_ENCODING], "gzip");
+    assert_eq!(packed.bytes().await.unwrap(), document);
 }
 
 /// A stored document that is not valid gzip past its magic bytes (damaged in storage): a

@@ -2,10 +2,14 @@
 
 use std::collections::HashSet;
 
+use object_store::ObjectStoreExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{AppOptions, TestApp, assert_error, small_session, spawn_app, spawn_app_with};
+use crate::helpers::{
+    AppOptions, TestApp, assert_error, document_part, share_path, small_session, spawn_app,
+    spawn_app_with,
+};
 
 fn session_titled(title: &str, tags: &[&str]) -> Vec<u8> {
     let mut doc: Value = serde_json::from_slice(&small_session()).unwrap();
@@ -162,6 +166,11 @@ async fn patch_changes_only_the_fields_sent() {
         .await
         .unwrap();
     assert_eq!(read.bytes().await.unwrap(), original, "PATCH never changes the document");
+    // Nor how it is stored: the rewritten record still says so.
+    let object = app.store.get(&share_path("alice", &id)).await.unwrap().bytes().await.unwrap();
+    let line = &object[..object.len() - document_part(&object).len()];
+    let record: Value = serde_json::from_slice(line).unwrap();
+    assert_eq!(record["encoding"], "gzip", "{record}");
 }
 
 #[tokio::test]
