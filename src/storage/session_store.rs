@@ -417,9 +417,7 @@ impl SessionStore {
             }
             None => {
                 // Not in `shares/` (the caller looked): straight to the older record.
-                let (record, _) = self.older_record(id).await?;
-                let owner = check_owner(&id_path(id), &record)?;
-                self.note_older(id, &owner).await;
+                let (record, _, owner) = self.read_older_record(id).await?;
                 self.remember(id, &record).await;
                 (record, self.open_document(&owner, id, if_none_match).await?)
             }
@@ -463,9 +461,7 @@ impl SessionStore {
                 found => return found,
             }
         }
-        let found = self.older_record(id).await?;
-        self.note_older(id, &check_owner(&id_path(id), &found.0)?).await;
-        Ok(found)
+        self.older_record(id).await
     }
 
     pub(super) async fn packed_record(
@@ -500,14 +496,25 @@ impl SessionStore {
         &self,
         id: &ShareId,
     ) -> Result<(ShareRecord, UpdateVersion), StorageError> {
+        let (record, version, _) = self.read_older_record(id).await?;
+        Ok((record, version))
+    }
+
+    /// An older share's record, its version and its checked owner, noted so that this
+    /// replica's next read of the share goes straight to the older layout.
+    async fn read_older_record(
+        &self,
+        id: &ShareId,
+    ) -> Result<(ShareRecord, UpdateVersion, Username), StorageError> {
         let path = id_path(id);
         let result =
             self.store.get(&path).await.map_err(|e| StorageError::from_store("read", &path, e))?;
         let version = version_of(&result.meta);
         let bytes = result.bytes().await.map_err(|e| StorageError::from_store("read", &path, e))?;
         let record: ShareRecord = serde_json::from_slice(&bytes).map_err(|e| corrupt(&path, e))?;
-        check_owner(&path, &record)?;
-        Ok((record, version))
+        let owner = check_owner(&path, &record)?;
+        self.note_older(id, &owner).await;
+        Ok((record, version, owner))
     }
 
     /// The share's record as reads see it: from the cache when one is kept (see
