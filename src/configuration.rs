@@ -7,7 +7,11 @@ use std::time::Duration;
 use crate::{
     access::{Rate, RateSetting},
     metrics::Metrics,
-    storage::{IdSource, OpenedStore, S3Options, StorageBounds, StorageUrl, open_store_bounded},
+    state::Reshare,
+    storage::{
+        DEFAULT_MAX_REVISIONS, IdSource, MAX_REVISIONS_LIMIT, OpenedStore, S3Options,
+        StorageBounds, StorageUrl, open_store_bounded,
+    },
 };
 
 #[derive(Parser, Debug)]
@@ -35,10 +39,10 @@ pub enum Command {
     },
     /// Print the OpenAPI document the service serves at /api/openapi.json.
     Openapi,
-    /// Delete expired shares and what failed creates left behind. Safe to run while the
-    /// service serves, and on several hosts at once.
+    /// Delete expired shares, what failed creates left behind, and revisions nothing keeps.
+    /// Safe to run while the service serves, and on several hosts at once.
     Gc {
-        /// Leftovers younger than this are kept: they may be creates still in flight.
+        /// Leftovers younger than this are kept: they may be writes still in flight.
         #[arg(long, env = "SESSION_SHARE_GC_GRACE", default_value = "1h", value_parser = humantime::parse_duration)]
         grace: Duration,
         #[command(flatten)]
@@ -150,6 +154,15 @@ pub struct ServeArgs {
     /// Memory for parsed sessions behind the share pages.
     #[arg(long, env = "SESSION_SHARE_PAGE_CACHE", default_value = "256MiB", value_parser = parse_size)]
     pub page_cache: u64,
+    /// What sharing a task again does: `update` adds a revision to its owner's share of the
+    /// task (same link), `new-link` makes a new share every time.
+    #[arg(long, env = "SESSION_SHARE_RESHARE", value_enum, default_value_t = Reshare::Update)]
+    pub reshare: Reshare,
+    /// Revisions kept per share, the latest included (1 to 100); older ones are deleted when
+    /// a new one is added.
+    #[arg(long, env = "SESSION_SHARE_MAX_REVISIONS", default_value_t = DEFAULT_MAX_REVISIONS,
+          value_parser = clap::value_parser!(u32).range(1..=MAX_REVISIONS_LIMIT as i64))]
+    pub max_revisions: u32,
 }
 
 /// `serve` with every value from the environment or its default: what a bare
@@ -243,7 +256,10 @@ pub struct Settings {
     pub metadata_cache_ttl: Duration,
     pub vscode_extension_id: String,
     pub page_cache: u64,
-    /// How share ids are drawn; `None` is [`crate::domain::ShareId::generate`].
+    pub reshare: Reshare,
+    pub max_revisions: u32,
+    /// How the ids of shares that no task leads to are drawn; `None` is
+    /// [`crate::domain::ShareId::generate_for`].
     pub id_source: Option<IdSource>,
 }
 
@@ -280,6 +296,8 @@ impl From<ServeArgs> for Settings {
             metadata_cache_ttl: args.metadata_cache_ttl,
             vscode_extension_id: args.vscode_extension_id,
             page_cache: args.page_cache,
+            reshare: args.reshare,
+            max_revisions: args.max_revisions,
             id_source: None,
         }
     }

@@ -67,12 +67,16 @@ pub enum ErrorCode {
     AccessDenied,
     /// 404: no such share (or private and not yours).
     SessionNotFound,
+    /// 404: the share keeps no such revision.
+    RevisionNotFound,
     /// 404: no such route.
     NotFound,
     /// 405: the route does not take this method; `Allow` lists those it takes.
     MethodNotAllowed,
     /// 409: concurrent updates kept winning.
     Conflict,
+    /// 412: `If-Match` names a version that is no longer the latest.
+    PreconditionFailed,
     /// 410: the share has expired.
     SessionExpired,
     /// 413: the body is over the limit.
@@ -135,6 +139,7 @@ pub enum ErrorStatus {
     MethodNotAllowed,
     Conflict,
     Gone,
+    PreconditionFailed,
     PayloadTooLarge,
     UriTooLong,
     UnsupportedMediaType,
@@ -154,6 +159,7 @@ impl ErrorStatus {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict => StatusCode::CONFLICT,
             Self::Gone => StatusCode::GONE,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -205,6 +211,22 @@ impl ApiError {
             ErrorStatus::Conflict,
             ErrorCode::Conflict,
             "the share was changed by another request at the same time; try again",
+        )
+    }
+
+    pub fn precondition_failed() -> Self {
+        Self::new(
+            ErrorStatus::PreconditionFailed,
+            ErrorCode::PreconditionFailed,
+            "the share changed since the version in If-Match; read it again",
+        )
+    }
+
+    pub fn revision_not_found() -> Self {
+        Self::new(
+            ErrorStatus::NotFound,
+            ErrorCode::RevisionNotFound,
+            "this share keeps no such revision",
         )
     }
 
@@ -371,6 +393,10 @@ impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
         match e {
             StorageError::NotFound { .. } => Self::session_not_found(),
+            StorageError::NoSuchRevision { .. } => Self::revision_not_found(),
+            StorageError::Expired { .. } => Self::session_expired(),
+            StorageError::ChangedMeanwhile { .. } => Self::precondition_failed(),
+            StorageError::Contended { .. } => Self::conflict(),
             StorageError::Unavailable { .. } => {
                 tracing::warn!(error = %e, "storage unavailable");
                 Self::storage_unavailable()

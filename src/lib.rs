@@ -1,8 +1,9 @@
 //! session-share: the backend of "share task" / "import task" in the Syntx VS Code extension.
 //!
-//! A session document is validated against `openapi/session.schema.json`, stored (gzip, decoding
-//! to the uploaded bytes) in object storage as one object per share with its record,
-//! `shares/<owner's id prefix>/<id>`, and served back to any client version.
+//! A session document is validated against `openapi/session.schema.json`, stored in object
+//! storage at `sessions/<username>/<id>.json.gz` (a standard gzip file of the uploaded bytes,
+//! the share's record in its gzip header; see [`storage::layout`]), and served back to any
+//! client version. Sharing a task again adds a revision to its share.
 
 pub mod access;
 pub mod compression;

@@ -1,9 +1,7 @@
-use std::sync::Arc;
-
 use clap::Parser;
 use session_share::{
     configuration::{Cli, Command, KeysCommand, LogFormat, ServeArgs, StorageArgs},
-    domain::{ShareId, Username},
+    domain::Username,
     routes::openapi_json,
     startup::Application,
     storage::{ConditionalWritesState, KeyStore, SessionStore},
@@ -39,17 +37,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 async fn gc(grace: std::time::Duration, storage: StorageArgs) -> anyhow::Result<()> {
     let opened = storage.open()?;
-    let sessions = SessionStore::new(
-        opened.store,
-        opened.supports_content_type,
-        ConditionalWritesState::default(),
-        Arc::new(ShareId::generate_for),
-    );
+    let sessions = SessionStore::new(&opened, ConditionalWritesState::default(), storage.bounds());
     let report =
         sessions.collect_garbage(chrono::Utc::now(), chrono::Duration::from_std(grace)?).await?;
     println!(
-        "deleted {} expired shares, {} records and {} documents left by failed creates or deletes, {} probe objects",
-        report.expired, report.orphaned_records, report.orphaned_documents, report.probes
+        "deleted {} expired shares, {} late writes of failed creates, {} revisions nothing keeps, {} probe objects",
+        report.expired, report.late, report.revisions, report.probes
     );
     Ok(())
 }

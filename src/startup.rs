@@ -10,16 +10,15 @@ use poem::{
 };
 
 use crate::{
-    access::RateLimits,
+    access::{Access, ClientIpHeader, RateLimits},
     configuration::Settings,
-    domain::ShareId,
     error::{ApiError, ErrorCode, ErrorStatus},
     metrics::Metrics,
     pages::{self, DocumentCache, PageSettings},
     remote_keys::RemoteKeys,
     routes::{api_service, envelope, openapi_json, swagger_ui_html},
     server::ConnectionLimits,
-    state::AppState,
+    state::{AppState, Uploads},
     storage::{
         ConditionalWrites, ConditionalWritesState, KeyStore, SessionStore, StorageError,
         open_store_bounded, probe_conditional_writes,
@@ -42,6 +41,7 @@ pub struct Application {
     state: AppState,
     pages: PageSettings,
     cors_origins: Vec<String>,
+    client_ip_header: ClientIpHeader,
 }
 
 impl Application {
@@ -85,37 +85,44 @@ impl Application {
         });
 
         let conditional_writes = ConditionalWritesState::default();
-        let ids = settings.id_source.clone().unwrap_or_else(|| Arc::new(ShareId::generate_for));
+        let mut sessions =
+            SessionStore::new(&opened, conditional_writes.clone(), settings.storage_bounds)
+                .with_caches(settings.metadata_cache_ttl, metrics.clone())
+                .with_max_revisions(settings.max_revisions);
+        if let Some(ids) = settings.id_source.clone() {
+            sessions = sessions.with_random_ids(ids);
+        }
         let state = AppState {
-            sessions: SessionStore::new(
-                opened.store.clone(),
-                opened.supports_content_type,
-                conditional_writes.clone(),
-                ids,
-            )
-            .with_caches(settings.metadata_cache_ttl, metrics.clone()),
-            keys: KeyStore::new(opened.store.clone())
-                .with_cache(settings.metadata_cache_ttl, metrics.clone()),
+            sessions,
+            access: Access {
+                keys: KeyStore::new(opened.store.clone())
+                    .with_cache(settings.metadata_cache_ttl, metrics.clone()),
+                remote: remote_keys,
+                limits: limits.clone(),
+            },
             metrics,
             validator,
             conditional_writes: conditional_writes.clone(),
             public_url,
-            max_body: settings.max_body,
-            body_timeout: settings.idle_timeout,
+            uploads: Uploads {
+                max_body: settings.max_body,
+                stall: settings.idle_timeout,
+                inflight: Arc::new(tokio::sync::Semaphore::new(
+                    usize::try_from(settings.max_inflight_bodies / 1024)
+                        .unwrap_or(usize::MAX)
+                        .max(1),
+                )),
+            },
             checks: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, usize::from),
             )),
-            inflight: Arc::new(tokio::sync::Semaphore::new(
-                usize::try_from(settings.max_inflight_bodies / 1024).unwrap_or(usize::MAX).max(1),
-            )),
             max_ttl,
-            limits: limits.clone(),
-            remote_keys,
-            client_ip_header: settings.client_ip_header.clone(),
+            reshare: settings.reshare,
         };
+        let client_ip_header = ClientIpHeader(settings.client_ip_header.clone());
         tracing::info!(
             address = %address, storage = %settings.storage, public_url = %state.public_url,
-            max_body = settings.max_body, "session-share listening"
+            max_body = state.uploads.max_body, "session-share listening"
         );
         tokio::spawn(probe_until_known(opened.store, conditional_writes));
         tokio::spawn(async move {
@@ -136,7 +143,15 @@ impl Application {
             max_connections: settings.max_connections,
             drain: DRAIN_TIMEOUT,
         };
-        Ok(Self { port: address.port(), listener, limits, state, pages, cors_origins })
+        Ok(Self {
+            port: address.port(),
+            listener,
+            limits,
+            state,
+            pages,
+            cors_origins,
+            client_ip_header,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -149,7 +164,7 @@ impl Application {
 
     /// Serves until SIGTERM or Ctrl-C, then drains in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let app = app(self.state, self.pages, self.cors_origins);
+        let app = app(self.state, self.pages, self.cors_origins, self.client_ip_header);
         crate::server::serve(self.listener, app, self.limits, shutdown_signal()).await
     }
 }
@@ -163,12 +178,20 @@ fn cors(origins: Vec<String>) -> Cors {
                 None => origin == allowed,
             })
         })
-        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE, Method::OPTIONS])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
         .allow_headers([
             "content-type",
             "syntx-api-key",
             "authorization",
             "if-none-match",
+            "if-match",
             "x-request-id",
         ])
         .expose_headers([
@@ -184,12 +207,18 @@ fn cors(origins: Vec<String>) -> Cors {
             "x-session-created-at",
             "x-session-expires-at",
             "x-session-message-count",
+            "x-session-revision",
         ])
         .max_age(3600)
 }
 
 /// The whole HTTP surface.
-fn app(state: AppState, pages: PageSettings, cors_origins: Vec<String>) -> impl poem::Endpoint {
+fn app(
+    state: AppState,
+    pages: PageSettings,
+    cors_origins: Vec<String>,
+    client_ip_header: ClientIpHeader,
+) -> impl poem::Endpoint {
     let spec = openapi_json();
     let metrics = state.metrics.clone();
     let exposition = state.metrics.clone();
@@ -231,6 +260,7 @@ fn app(state: AppState, pages: PageSettings, cors_origins: Vec<String>) -> impl 
         })
         .data(state)
         .data(pages)
+        .data(client_ip_header)
         .with(
             CatchPanic::new()
                 .with_handler(|_| ApiError::internal("a request handler panicked").body_response()),

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use crate::{
-    access::RateLimits,
+    access::Access,
+    domain::ShareId,
     metrics::Metrics,
-    remote_keys::RemoteKeys,
-    storage::{ConditionalWritesState, KeyStore, SessionStore},
+    storage::{ConditionalWritesState, SessionStore},
     validation::SessionValidator,
 };
 
@@ -15,30 +15,43 @@ use crate::{
 #[derive(Clone)]
 pub struct AppState {
     pub sessions: SessionStore,
-    pub keys: KeyStore,
+    pub access: Access,
     pub validator: Arc<SessionValidator>,
     pub conditional_writes: ConditionalWritesState,
     /// Base of the share URLs handed out, without a trailing slash.
     pub public_url: String,
-    pub max_body: u64,
-    /// Upload bytes in flight, in KiB, across all requests (`--max-inflight-bodies`).
-    pub inflight: Arc<tokio::sync::Semaphore>,
+    pub uploads: Uploads,
     /// Documents parsed and checked at once: one per core. The work is CPU-bound, so more at
     /// once only adds parsed trees in memory, not speed.
     pub checks: Arc<tokio::sync::Semaphore>,
-    /// How long a request body may stop arriving (`--idle-timeout`).
-    pub body_timeout: std::time::Duration,
     /// The furthest ahead a share may expire.
     pub max_ttl: chrono::Duration,
-    pub limits: RateLimits,
-    pub remote_keys: Option<RemoteKeys>,
-    /// A header a trusted proxy sets to the client's address (e.g. `X-Forwarded-For`).
-    pub client_ip_header: Option<String>,
+    /// What sharing a task again does (`--reshare`).
+    pub reshare: Reshare,
     pub metrics: Arc<Metrics>,
 }
 
+/// How request bodies are bounded.
+#[derive(Clone)]
+pub struct Uploads {
+    pub max_body: u64,
+    /// Upload bytes in flight, in KiB, across all requests (`--max-inflight-bodies`).
+    pub inflight: Arc<tokio::sync::Semaphore>,
+    /// How long a request body may stop arriving (`--idle-timeout`).
+    pub stall: std::time::Duration,
+}
+
+/// What a create of a task that already has a live share of its owner does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Reshare {
+    /// Adds a revision to that share: same link, latest session.
+    Update,
+    /// Makes a share of its own, with a new link, every time.
+    NewLink,
+}
+
 impl AppState {
-    pub fn share_url(&self, id: &crate::domain::ShareId) -> String {
+    pub fn share_url(&self, id: &ShareId) -> String {
         format!("{}/session/{id}", self.public_url)
     }
 }

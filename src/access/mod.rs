@@ -8,25 +8,26 @@ mod limits;
 pub use limits::{Rate, RateLimits, RateSetting};
 
 use crate::{
-    domain::{ApiKey, ShareId, Username},
-    remote_keys::RemoteVerdict,
-    storage::{KeyStoreError, OpenedSession, ShareRecord},
-};
-use crate::{
+    domain::{ApiKey, ShareRecord, Username},
     error::{ApiError, ErrorStatus},
-    state::AppState,
+    remote_keys::{RemoteKeys, RemoteVerdict},
+    storage::{KeyStore, KeyStoreError},
 };
 
+/// The header a trusted proxy sets to the client's address (`--client-ip-header`), if any.
+#[derive(Debug, Clone, Default)]
+pub struct ClientIpHeader(pub Option<String>);
+
 /// The client's address, for rate limits: behind a trusted proxy, the address that proxy
-/// appended to the configured `--client-ip-header` (the rightmost entry; the ones before it
-/// are whatever the client sent), else the TCP peer.
+/// appended to the configured [`ClientIpHeader`] (the rightmost entry; the ones before it are
+/// whatever the client sent), else the TCP peer.
 pub struct ClientAddr(pub String);
 
 impl<'a> FromRequest<'a> for ClientAddr {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
         let forwarded = req
-            .data::<AppState>()
-            .and_then(|state| state.client_ip_header.as_deref())
+            .data::<ClientIpHeader>()
+            .and_then(|header| header.0.as_deref())
             .and_then(|header| req.headers().get_all(header).iter().next_back())
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.rsplit(',').next())
@@ -38,13 +39,22 @@ impl<'a> FromRequest<'a> for ClientAddr {
     }
 }
 
-impl AppState {
+/// Checks keys and charges requests to them.
+#[derive(Clone)]
+pub struct Access {
+    pub keys: KeyStore,
+    /// `--auth-url`: where keys this service did not issue are checked.
+    pub remote: Option<RemoteKeys>,
+    pub limits: RateLimits,
+}
+
+impl Access {
     /// Whose key this is, or the 401/503 to answer. Keys this service does not know are asked
     /// of `--auth-url` when one is set; revoked keys are refused outright.
     pub async fn authenticate(&self, key: &ApiKey) -> Result<Username, ApiError> {
         match self.keys.authenticate(key).await {
             Ok(user) => Ok(user),
-            Err(KeyStoreError::Unknown) => match &self.remote_keys {
+            Err(KeyStoreError::Unknown) => match &self.remote {
                 Some(remote) => match remote.check(key).await {
                     Ok(RemoteVerdict::Valid(user)) => Ok(user),
                     Ok(RemoteVerdict::Invalid) => Err(ApiError::invalid_api_key()),
@@ -61,7 +71,7 @@ impl AppState {
         }
     }
 
-    /// [`AppState::authenticate`] where a key is required (writes, listing): refused at once
+    /// [`Access::authenticate`] where a key is required (writes, listing): refused at once
     /// for an address whose key checks keep failing (`--auth-failure-rate`), so made-up keys
     /// cannot keep storage busy; each 401 counts against the address.
     pub async fn authenticate_from(
@@ -84,8 +94,8 @@ impl AppState {
         }
     }
 
-    /// A write: the key is checked, then the write is charged to it (a made-up key buys
-    /// no allowance of its own).
+    /// A write: the key is checked, then the write is charged to it (a made-up key buys no
+    /// allowance of its own).
     pub async fn writer(&self, key: &ApiKey, client: &ClientAddr) -> Result<Username, ApiError> {
         let owner = self.authenticate_from(key, client).await?;
         self.limits.check_write(key.hash().as_str())?;
@@ -104,64 +114,43 @@ impl AppState {
         }
     }
 
-    /// A read: a key that was sent is checked (see [`AppState::identify`]), then the read is
-    /// charged (see [`AppState::charge_read`]).
+    /// A read: a key that was sent is checked (see [`Access::identify`]), then the read is
+    /// charged (see [`Access::charge_read`]).
     pub async fn reader(
         &self,
         key: Option<ApiKey>,
         client: &ClientAddr,
     ) -> Result<Option<Username>, ApiError> {
         // On reads an unknown key is normal (the extension sends the website's key), so it
-        // does not count as a failure; an address blocked for failing writes reads as anonymous
-        // without its key being looked up.
+        // does not count as a failure; an address blocked for failing writes reads as
+        // anonymous without its key being looked up.
         let caller = match &key {
             Some(_) if self.limits.blocked(&client.0).is_some() => None,
-            Some(key) => self.identify(self.authenticate(key).await)?,
+            Some(key) => identify(self.authenticate(key).await)?,
             None => None,
         };
         self.charge_read(key.as_ref().filter(|_| caller.is_some()), client)?;
         Ok(caller)
     }
+}
 
-    /// Who is reading, from a key check's outcome. The extension sends its key (issued by the
-    /// Syntx website) on every import, and this service may not know it: a key that is not
-    /// valid here reads as no key, so public shares stay readable and private ones answer
-    /// 404 as to anyone else. Only a failure to check (storage or the key service down, too
-    /// many failed checks) is an error.
-    pub fn identify(
-        &self,
-        checked: Result<Username, ApiError>,
-    ) -> Result<Option<Username>, ApiError> {
-        match checked {
-            Ok(user) => Ok(Some(user)),
-            Err(e) if e.status == ErrorStatus::Unauthorized => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Opens a share for `caller`: one storage read (see [`crate::storage::SessionStore::open`]).
-    /// `owner`, from a share code, must be the share's. See [`check_readable`] for who may
-    /// read what.
-    pub async fn read_share(
-        &self,
-        caller: Option<&Username>,
-        id: &ShareId,
-        owner: Option<&Username>,
-        if_none_match: Option<&str>,
-    ) -> Result<(ShareRecord, OpenedSession), ApiError> {
-        let (record, opened) = self.sessions.open(id, if_none_match).await?;
-        if owner.is_some_and(|owner| record.username != owner.as_str()) {
-            return Err(ApiError::session_not_found());
-        }
-        check_readable(&record, caller)?;
-        Ok((record, opened))
+/// Who is reading, from a key check's outcome. The extension sends its key (issued by the
+/// Syntx website) on every import, and this service may not know it: a key that is not valid
+/// here reads as no key, so public shares stay readable and private ones answer 404 as to
+/// anyone else. Only a failure to check (storage or the key service down, too many failed
+/// checks) is an error.
+pub fn identify(checked: Result<Username, ApiError>) -> Result<Option<Username>, ApiError> {
+    match checked {
+        Ok(user) => Ok(Some(user)),
+        Err(e) if e.status == ErrorStatus::Unauthorized => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
 /// A private share is only the owner's to read (everyone else: 404, as if it did not exist);
 /// an expired one answers 410 to whoever may see it.
 pub fn check_readable(record: &ShareRecord, caller: Option<&Username>) -> Result<(), ApiError> {
-    if !record.is_public && caller.map(Username::as_str) != Some(record.username.as_str()) {
+    if !record.is_public && !record.is_owned_by(caller) {
         return Err(ApiError::session_not_found());
     }
     if record.is_expired(Utc::now()) {

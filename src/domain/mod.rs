@@ -3,11 +3,13 @@
 mod api_key;
 mod share_id;
 pub mod share_options;
+mod share_record;
 mod username;
 
 pub use api_key::{ApiKey, KeyHash};
-pub use share_id::ShareId;
+pub use share_id::{IdKey, ShareId};
 pub use share_options::{FieldError, ShareOptions};
+pub use share_record::{RevisionInfo, ShareRecord};
 pub use username::Username;
 
 /// Why a piece of user input was refused.

@@ -1,15 +1,46 @@
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
 use super::{DomainError, Username};
 
-/// The id of a share: 21 URL-safe random characters when this service makes it
-/// (`HzKozOxIxl4dO0YijPu0q`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// The id of a share: 21 URL-safe characters when this service makes it
+/// (`K9gGyX8OAbcdefghijklm`): its owner's [`Username::id_prefix`], then 13 more.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ShareId(String);
+
+/// The secret behind the ids of shares made from a task (see [`ShareId::for_task`]): without
+/// it, nobody can work out a task's share link from the task's id.
+#[derive(Clone)]
+pub struct IdKey([u8; 32]);
+
+impl IdKey {
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    pub fn generate() -> Self {
+        Self(rand::random())
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for IdKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IdKey(<secret>)")
+    }
+}
 
 impl ShareId {
     pub const GENERATED_LEN: usize = 21;
     /// Ids longer than ours are still looked up (and answer 404) rather than refused, so a
     /// future longer id format stays readable; beyond this they are refused outright.
     pub const MAX_LEN: usize = 64;
+    /// Ids this service makes start with their owner's prefix, this long.
+    pub const OWNER_PREFIX_LEN: usize = 8;
+    const TAIL_LEN: usize = Self::GENERATED_LEN - Self::OWNER_PREFIX_LEN;
 
     /// Accepts 1 to 64 characters of the URL-safe alphabet `A-Z a-z 0-9 _ -`.
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
@@ -26,18 +57,34 @@ impl ShareId {
         Ok(Self(raw.to_owned()))
     }
 
-    /// Ids this service draws start with their owner's prefix, this long.
-    pub const OWNER_PREFIX_LEN: usize = 8;
-
-    /// A fresh id for `owner`'s share: [`Username::id_prefix`] and 13 random characters of a
-    /// 64-letter alphabet (78 random bits), 21 characters like the ids the extension knows.
+    /// A fresh id for a share of `owner` that no task leads to: the owner's prefix and 13
+    /// random characters (78 random bits).
     pub fn generate_for(owner: &Username) -> Self {
-        const RANDOM_LEN: usize = ShareId::GENERATED_LEN - ShareId::OWNER_PREFIX_LEN;
-        Self(format!("{}{}", owner.id_prefix(), nanoid::nanoid!(RANDOM_LEN)))
+        const TAIL: usize = ShareId::TAIL_LEN;
+        Self(format!("{}{}", owner.id_prefix(), nanoid::nanoid!(TAIL)))
     }
 
-    /// Where storage keeps the share (see [`ShareId::generate_for`]); for ids made before
-    /// prefixes, and ids shorter than one, it leads nowhere and the older layout is used.
+    /// The id of `owner`'s share of task `task_id`, in its `generation`: the same for every
+    /// share of that task, so sharing it again finds the share it made before. A share that
+    /// was deleted or expired keeps its generation for good, and the task's next share takes
+    /// the next one (a new link). The tail is 78 bits of HMAC-SHA256 under `key`.
+    pub fn for_task(key: &IdKey, owner: &Username, task_id: &str, generation: u32) -> Self {
+        use base64::Engine;
+        let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("any key length");
+        // Lengths first, so that no two (owner, task) pairs feed the same bytes.
+        for part in [owner.as_str().as_bytes(), task_id.as_bytes()] {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        mac.update(&generation.to_be_bytes());
+        let digest = mac.finalize().into_bytes();
+        let mut tail = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..12]);
+        tail.truncate(Self::TAIL_LEN);
+        Self(format!("{}{tail}", owner.id_prefix()))
+    }
+
+    /// The first characters, which name the owner's prefix in ids this service makes; for
+    /// other ids they lead nowhere.
     pub fn prefix(&self) -> &str {
         &self.0[..self.0.len().min(Self::OWNER_PREFIX_LEN)]
     }
@@ -60,17 +107,38 @@ mod tests {
     #[test]
     fn generated_ids_are_21_url_safe_characters_and_parse_back() {
         let alice = Username::parse("alice").unwrap();
+        let key = IdKey::generate();
         let mut seen = std::collections::HashSet::new();
-        for _ in 0..1000 {
-            let id = ShareId::generate_for(&alice);
-            assert_eq!(id.as_str().len(), 21);
-            assert_eq!(ShareId::parse(id.as_str()).unwrap(), id);
-            assert!(seen.insert(id), "ids repeat");
+        for i in 0..1000 {
+            for id in [ShareId::generate_for(&alice), ShareId::for_task(&key, &alice, "t", i)] {
+                assert_eq!(id.as_str().len(), ShareId::GENERATED_LEN);
+                assert_eq!(ShareId::parse(id.as_str()).unwrap(), id);
+                assert!(seen.insert(id), "ids repeat");
+            }
         }
     }
 
     #[test]
-    fn ids_start_with_their_owners_prefix_and_owners_differ() {
+    fn a_task_leads_to_one_id_per_owner_key_and_generation() {
+        let (alice, bob) = (Username::parse("alice").unwrap(), Username::parse("bob").unwrap());
+        let key = IdKey::from_bytes([7; 32]);
+        let id = ShareId::for_task(&key, &alice, "task-1", 0);
+        assert_eq!(id, ShareId::for_task(&key, &alice, "task-1", 0), "stable");
+        assert_eq!(id.prefix(), alice.id_prefix());
+        for other in [
+            ShareId::for_task(&key, &bob, "task-1", 0),
+            ShareId::for_task(&key, &alice, "task-2", 0),
+            ShareId::for_task(&key, &alice, "task-1", 1),
+            ShareId::for_task(&IdKey::from_bytes([8; 32]), &alice, "task-1", 0),
+        ] {
+            assert_ne!(other, id);
+        }
+        // Pinned: stored shares are found again through it.
+        assert_eq!(id.as_str(), "K9gGyX8OELMtgEtasURHY");
+    }
+
+    #[test]
+    fn ids_start_with_their_owners_prefix() {
         let (alice, bob) = (Username::parse("alice").unwrap(), Username::parse("Bob").unwrap());
         assert_eq!(ShareId::generate_for(&alice).prefix(), alice.id_prefix());
         assert_eq!(alice.id_prefix().len(), ShareId::OWNER_PREFIX_LEN);
@@ -78,7 +146,6 @@ mod tests {
         // Case-insensitive names, one prefix; and it never changes (stored shares rely on it).
         assert_eq!(bob.id_prefix(), Username::parse("bob").unwrap().id_prefix());
         assert_eq!(alice.id_prefix(), "K9gGyX8O");
-        // Ids made before prefixes (or shorter than one) still have one: it leads nowhere.
         assert_eq!(ShareId::parse("abc").unwrap().prefix(), "abc");
     }
 

@@ -50,6 +50,21 @@ impl Username {
     }
 }
 
+/// Stored as the plain name; read back through [`Username::parse`], so a stored record with a
+/// name that could not be a username is refused as corrupt rather than trusted.
+impl serde::Serialize for Username {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Username {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Username::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
 impl std::fmt::Display for Username {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)

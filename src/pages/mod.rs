@@ -28,10 +28,10 @@ use render::{MESSAGES_PER_PAGE, PageContext, bottom, error_page, message, top};
 
 use crate::{
     access::{ClientAddr, check_readable},
-    domain::{ShareId, Username},
+    domain::{RevisionInfo, ShareId, ShareRecord, Username},
     error::{ApiError, ErrorStatus},
     state::AppState,
-    storage::{OpenedSession, ShareRecord},
+    storage::{Opened, share_file},
 };
 
 /// Only this binary's own script, styles and images; nothing inline, nothing elsewhere.
@@ -63,6 +63,43 @@ pub fn asset_routes() -> Route {
 #[derive(Deserialize)]
 struct PageQuery {
     page: Option<String>,
+    revision: Option<String>,
+}
+
+impl PageQuery {
+    /// `?page=N`, from 1.
+    fn page(&self) -> Result<usize, ApiError> {
+        number(self.page.as_deref(), "page").map(|p| p.unwrap_or(1))
+    }
+
+    /// `?revision=N`, from 1; the latest when absent.
+    fn revision(&self) -> Result<Option<u32>, ApiError> {
+        number(self.revision.as_deref(), "revision").map(|r| r.map(|r| r as u32))
+    }
+
+    /// The query again for `page`, keeping the revision.
+    fn with_page(&self, page: Option<usize>) -> String {
+        let mut parts = Vec::new();
+        if let Some(revision) = self.revision.as_deref().and_then(|r| r.trim().parse::<u32>().ok())
+        {
+            parts.push(format!("revision={revision}"));
+        }
+        if let Some(page) = page {
+            parts.push(format!("page={page}"));
+        }
+        if parts.is_empty() { String::new() } else { format!("?{}", parts.join("&")) }
+    }
+}
+
+fn number(raw: Option<&str>, name: &str) -> Result<Option<usize>, ApiError> {
+    raw.map(|raw| {
+        raw.trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=u32::MAX as usize).contains(n))
+            .ok_or_else(|| ApiError::invalid_request(format!("{name} must be a number from 1")))
+    })
+    .transpose()
 }
 
 /// What only the share pages need, beside [`AppState`].
@@ -82,7 +119,7 @@ async fn page_by_id(
     settings: Data<&PageSettings>,
     client: ClientAddr,
 ) -> Response {
-    page(&state, &settings, &client, &id, query.page.as_deref()).await.unwrap_or_else(html_error)
+    page(&state, &settings, &client, &id, &query).await.unwrap_or_else(html_error)
 }
 
 /// `/session/{username}/{id}` answers with a permanent redirect to `/session/{id}`: the
@@ -94,13 +131,11 @@ async fn page_by_share_code(
     Query(query): Query<PageQuery>,
     state: Data<&AppState>,
 ) -> Response {
-    let parsed = Username::parse(&username).and_then(|_| ShareId::parse(&id));
+    let parsed = Username::parse(username.trim()).and_then(|_| ShareId::parse(id.trim()));
     match parsed {
         Ok(id) => {
-            let mut location = state.share_url(&id);
-            if let Some(page) = query.page.as_deref().and_then(|p| p.parse::<usize>().ok()) {
-                location = format!("{location}?page={page}");
-            }
+            let page = query.page.as_deref().and_then(|p| p.trim().parse::<usize>().ok());
+            let location = format!("{}{}", state.share_url(&id), query.with_page(page));
             Response::builder()
                 .status(StatusCode::MOVED_PERMANENTLY)
                 .header(header::LOCATION, location)
@@ -110,45 +145,74 @@ async fn page_by_share_code(
     }
 }
 
+/// A share's revision as a page shows it: the record (the latest's options, the revision's
+/// own size and messages) and the parsed document.
+struct Loaded {
+    record: ShareRecord,
+    /// Every revision kept, oldest first.
+    revisions: Vec<RevisionInfo>,
+    doc: Arc<PageDocument>,
+}
+
 /// The record decides access on every request (a share may have been deleted, made private
 /// or have expired since it was cached); the parsed document comes from the cache.
 async fn load(
     state: &AppState,
     settings: &PageSettings,
     id: &ShareId,
-) -> Result<(ShareRecord, Arc<PageDocument>), ApiError> {
+    revision: Option<u32>,
+) -> Result<Loaded, ApiError> {
     // A browser sends no key: private shares are not shown here.
-    if let Some(doc) = settings.cache.get(id.as_str()).await {
-        let record = state.sessions.current_record(id).await?;
-        check_readable(&record, None)?;
-        return Ok((record, doc));
+    let latest = state.sessions.current_record(id, None).await?;
+    check_readable(&latest, None)?;
+    let revision = revision.unwrap_or(latest.revision);
+    let shown = shown_revision(&latest, revision).ok_or_else(ApiError::revision_not_found)?;
+    let revisions = latest.revisions();
+    let key = format!("{id}@{revision}");
+    if let Some(doc) = settings.cache.get(&key).await {
+        return Ok(Loaded { record: shown, revisions, doc });
     }
-    // Not parsed yet: one storage read gives the record and the document.
-    let (record, OpenedSession::Found { body, .. }) = state.sessions.open(id, None).await? else {
+    // Not parsed yet: one storage read gives the document.
+    let opened = if revision == latest.revision {
+        state.sessions.open(id, Some(&latest.username), None).await
+    } else {
+        state.sessions.open_revision(id, Some(&latest.username), revision, None).await
+    };
+    let (record, Opened::Found { rest, .. }) = opened? else {
         return Err(ApiError::internal("not-modified answer to an unconditional read"));
     };
     check_readable(&record, None)?;
-    let chunks: Vec<Bytes> = body.try_collect().await.map_err(|e| {
+    let chunks: Vec<Bytes> = share_file::as_gzip(rest).try_collect().await.map_err(|e| {
         tracing::warn!(error = %e, share_id = %id, "reading a session for its page failed");
         ApiError::storage_unavailable()
     })?;
     let stored: Bytes = chunks.concat().into();
-    let document = if record.document_is_gzip(&stored) {
-        let size = state.max_body.max(record.size);
-        tokio::task::spawn_blocking(move || crate::compression::gunzip(&stored, size))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(|e| {
-                ApiError::from(crate::storage::StorageError::Corrupt {
-                    path: format!("the share {id}"),
-                    reason: e.to_string(),
-                })
-            })?
-    } else {
-        stored
-    };
-    let doc = settings.cache.insert(id.as_str(), document).await.map_err(ApiError::internal)?;
-    Ok((record, doc))
+    let limit = state.uploads.max_body.max(record.size);
+    let document = tokio::task::spawn_blocking(move || crate::compression::gunzip(&stored, limit))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| {
+            ApiError::from(crate::storage::StorageError::Corrupt {
+                path: format!("the share {id}"),
+                reason: e.to_string(),
+            })
+        })?;
+    let doc = settings.cache.insert(&key, document).await.map_err(ApiError::internal)?;
+    Ok(Loaded { record, revisions, doc })
+}
+
+/// Revision `revision` of the share whose latest record is `latest`, as a page shows it.
+fn shown_revision(latest: &ShareRecord, revision: u32) -> Option<ShareRecord> {
+    if revision == latest.revision {
+        return Some(latest.clone());
+    }
+    let earlier = latest.earlier.iter().find(|r| r.revision == revision)?;
+    let mut shown = latest.clone();
+    shown.revision = earlier.revision;
+    shown.revised_at = earlier.created_at;
+    shown.size = earlier.size;
+    shown.message_count = earlier.message_count;
+    Some(shown)
 }
 
 async fn page(
@@ -156,19 +220,12 @@ async fn page(
     settings: &PageSettings,
     client: &ClientAddr,
     id: &str,
-    page: Option<&str>,
+    query: &PageQuery,
 ) -> Result<Response, ApiError> {
-    state.charge_read(None, client)?;
-    let id = ShareId::parse(id)?;
-    let page: usize = match page {
-        None => 1,
-        Some(raw) => raw
-            .parse()
-            .ok()
-            .filter(|p| *p >= 1)
-            .ok_or_else(|| ApiError::invalid_request("page must be a number from 1"))?,
-    };
-    let (record, doc) = load(state, settings, &id).await?;
+    state.access.charge_read(None, client)?;
+    let id = ShareId::parse(id.trim())?;
+    let (page, revision) = (query.page()?, query.revision()?);
+    let Loaded { record, revisions, doc } = load(state, settings, &id, revision).await?;
     let order = doc.chronological();
     let pages = order.len().div_ceil(MESSAGES_PER_PAGE).max(1);
     if page > pages {
@@ -180,10 +237,19 @@ async fn page(
         .take(MESSAGES_PER_PAGE)
         .copied()
         .collect();
+    let latest = revisions.last().map_or(record.revision, |r| r.revision);
+    // Links within an earlier revision stay in it; the latest needs no query.
+    let revision_query = if record.revision == latest {
+        String::new()
+    } else {
+        format!("revision={}", record.revision)
+    };
     let ctx = Arc::new(PageContext {
         id: id.to_string(),
         share_url: state.share_url(&id),
         import_url: format!("vscode://{}/import-session?id={id}", settings.vscode_extension_id),
+        revision_query,
+        revisions,
         record,
         page,
         pages,
@@ -206,7 +272,7 @@ async fn page(
             // Markdown and highlighting are CPU work.
             let rendered = tokio::task::spawn_blocking(move || {
                 let html: Vec<Bytes> =
-                    part.iter().map(|&i| doc.rendered(i, || message(&ctx.id, i, &doc))).collect();
+                    part.iter().map(|&i| doc.rendered(i, || message(&ctx, i, &doc))).collect();
                 Bytes::from(html.concat())
             })
             .await;
@@ -286,15 +352,16 @@ fn html_error(err: ApiError) -> Response {
 #[handler]
 async fn image(
     Path((id, message_index, image_index)): Path<(String, usize, usize)>,
+    Query(query): Query<PageQuery>,
     state: Data<&AppState>,
     settings: Data<&PageSettings>,
     client: ClientAddr,
 ) -> Response {
     let found = async {
         // Each image is a read: a page with many cannot be fetched without limit.
-        state.charge_read(None, &client)?;
-        let id = ShareId::parse(&id)?;
-        let (_, doc) = load(&state, &settings, &id).await?;
+        state.access.charge_read(None, &client)?;
+        let id = ShareId::parse(id.trim())?;
+        let Loaded { doc, .. } = load(&state, &settings, &id, query.revision()?).await?;
         let url = doc
             .messages
             .get(message_index)

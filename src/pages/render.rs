@@ -8,7 +8,7 @@ use super::{
     document::{PageDocument, PageMessage},
     markdown::{code_block, escape, render as markdown},
 };
-use crate::storage::ShareRecord;
+use crate::domain::{RevisionInfo, ShareRecord};
 
 /// Messages per page: beyond this a conversation continues on the next page.
 pub const MESSAGES_PER_PAGE: usize = 200;
@@ -18,11 +18,67 @@ const FOLD_OUTPUT_LINES: usize = 20;
 /// What the page needs besides the session.
 pub struct PageContext {
     pub id: String,
+    /// The revision shown: the latest's options, its own size and messages.
     pub record: ShareRecord,
+    /// Every revision kept, oldest first.
+    pub revisions: Vec<RevisionInfo>,
+    /// What links within the page add to stay in its revision (`revision=N`; empty for the
+    /// latest).
+    pub revision_query: String,
     pub share_url: String,
     pub import_url: String,
     pub page: usize,
     pub pages: usize,
+}
+
+impl PageContext {
+    /// A link's query within this page's revision, to `page` if given.
+    pub fn query(&self, page: Option<usize>) -> String {
+        let parts: Vec<String> = [
+            (!self.revision_query.is_empty()).then(|| self.revision_query.clone()),
+            page.map(|p| format!("page={p}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if parts.is_empty() { String::new() } else { format!("?{}", parts.join("&amp;")) }
+    }
+
+    /// "Revision 2 of 3 · updated …", with links to the neighbouring revisions, when there
+    /// is more than one.
+    fn revision_nav(&self) -> String {
+        if self.revisions.len() < 2 {
+            return String::new();
+        }
+        let at =
+            self.revisions.iter().position(|r| r.revision == self.record.revision).unwrap_or(0);
+        let link = |r: &RevisionInfo, id: &str, text: &str| {
+            let latest = self.revisions.last().is_some_and(|l| l.revision == r.revision);
+            let href = if latest {
+                format!("/session/{}", self.id)
+            } else {
+                format!("/session/{}?revision={}", self.id, r.revision)
+            };
+            format!("<a id=\"{id}\" href=\"{}\">{text}</a>", escape(&href))
+        };
+        let older = at
+            .checked_sub(1)
+            .map(|i| link(&self.revisions[i], "older-revision", "← older"))
+            .unwrap_or_default();
+        let newer = self
+            .revisions
+            .get(at + 1)
+            .map(|r| link(r, "newer-revision", "newer →"))
+            .unwrap_or_default();
+        let updated = self.record.revised_at;
+        format!(
+            "<p class=\"revision\" id=\"revision\">{older} <span>revision {} of {}, updated <time datetime=\"{}\">{}</time></span> {newer}</p>\n",
+            self.record.revision,
+            self.revisions.last().map_or(self.record.revision, |r| r.revision),
+            updated.to_rfc3339(),
+            updated.format("%B %-d, %Y %H:%M UTC"),
+        )
+    }
 }
 
 fn head(title: &str, description: &str, url: Option<&str>) -> String {
@@ -96,15 +152,15 @@ pub fn top(ctx: &PageContext, doc: &PageDocument) -> String {
          <p class=\"meta\"><span class=\"author\" id=\"author\">{author}</span> · \
          <time datetime=\"{iso}\">{date}</time> · <span id=\"message-count\" data-count=\"{count}\">{count_text} messages</span>{pager}</p>\n\
          <p class=\"stats\"><span>{tin} tokens in</span> · <span>{tout} tokens out</span> · <span id=\"cost\">${cost:.2}</span></p>\n\
-         <nav class=\"actions\">\n\
+         {revision_nav}<nav class=\"actions\">\n\
          <a class=\"button primary\" id=\"import\" href=\"{import}\">Import to VS Code</a>\n\
          <button type=\"button\" class=\"button\" id=\"copy-code\" data-code=\"{code}\">Copy share code</button>\n\
-         <a class=\"button\" id=\"download\" href=\"/api/public/sessions/{id}\" download=\"{id}.json\">Download JSON</a>\n\
+         <a class=\"button\" id=\"download\" href=\"/api/public/sessions/{id}{query}\" download=\"{id}.json\">Download JSON</a>\n\
          <input id=\"share-code\" class=\"share-code\" value=\"{code}\" readonly hidden>\n\
          </nav>\n</header>\n<main class=\"chat\" id=\"chat\">\n",
         head = head(&ctx.record.title, &description, Some(&ctx.share_url)),
         prompt = escape(prompt),
-        author = escape(&ctx.record.username),
+        author = escape(ctx.record.username.as_str()),
         iso = created.to_rfc3339(),
         date = created.format("%B %-d, %Y"),
         count = doc.messages.len(),
@@ -115,6 +171,8 @@ pub fn top(ctx: &PageContext, doc: &PageDocument) -> String {
         import = escape(&ctx.import_url),
         code = escape(&code),
         id = escape(&ctx.id),
+        query = ctx.query(None),
+        revision_nav = ctx.revision_nav(),
     )
 }
 
@@ -125,15 +183,15 @@ pub fn bottom(ctx: &PageContext) -> String {
         nav.push_str("<nav class=\"pages\">");
         if ctx.page > 1 {
             nav.push_str(&format!(
-                "<a id=\"earlier\" href=\"?page={}\">← Earlier messages</a>",
-                ctx.page - 1
+                "<a id=\"earlier\" href=\"{}\">← Earlier messages</a>",
+                ctx.query(Some(ctx.page - 1))
             ));
         }
         nav.push_str(&format!("<span>Page {} of {}</span>", ctx.page, ctx.pages));
         if ctx.page < ctx.pages {
             nav.push_str(&format!(
-                "<a id=\"later\" href=\"?page={}\">Later messages →</a>",
-                ctx.page + 1
+                "<a id=\"later\" href=\"{}\">Later messages →</a>",
+                ctx.query(Some(ctx.page + 1))
             ));
         }
         nav.push_str("</nav>\n");
@@ -291,7 +349,8 @@ fn label(kind: &str) -> String {
 }
 
 /// One message as an `<article>`. `index` is its position in the uploaded `messages`.
-pub fn message(share_id: &str, index: usize, doc: &PageDocument) -> String {
+pub fn message(ctx: &PageContext, index: usize, doc: &PageDocument) -> String {
+    let (share_id, image_query) = (&ctx.id, ctx.query(None));
     let m = &doc.messages[index];
     let user = is_user(index, m, doc);
     let (mut label, body) = content(m);
@@ -311,7 +370,7 @@ pub fn message(share_id: &str, index: usize, doc: &PageDocument) -> String {
         .unwrap_or_default();
     let images: String = (0..m.images.len())
         .map(|i| {
-            let src = format!("/session/{share_id}/images/{index}/{i}");
+            let src = format!("/session/{share_id}/images/{index}/{i}{image_query}");
             format!("<a class=\"thumb\" href=\"{src}\" target=\"_blank\" rel=\"noopener\"><img src=\"{src}\" loading=\"lazy\" decoding=\"async\" alt=\"image {}\" width=\"160\" height=\"120\"></a>", i + 1)
         })
         .collect();

@@ -28,7 +28,15 @@ pub async fn envelope<E: Endpoint>(next: E, req: Request) -> poem::Result<Respon
     let path = req.uri().path().to_owned();
     let mut resp = match next.call(req).await {
         Ok(resp) => resp.into_response(),
-        Err(err) => escaped(err).as_response(),
+        Err(err) => {
+            // A route's own refusal, or an extractor's: still that route's (for metrics).
+            let operation = err.data::<poem_openapi::OperationId>().copied();
+            let mut resp = escaped(err).as_response();
+            if let Some(operation) = operation {
+                resp.set_data(operation);
+            }
+            resp
+        }
     };
     if resp.status() == StatusCode::METHOD_NOT_ALLOWED {
         let allowed = allowed_methods(&path).join(", ");
@@ -64,8 +72,19 @@ fn refuse_early(req: &Request) -> Option<ApiError> {
     climbs.then(ApiError::invalid_path)
 }
 
-/// An error no route turned into an answer.
+/// An error that reached here as an error: a route's refusal, an extractor's (content type,
+/// key, parameter), or one from poem itself.
 fn escaped(err: poem::Error) -> ApiError {
+    if let Some(api) = err.downcast_ref::<ApiError>() {
+        return api.clone();
+    }
+    if err.is::<poem_openapi::error::ContentTypeError>()
+        || err.is::<poem_openapi::error::AuthorizationError>()
+        || err.is::<poem_openapi::error::ParseParamError>()
+        || err.is::<poem_openapi::error::ParseRequestPayloadError>()
+    {
+        return ApiError::from_request_error(err);
+    }
     if err.is::<poem::error::CorsError>() {
         return ApiError::new(
             ErrorStatus::Forbidden,
@@ -150,7 +169,7 @@ mod tests {
     #[test]
     fn allow_names_the_methods_of_the_most_specific_route() {
         assert_eq!(allowed_methods("/api/sessions/create"), ["POST"]);
-        assert_eq!(allowed_methods("/api/sessions/abc"), ["GET", "PATCH", "DELETE"]);
+        assert_eq!(allowed_methods("/api/sessions/abc"), ["GET", "PUT", "PATCH", "DELETE"]);
         assert_eq!(allowed_methods("/api/sessions"), ["POST", "GET"]);
         assert_eq!(allowed_methods("/session/abc"), ["GET"]);
     }

@@ -1,44 +1,67 @@
-//! HTTP routes: one `#[OpenApi]` impl per resource.
+//! HTTP routes: one `#[OpenApi]` impl per path, each handler returning
+//! `Result<Success, Refusal<Statuses>>` so that its statuses are where it is written.
 
 mod auth;
+mod create;
 mod envelope;
+mod errors;
 mod etag;
 mod health;
 mod models;
 mod openapi_doc;
-mod owner;
-mod payload;
-pub(crate) mod responses;
+mod public;
+mod read;
+mod revisions;
+mod session;
 mod sessions;
+mod share_code;
+mod sharing;
+mod stored;
+mod upload;
 
 pub use envelope::envelope;
+pub use models::ShareSummary;
+pub use openapi_doc::{EXAMPLE_ID, EXAMPLE_ID_KEY};
+pub use sharing::summary;
 
-pub use health::HealthApi;
-pub use owner::OwnerApi;
 use poem_openapi::Tags;
-pub use sessions::SessionsApi;
 
 #[derive(Tags)]
 pub(crate) enum ApiTags {
     /// Share, import and read sessions.
     Sessions,
-    /// Your own shares: list them, change their options, delete them.
+    /// Your own shares: list them, replace their sessions, change their options, delete them.
     Owner,
 }
 
-/// The OpenAPI service: every route, for routing. Its own document writes a path that two
-/// APIs share (`/api/sessions/{id}`: reads here, PATCH and DELETE in [`OwnerApi`]) once per
-/// API, so the document served is [`openapi_doc::document`], which merges them.
-pub fn api_service() -> poem_openapi::OpenApiService<(SessionsApi, OwnerApi, HealthApi), ()> {
-    service((SessionsApi, OwnerApi, HealthApi))
-}
+/// Every path's API, for routing and for the document.
+pub type Api = (
+    sessions::SessionsApi,
+    create::CreateApi,
+    session::SessionApi,
+    revisions::RevisionsApi,
+    share_code::ShareCodeApi,
+    public::PublicApi,
+    health::HealthApi,
+);
 
-fn service<T: poem_openapi::OpenApi>(api: T) -> poem_openapi::OpenApiService<T, ()> {
+pub fn api_service() -> poem_openapi::OpenApiService<Api, ()> {
+    let api = (
+        sessions::SessionsApi,
+        create::CreateApi,
+        session::SessionApi,
+        revisions::RevisionsApi,
+        share_code::ShareCodeApi,
+        public::PublicApi,
+        health::HealthApi,
+    );
     poem_openapi::OpenApiService::new(api, "session-share", env!("CARGO_PKG_VERSION")).description(
         "Share AI coding sessions from the Syntx VS Code extension. A session \
          (`SerializedSession`: task metadata and the whole chat) is validated against \
-         `openapi/session.schema.json`, stored byte for byte under `username/id`, and readable \
-         by anyone with its id or share code. Errors are JSON `{error, code, details}`.",
+         `openapi/session.schema.json` and stored in S3-compatible storage under \
+         `sessions/<username>/<id>.json.gz`, a standard gzip file of the uploaded bytes; anyone \
+         with its id or share code reads it back byte for byte. Sharing a task again keeps its \
+         link and adds a revision. Errors are JSON `{error, code, details}`.",
     )
 }
 
@@ -51,7 +74,7 @@ pub fn openapi_json() -> String {
 /// Swagger UI's page (everything embedded), showing [`openapi_json`].
 pub fn swagger_ui_html() -> String {
     let api = api_service();
-    // poem-openapi embeds its own document in the page; ours adds to it (see `openapi_doc`).
+    // poem-openapi embeds its own document in the page; ours adds examples to it.
     let html = api.swagger_ui_html();
     let embedded = api.spec();
     assert!(html.contains(&embedded), "poem-openapi's Swagger UI page embeds its document");

@@ -173,7 +173,7 @@ pub struct ImportRequest {
 
 impl Example for ImportRequest {
     fn example() -> Self {
-        Self { id: "HzKozOxIxl4dO0YijPu0q".into(), username: Some("viragtiwari".into()) }
+        Self { id: "az9MVr61PxEOK-sdvM2U5".into(), username: Some("viragtiwari".into()) }
     }
 }
 
@@ -187,11 +187,11 @@ pub enum CreateOrImport {
     Import(ImportRequest),
 }
 
-/// A new share.
+/// A share made, or given a new revision (`updated`).
 #[derive(Object, Debug, Clone)]
 #[oai(rename_all = "camelCase", example, skip_serializing_if_is_none)]
 pub struct ShareCreated {
-    /// The share id (21 URL-safe characters).
+    /// The share id (21 URL-safe characters). Sharing the same task again answers the same id.
     pub id: String,
     /// The share URL: `<public base URL>/session/<id>`.
     pub url: String,
@@ -204,15 +204,20 @@ pub struct ShareCreated {
     pub tags: Vec<String>,
     pub is_public: bool,
     pub expires_at: Option<DateTime<Utc>>,
+    /// The revision this session is: 1 for a new share, more when the task was shared before.
+    pub revision: u32,
+    /// `true` when an existing share of the same task got this session (same link) rather
+    /// than a new share being made. A session identical to the latest revision adds none.
+    pub updated: bool,
 }
 
 impl Example for ShareCreated {
     fn example() -> Self {
         Self {
-            id: "HzKozOxIxl4dO0YijPu0q".into(),
-            url: "https://sessions.syntx.dev/session/HzKozOxIxl4dO0YijPu0q".into(),
+            id: "az9MVr61PxEOK-sdvM2U5".into(),
+            url: "https://sessions.syntx.dev/session/az9MVr61PxEOK-sdvM2U5".into(),
             username: "viragtiwari".into(),
-            share_code: "viragtiwari/HzKozOxIxl4dO0YijPu0q".into(),
+            share_code: "viragtiwari/az9MVr61PxEOK-sdvM2U5".into(),
             created_at: DateTime::parse_from_rfc3339("2026-11-21T12:00:00Z")
                 .expect("valid example date")
                 .with_timezone(&Utc),
@@ -220,6 +225,8 @@ impl Example for ShareCreated {
             tags: vec!["rust".into(), "networking".into()],
             is_public: true,
             expires_at: None,
+            revision: 1,
+            updated: false,
         }
     }
 }
@@ -238,9 +245,37 @@ pub struct ShareSummary {
     pub is_public: bool,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
-    /// The stored document's size in bytes.
+    /// The latest revision's size in bytes, as uploaded.
     pub size: u64,
     pub message_count: u64,
+    /// The latest revision's number.
+    pub revision: u32,
+    /// Revisions kept (at most `--max-revisions`).
+    pub revision_count: u32,
+    /// When the latest revision was shared.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One revision of a share.
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct RevisionSummary {
+    pub revision: u32,
+    /// When this revision was shared.
+    pub created_at: DateTime<Utc>,
+    /// Its size in bytes, as uploaded.
+    pub size: u64,
+    pub message_count: u64,
+    /// Where it reads: `GET /api/sessions/{id}?revision=N`.
+    pub url: String,
+}
+
+/// A share's revisions, oldest first; the last is the latest.
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct RevisionList {
+    pub id: String,
+    pub items: Vec<RevisionSummary>,
 }
 
 /// A page of the caller's shares, newest first.

@@ -1,5 +1,5 @@
 //! The OpenAPI document as served, committed and printed: poem-openapi's, plus what its
-//! derives cannot say.
+//! derives cannot say. Nothing here moves or merges what poem-openapi wrote.
 //!
 //! - `POST /api/sessions` takes two bodies; the media type gets both as named `examples`, so
 //!   Swagger UI offers each and a test can send each.
@@ -19,20 +19,19 @@ use crate::{
     error::{ApiError, ErrorBody, ErrorCode, ErrorStatus},
 };
 
-/// The id and username every example uses.
-pub const EXAMPLE_ID: &str = "HzKozOxIxl4dO0YijPu0q";
+/// The id and username every example uses: the id `viragtiwari`'s share of the example
+/// session gets when storage's id key is [`EXAMPLE_ID_KEY`] (the examples test sets it so).
+pub const EXAMPLE_ID: &str = "az9MVr61PxEOK-sdvM2U5";
 pub const EXAMPLE_USERNAME: &str = "viragtiwari";
+pub const EXAMPLE_ID_KEY: &[u8; 32] = b"session-share's OpenAPI examples";
 
 const ID_PATTERN: &str = r"^[A-Za-z0-9_-]{1,64}$";
 const USERNAME_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$";
 
 /// The finished document.
 pub fn document() -> Value {
-    // One API at a time, then merged: see `api_service`.
-    let parse =
-        |spec: String| -> Value { serde_json::from_str(&spec).expect("poem-openapi writes JSON") };
-    let mut doc = parse(super::service((super::SessionsApi, super::HealthApi)).spec());
-    merge(&mut doc, parse(super::service(super::OwnerApi).spec()));
+    let mut doc: Value =
+        serde_json::from_str(&super::api_service().spec()).expect("poem-openapi writes JSON");
     if let Some(paths) = doc["paths"].as_object_mut() {
         for (path, item) in paths.iter_mut() {
             let Some(item) = item.as_object_mut() else { continue };
@@ -47,44 +46,6 @@ pub fn document() -> Value {
         }
     }
     doc
-}
-
-/// Adds `other`'s operations, schemas, security schemes and tags to `doc`.
-fn merge(doc: &mut Value, other: Value) {
-    for (section, key) in
-        [("paths", None), ("components", Some("schemas")), ("components", Some("securitySchemes"))]
-    {
-        let (Some(from), Some(into)) = (
-            key.map_or(other.get(section), |k| other.get(section).and_then(|s| s.get(k))),
-            match key {
-                None => doc.get_mut(section),
-                Some(k) => doc.get_mut(section).and_then(|s| s.get_mut(k)),
-            },
-        ) else {
-            continue;
-        };
-        let (Some(from), Some(into)) = (from.as_object(), into.as_object_mut()) else { continue };
-        for (name, value) in from {
-            match (into.get_mut(name).and_then(Value::as_object_mut), value.as_object()) {
-                // A path both APIs serve: its operations side by side.
-                (Some(existing), Some(more)) if section == "paths" => {
-                    existing.extend(more.clone());
-                }
-                _ => {
-                    into.entry(name.clone()).or_insert_with(|| value.clone());
-                }
-            }
-        }
-    }
-    if let (Some(tags), Some(more)) =
-        (doc.get_mut("tags").and_then(Value::as_array_mut), other["tags"].as_array())
-    {
-        for tag in more {
-            if !tags.iter().any(|t| t["name"] == tag["name"]) {
-                tags.push(tag.clone());
-            }
-        }
-    }
 }
 
 fn decorate_operation(path: &str, operation: &mut Value) {
@@ -136,32 +97,16 @@ fn decorate_operation(path: &str, operation: &mut Value) {
                 }
             }
         }
-        if response["description"].as_str().is_none_or(str::is_empty) {
-            if let Some(text) = default_description(status) {
-                response["description"] = json!(text);
-            }
-        }
     }
-}
-
-/// For the statuses whose variant has no doc comment: what they mean on every route.
-fn default_description(status: u16) -> Option<&'static str> {
-    Some(match status {
-        401 => "`MISSING_API_KEY` or `INVALID_API_KEY`: set your Syntx API key.",
-        403 => "`ACCESS_DENIED`: the share belongs to another user.",
-        404 => "`SESSION_NOT_FOUND`: no such share (or a private one that is not yours).",
-        410 => "`SESSION_EXPIRED`: the share has expired.",
-        413 => "`PAYLOAD_TOO_LARGE`: the body is over the server's `--max-body`.",
-        415 => "`UNSUPPORTED_MEDIA_TYPE`: send the body as `Content-Type: application/json`.",
-        _ => return None,
-    })
 }
 
 /// What an operation answers with this status, in its most likely form.
 fn error_example(operation: &str, status: u16) -> Option<ErrorBody> {
     let error = match status {
         400 => match operation {
-            "createSession" | "createOrImportSession" => return Some(ErrorBody::example()),
+            "createSession" | "createOrImportSession" | "replaceSession" => {
+                return Some(ErrorBody::example());
+            }
             "listSessions" => ApiError::invalid_field(
                 ErrorCode::InvalidRequest,
                 "cursor",
@@ -179,6 +124,7 @@ fn error_example(operation: &str, status: u16) -> Option<ErrorBody> {
         403 => ApiError::access_denied(),
         404 => ApiError::session_not_found(),
         409 => ApiError::conflict(),
+        412 => ApiError::precondition_failed(),
         410 => ApiError::session_expired(),
         413 => ApiError::payload_too_large(64 * 1024 * 1024),
         415 => ApiError::unsupported_media_type(Some("text/plain")),

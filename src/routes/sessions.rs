@@ -1,154 +1,142 @@
-//! `/api/sessions…`: share a session, import one, read one.
+//! `/api/sessions`: share (older extensions) or import (newer ones) by POST, and the owner's
+//! listing by GET.
 
-use bytes::Bytes;
-use chrono::Utc;
-use poem::{Request, web::Data};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::DateTime;
+use poem::{IntoResponse, Request, Response, web::Data};
 use poem_openapi::{
-    OpenApi,
-    param::{Header, Path},
+    ApiResponse, OpenApi,
+    param::Query,
     payload::Json,
+    registry::{MetaResponses, Registry},
 };
 use serde_json::Value;
 
 use super::{
     ApiTags,
     auth::{OptionalKey, RequiredKey},
-    etag::{IfNoneMatch, http_etag},
-    models::{CreateOrImport, SerializedSession, ShareCreated},
-    payload::{JsonUpload, StoredSession},
-    responses::{api_response, respond},
+    errors::{Refusal, Statuses},
+    models::{CreateOrImport, ShareList},
+    read::{ReadRequest, accepts_gzip, read},
+    sharing::{self, CreateResponse},
+    stored::{SessionRead, session_meta},
+    upload::{JsonUpload, cpu},
 };
 use crate::{
-    access::ClientAddr,
-    domain::{
-        ShareId, ShareOptions, Username,
-        share_options::{MAX_TASK_EXCERPT_CHARS, truncate_chars},
-    },
+    access::{ClientAddr, identify},
+    domain::{ShareId, ShareRecord, Username},
     error::{ApiError, ErrorCode, ErrorStatus},
     state::AppState,
-    storage::{OpenedSession, ShareRecord, StoredEncoding},
+    storage::ListPosition,
     validation::SessionValidator,
 };
 
 pub struct SessionsApi;
 
-api_response! {
-    pub enum CreateResponse {
-        /// Shared. `Location` is the new share's API URL; `url` in the body is its share URL.
-        #[oai(status = 201)]
-        Created(Json<ShareCreated>, #[oai(header = "Location")] String),
+/// Listing page sizes.
+const DEFAULT_LIMIT: u32 = 20;
+const MAX_LIMIT: u32 = 100;
+/// The most an import request (`{"id", "username"}`) needs; the cap on bodies sent without a
+/// valid key to `POST /api/sessions`.
+const IMPORT_BODY_LIMIT: u64 = 16 * 1024;
+
+pub struct CreateOrImportErrors;
+
+impl Statuses for CreateOrImportErrors {
+    const STATUSES: &'static [(ErrorStatus, &'static str)] = &[
+        (
+            ErrorStatus::BadRequest,
+            "A body that is neither shape (`INVALID_REQUEST`), or any create error, or a \
+             malformed id or username (`INVALID_ID`, `INVALID_USERNAME`).",
+        ),
+        (
+            ErrorStatus::Unauthorized,
+            "Create without a key (`MISSING_API_KEY`) or with one this service does not accept \
+             (`INVALID_API_KEY`). An import never needs a key: one that is not valid reads as none.",
+        ),
+        (
+            ErrorStatus::NotFound,
+            "`SESSION_NOT_FOUND`: no such id, not owned by `username`, or private and not yours.",
+        ),
+        (
+            ErrorStatus::Conflict,
+            "`CONFLICT`: the task's share kept changing under concurrent shares of it; retry.",
+        ),
+        (ErrorStatus::Gone, "`SESSION_EXPIRED`."),
+        (
+            ErrorStatus::PayloadTooLarge,
+            "`PAYLOAD_TOO_LARGE`: the body is over the server's `--max-body`.",
+        ),
+        (
+            ErrorStatus::UnsupportedMediaType,
+            "`UNSUPPORTED_MEDIA_TYPE`: send the body as `Content-Type: application/json`.",
+        ),
+    ];
+}
+
+pub struct ListErrors;
+
+impl Statuses for ListErrors {
+    const STATUSES: &'static [(ErrorStatus, &'static str)] = &[
+        (
+            ErrorStatus::BadRequest,
+            "`INVALID_REQUEST`: `limit` out of range or a `cursor` this service did not make.",
+        ),
+        (
+            ErrorStatus::Unauthorized,
+            "`MISSING_API_KEY` or `INVALID_API_KEY`: set your Syntx API key.",
+        ),
+    ];
+}
+
+/// `POST /api/sessions`: an import answers the session, a create the new share.
+pub enum CreatedOrImported {
+    Imported(SessionRead),
+    Created(CreateResponse),
+}
+
+impl ApiResponse for CreatedOrImported {
+    fn meta() -> MetaResponses {
+        let mut responses = vec![session_meta(
+            "Import: the stored session, exactly as it was uploaded, with the share's metadata \
+             in `X-Session-*` headers.",
+        )];
+        responses.extend(CreateResponse::meta().responses);
+        MetaResponses { responses }
     }
-    errors {
-        /// Not JSON (`INVALID_JSON`), not a valid session (`INVALID_SESSION`, every violation with
-        /// its JSON pointer, share options included), or another major format version
-        /// (`UNSUPPORTED_VERSION`).
-        BadRequest,
-        /// No API key (`MISSING_API_KEY`) or an unknown or revoked one (`INVALID_API_KEY`).
-        Unauthorized,
-        /// The body exceeds the server's limit (`--max-body`), as sent or once decoded.
-        PayloadTooLarge,
-        /// The body is not sent as `application/json`, or with a `Content-Encoding` other than
-        /// gzip.
-        UnsupportedMediaType,
+
+    fn register(registry: &mut Registry) {
+        SessionRead::register(registry);
+        CreateResponse::register(registry);
     }
 }
 
-api_response! {
-    pub enum CreateOrImportResponse {
-        @stored_session
-        /// Import: the stored session, exactly as it was uploaded, with the share's metadata in
-        /// `X-Session-*` headers.
-        ;
-        /// Create: shared, as for `POST /api/sessions/create`.
-        #[oai(status = 201)]
-        Created(Json<ShareCreated>, #[oai(header = "Location")] String),
-    }
-    errors {
-        /// A body that is neither shape (`INVALID_REQUEST`), or any create error, or a malformed
-        /// id or username (`INVALID_ID`, `INVALID_USERNAME`).
-        BadRequest,
-        /// Create without a key (`MISSING_API_KEY`) or with one this service does not accept
-        /// (`INVALID_API_KEY`). An import never needs a key: one that is not valid reads as none.
-        Unauthorized,
-        /// `SESSION_NOT_FOUND`: no such id, not owned by `username`, or private and not yours.
-        NotFound,
-        /// `SESSION_EXPIRED`.
-        Gone,
-        PayloadTooLarge,
-        UnsupportedMediaType,
+impl IntoResponse for CreatedOrImported {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Imported(read) => read.into_response(),
+            Self::Created(created) => created.into_response(),
+        }
     }
 }
 
-api_response! {
-    pub enum ReadResponse {
-        @stored_session
-        /// The stored session, byte for byte as uploaded, with the share's metadata in
-        /// `X-Session-*` headers. The `ETag` covers the document, not the metadata.
-        ;
-        /// `If-None-Match` matched: the copy the client has is current.
-        #[oai(status = 304)]
-        NotModified(#[oai(header = "ETag")] Option<String>),
-    }
-    errors {
-        /// A malformed id or username (`INVALID_ID`, `INVALID_USERNAME`, `INVALID_PATH`).
-        BadRequest,
-        /// `SESSION_NOT_FOUND`: no such share, or a private one and not the owner's key.
-        NotFound,
-        /// `SESSION_EXPIRED`: the share has expired and is never returned again.
-        Gone,
-    }
+#[derive(ApiResponse)]
+pub enum ListResponse {
+    /// A page of your shares, newest first.
+    #[oai(status = 200)]
+    Ok(Json<ShareList>),
 }
 
-// Each operation names its one tag: a tag on the impl would add itself to the owner
-// operations too, and Swagger UI would list them twice.
+// Each operation names its one tag: a tag on the impl would add itself to both.
 #[OpenApi]
 impl SessionsApi {
-    /// Share a session
-    ///
-    /// What newer extensions call on "share task". The body is a `SerializedSession`; it is
-    /// checked against `openapi/session.schema.json` and stored byte for byte under the key
-    /// owner's username. Optional top-level `title`, `description`, `tags`, `isPublic` and
-    /// `expiresAt` set the share's options. Requires an API key. The body may be sent with
-    /// `Content-Encoding: gzip`; `--max-body` applies to it before and after decoding.
-    #[oai(
-        path = "/api/sessions/create",
-        method = "post",
-        operation_id = "createSession",
-        tag = "ApiTags::Sessions"
-    )]
-    async fn create(
-        &self,
-        state: Data<&AppState>,
-        client: ClientAddr,
-        key: RequiredKey,
-        body: JsonUpload<SerializedSession>,
-    ) -> CreateResponse {
-        respond(async {
-            let owner = state.writer(&key.key(), &client).await?;
-            let (bytes, _in_flight) = body.read(state.max_body, &state).await?;
-            let (validator, max_ttl, checked) =
-                (state.validator.clone(), state.max_ttl, bytes.clone());
-            let checking = state.checks.acquire().await.map_err(ApiError::internal)?;
-            let (facts, packed) = check_and_pack(&bytes, move || {
-                let document = SessionValidator::parse_json(&checked)?;
-                validator.check(&document)?;
-                SessionFacts::of(&document, max_ttl)
-            })
-            .await?;
-            drop(checking);
-            let (created, location) = store(&state, &owner, facts, bytes.len(), packed).await?;
-            Ok(CreateResponse::Created(Json(created), location))
-        })
-        .await
-    }
-
     /// Share a session (older extensions) or import one (newer extensions)
     ///
     /// Told apart by the body's shape. A `SerializedSession` (`version`, `task`, `messages`)
     /// is shared as by `POST /api/sessions/create` and needs an API key. `{"id", "username"?}`
     /// answers the stored session; with `username`, only that user's share answers. A key is
-    /// optional for import (it is needed for your own private shares), but one that is sent
-    /// must be valid.
+    /// optional for import (it is needed for your own private shares); one that is not valid
+    /// reads as none.
     #[oai(
         path = "/api/sessions",
         method = "post",
@@ -162,192 +150,128 @@ impl SessionsApi {
         client: ClientAddr,
         key: OptionalKey,
         body: JsonUpload<CreateOrImport>,
-    ) -> CreateOrImportResponse {
-        let gzip = accepts_gzip(req);
-        respond(async {
-            let key = key.key();
-            // A present key is checked before the body is read; what a failed check means
-            // depends on the body (a create needs the key, an import reads as anonymous).
-            let checked = match (&key, state.limits.blocked(&client.0)) {
-                (Some(_), Some(refused)) => Some(Err(refused)),
-                (Some(key), None) => Some(state.authenticate(key).await),
-                (None, _) => None,
-            };
-            // Without a valid key only an import can succeed, and an import body is small:
-            // a larger one is a create, refused without reading megabytes first.
-            let limit = match checked {
-                Some(Ok(_)) => state.max_body,
-                _ => IMPORT_BODY_LIMIT.min(state.max_body),
-            };
-            let (bytes, _in_flight) = match body.read(limit, &state).await {
-                Err(e) if e.status == ErrorStatus::PayloadTooLarge && limit < state.max_body => {
-                    return Err(match checked {
-                        Some(Err(e)) => e,
-                        _ => ApiError::missing_api_key(),
-                    });
+    ) -> Result<CreatedOrImported, Refusal<CreateOrImportErrors>> {
+        let key = key.key();
+        let access = &state.access;
+        // A present key is checked before the body is read; what a failed check means
+        // depends on the body (a create needs the key, an import reads as anonymous).
+        let checked = match (&key, access.limits.blocked(&client.0)) {
+            (Some(_), Some(refused)) => Some(Err(refused)),
+            (Some(key), None) => Some(access.authenticate(key).await),
+            (None, _) => None,
+        };
+        // Without a valid key only an import can succeed, and an import body is small: a
+        // larger one is a create, refused without reading megabytes first.
+        let limit = match checked {
+            Some(Ok(_)) => state.uploads.max_body,
+            _ => IMPORT_BODY_LIMIT.min(state.uploads.max_body),
+        };
+        let (bytes, _in_flight) = match body.read(limit, &state.uploads, &state.metrics).await {
+            Err(e)
+                if e.status == ErrorStatus::PayloadTooLarge && limit < state.uploads.max_body =>
+            {
+                return Err(match checked {
+                    Some(Err(e)) => e,
+                    _ => ApiError::missing_api_key(),
                 }
-                read => read?,
-            };
-            let parsed = bytes.clone();
-            // Held from the parse to the end of validation: the parsed tree lives that long.
-            let checking = state.checks.acquire().await.map_err(ApiError::internal)?;
-            match cpu(bytes.len(), move || classify(&parsed)).await? {
-                Incoming::Create(document) => {
-                    // The key comes before the (costly) validation.
-                    let (Some(key), Some(owner)) = (&key, checked) else {
-                        return Err(ApiError::missing_api_key());
-                    };
-                    state.count_failure(&owner, &client);
-                    let owner = owner?;
-                    state.limits.check_write(key.hash().as_str())?;
-                    let (validator, max_ttl) = (state.validator.clone(), state.max_ttl);
-                    let (facts, packed) = check_and_pack(&bytes, move || {
-                        validator.check(&document)?;
-                        SessionFacts::of(&document, max_ttl)
-                    })
-                    .await?;
-                    drop(checking);
-                    let (created, location) =
-                        store(&state, &owner, facts, bytes.len(), packed).await?;
-                    Ok(CreateOrImportResponse::Created(Json(created), location))
-                }
-                Incoming::Import { id, username } => {
-                    drop(checking);
-                    // As on every read, a key that is not valid (or an address blocked for
-                    // failed key checks) reads as no key.
-                    let caller = match checked {
-                        Some(Ok(user)) => Some(user),
-                        Some(Err(e))
-                            if matches!(
-                                e.status,
-                                ErrorStatus::Unauthorized | ErrorStatus::TooManyRequests
-                            ) =>
-                        {
-                            None
-                        }
-                        Some(Err(e)) => return Err(e),
-                        None => None,
-                    };
-                    state.charge_read(key.as_ref().filter(|_| caller.is_some()), &client)?;
-                    let id = ShareId::parse(&id)?;
-                    let owner = username.as_deref().map(Username::parse).transpose()?;
-                    let (record, opened) =
-                        state.read_share(caller.as_ref(), &id, owner.as_ref(), None).await?;
-                    match opened {
-                        OpenedSession::Found { etag, size, body } => {
-                            let (session, etag) =
-                                StoredSession::serve(body, size, etag, record, gzip).await?;
-                            Ok(CreateOrImportResponse::Ok(session, etag))
-                        }
-                        OpenedSession::NotModified => {
-                            Err(ApiError::internal("not-modified answer to an unconditional read"))
-                        }
-                    }
-                }
+                .into());
             }
-        })
-        .await
+            read => read?,
+        };
+        let parsed = bytes.clone();
+        match cpu(bytes.len(), move || classify(&parsed)).await? {
+            Incoming::Create(document) => {
+                // The key comes before the (costly) validation.
+                let (Some(key), Some(owner)) = (&key, checked) else {
+                    return Err(ApiError::missing_api_key().into());
+                };
+                access.count_failure(&owner, &client);
+                let owner = owner?;
+                access.limits.check_write(key.hash().as_str())?;
+                let checked = sharing::check(&state, &bytes, Some(document)).await?;
+                Ok(CreatedOrImported::Created(
+                    sharing::share(&state, &owner, checked, false).await?,
+                ))
+            }
+            Incoming::Import { id, username } => {
+                // As on every read, a key that is not valid (or an address blocked for failed
+                // key checks) reads as no key.
+                let caller = match checked {
+                    Some(Err(e)) if e.status == ErrorStatus::TooManyRequests => None,
+                    Some(checked) => identify(checked)?,
+                    None => None,
+                };
+                access.charge_read(key.as_ref().filter(|_| caller.is_some()), &client)?;
+                let id = ShareId::parse(&id)?;
+                let owner = username.as_deref().map(Username::parse).transpose()?;
+                let ask = ReadRequest {
+                    id: &id,
+                    owner: owner.as_ref(),
+                    revision: None,
+                    if_none_match: None,
+                    accepts_gzip: accepts_gzip(req),
+                };
+                Ok(CreatedOrImported::Imported(read(&state, caller.as_ref(), ask).await?))
+            }
+        }
     }
 
-    /// Read a session by id
+    /// List your shares
     ///
-    /// What older extensions call on import. Public shares are readable by anyone with the
-    /// id; a key may be sent (`Syntx-Api-Key` or `Authorization: Bearer`), and if it is, it
-    /// must be valid; private shares need their owner's key. Answers the uploaded bytes with
-    /// an `ETag`; a matching `If-None-Match` answers 304. Sessions are stored gzip-compressed:
-    /// a client whose `Accept-Encoding` takes gzip gets them so (`Content-Encoding: gzip`,
-    /// weak `ETag`), any other the uploaded bytes.
+    /// Newest first (by when each share was made; a new revision or a change of options does
+    /// not move it), `limit` at a time (1 to 100, default 20); pass `nextCursor` back as
+    /// `cursor` for the next page. `tag` keeps shares with that tag; `q` keeps shares whose
+    /// title, description or task prompt contains the text (case-insensitive). Expired shares
+    /// are left out.
     #[oai(
-        path = "/api/sessions/:id",
+        path = "/api/sessions",
         method = "get",
-        operation_id = "getSession",
-        tag = "ApiTags::Sessions"
+        operation_id = "listSessions",
+        tag = "ApiTags::Owner"
     )]
-    async fn get(
-        &self,
-        req: &Request,
-        state: Data<&AppState>,
-        client: ClientAddr,
-        key: OptionalKey,
-        /// The share id.
-        id: Path<String>,
-        #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
-    ) -> ReadResponse {
-        respond(async {
-            let caller = state.reader(key.key(), &client).await?;
-            let id = ShareId::parse(&id)?;
-            read(&state, caller.as_ref(), &id, None, if_none_match.0.as_deref(), accepts_gzip(req))
-                .await
-        })
-        .await
-    }
-
-    /// Read a session by share code
-    ///
-    /// `GET /api/sessions/{username}/{id}`, the share code `username/id` as a path: the
-    /// document and its record are fetched at once, no id lookup first. Otherwise as
-    /// `GET /api/sessions/{id}`.
-    #[oai(
-        path = "/api/sessions/:username/:id",
-        method = "get",
-        operation_id = "getSessionByShareCode",
-        tag = "ApiTags::Sessions"
-    )]
-    // Each parameter is an extractor poem-openapi documents, or the request itself.
+    // Each argument is an extractor that poem-openapi documents; a struct would hide them.
     #[allow(clippy::too_many_arguments)]
-    async fn get_by_share_code(
+    async fn list(
         &self,
-        req: &Request,
         state: Data<&AppState>,
         client: ClientAddr,
-        key: OptionalKey,
-        /// The share's author.
-        username: Path<String>,
-        /// The share id.
-        id: Path<String>,
-        #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
-    ) -> ReadResponse {
-        respond(async {
-            let caller = state.reader(key.key(), &client).await?;
-            let owner = Username::parse(&username)?;
-            let id = ShareId::parse(&id)?;
-            read(
-                &state,
-                caller.as_ref(),
-                &id,
-                Some(&owner),
-                if_none_match.0.as_deref(),
-                accepts_gzip(req),
-            )
-            .await
-        })
-        .await
-    }
-
-    /// Read a public session by id
-    ///
-    /// As `GET /api/sessions/{id}`, but never looks at a key, so private shares answer 404.
-    #[oai(
-        path = "/api/public/sessions/:id",
-        method = "get",
-        operation_id = "getPublicSession",
-        tag = "ApiTags::Sessions"
-    )]
-    async fn get_public(
-        &self,
-        req: &Request,
-        state: Data<&AppState>,
-        client: ClientAddr,
-        /// The share id.
-        id: Path<String>,
-        #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
-    ) -> ReadResponse {
-        respond(async {
-            state.reader(None, &client).await?;
-            let id = ShareId::parse(&id)?;
-            read(&state, None, &id, None, if_none_match.0.as_deref(), accepts_gzip(req)).await
-        })
-        .await
+        key: RequiredKey,
+        /// Items per page, 1 to 100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// `nextCursor` of the previous page.
+        cursor: Query<Option<String>>,
+        /// Only shares with this tag.
+        tag: Query<Option<String>>,
+        /// Only shares whose title, description or task prompt contains this text.
+        q: Query<Option<String>>,
+    ) -> Result<ListResponse, Refusal<ListErrors>> {
+        // Listing is a read (charged to the read rate) that needs a valid key, unlike other
+        // reads, where a key that is not valid reads as no key.
+        let key = key.key();
+        let owner = state.access.authenticate_from(&key, &client).await?;
+        state.access.charge_read(Some(&key), &client)?;
+        let limit = limit.0.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            let message = format!("from 1 to {MAX_LIMIT}");
+            return Err(ApiError::invalid_field(ErrorCode::InvalidRequest, "limit", message).into());
+        }
+        // An empty parameter (`?cursor=` from a form or a generated client) is no parameter.
+        let after = cursor.0.as_deref().filter(|c| !c.is_empty()).map(decode_cursor).transpose()?;
+        let filter = Filter {
+            tag: tag.0.map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty()),
+            q: q.0.map(|q| q.trim().to_lowercase()).filter(|q| !q.is_empty()),
+        };
+        let page = state
+            .sessions
+            .list_page(&owner, after.as_ref(), limit as usize, |r| filter.keeps(r))
+            .await?;
+        let items =
+            page.items.iter().map(|(id, record)| sharing::summary(&state, id, record)).collect();
+        Ok(ListResponse::Ok(Json(ShareList {
+            items,
+            next_cursor: page.next.as_ref().map(encode_cursor),
+        })))
     }
 }
 
@@ -360,10 +284,6 @@ enum Incoming {
         username: Option<String>,
     },
 }
-
-/// The most an import request (`{"id", "username"}`) needs; the cap on bodies sent without a
-/// valid key to `POST /api/sessions`.
-const IMPORT_BODY_LIMIT: u64 = 16 * 1024;
 
 const EXPECTED_SHAPES: &str = "expected a SerializedSession {\"version\", \"task\", \"messages\"} \
      to share, or {\"id\": \"...\", \"username\": \"...\"} to import";
@@ -390,128 +310,61 @@ fn classify(bytes: &[u8]) -> Result<Incoming, ApiError> {
     }
 }
 
-/// What is kept beside a valid document, read from it while it is parsed.
-struct SessionFacts {
-    options: ShareOptions,
-    message_count: u64,
-    task_excerpt: String,
+/// A cursor is where the page before ended, opaque to clients.
+fn encode_cursor(position: &ListPosition) -> String {
+    let nanos = position.created_at.timestamp_nanos_opt().unwrap_or_default();
+    URL_SAFE_NO_PAD.encode(format!("{nanos}:{}", position.id))
 }
 
-impl SessionFacts {
-    fn of(document: &Value, max_ttl: chrono::Duration) -> Result<Self, ApiError> {
-        let options = ShareOptions::from_document(document, Utc::now(), max_ttl).map_err(|e| {
-            ApiError::invalid_field(ErrorCode::InvalidSession, e.pointer, e.message)
-        })?;
-        let task = document.pointer("/task/task").and_then(Value::as_str).unwrap_or_default();
-        Ok(Self {
-            options,
-            message_count: document["messages"].as_array().map_or(0, |m| m.len() as u64),
-            task_excerpt: truncate_chars(task, MAX_TASK_EXCERPT_CHARS).to_owned(),
-        })
-    }
-}
-
-/// Runs `check` (validation, giving the facts kept beside the document) and compresses the
-/// document as it is stored (gzip, see [`crate::compression`]) at once, each on its own
-/// blocking thread when large: a large create waits for the longer of the two, not the sum.
-async fn check_and_pack(
-    document: &Bytes,
-    check: impl FnOnce() -> Result<SessionFacts, ApiError> + Send + 'static,
-) -> Result<(SessionFacts, Bytes), ApiError> {
-    let packing = document.clone();
-    let (facts, packed) = tokio::join!(
-        cpu(document.len(), check),
-        cpu(document.len(), move || Ok(crate::compression::gzip(&packing)))
-    );
-    Ok((facts?, packed?))
-}
-
-/// Stores a checked document (`packed`, `size` bytes before packing); answers the share and
-/// its `Location`.
-async fn store(
-    state: &AppState,
-    owner: &Username,
-    facts: SessionFacts,
-    size: usize,
-    packed: Bytes,
-) -> Result<(ShareCreated, String), ApiError> {
-    let record = ShareRecord {
-        username: owner.to_string(),
-        created_at: Utc::now(),
-        title: facts.options.title,
-        description: facts.options.description,
-        tags: facts.options.tags,
-        is_public: facts.options.is_public,
-        expires_at: facts.options.expires_at,
-        size: size as u64,
-        message_count: facts.message_count,
-        task_excerpt: facts.task_excerpt,
-        encoding: Some(StoredEncoding::Gzip),
+fn decode_cursor(raw: &str) -> Result<ListPosition, ApiError> {
+    let invalid = || {
+        ApiError::invalid_field(
+            ErrorCode::InvalidRequest,
+            "cursor",
+            "not a cursor from this service",
+        )
     };
-    let stored = packed.len();
-    let created = state.sessions.create(&record, packed).await?;
-    tracing::info!(share_id = %created.id, username = %owner, bytes = record.size, stored,
-        public = record.is_public, "session shared");
-    let location = format!("{}/api/sessions/{}", state.public_url, created.id);
-    Ok((
-        ShareCreated {
-            url: state.share_url(&created.id),
-            username: owner.to_string(),
-            share_code: format!("{owner}/{}", created.id),
-            id: created.id.to_string(),
-            created_at: created.created_at,
-            title: record.title,
-            tags: record.tags,
-            is_public: record.is_public,
-            expires_at: record.expires_at,
-        },
-        location,
-    ))
-}
-
-async fn read(
-    state: &AppState,
-    caller: Option<&Username>,
-    id: &ShareId,
-    owner: Option<&Username>,
-    if_none_match: Option<&str>,
-    gzip: bool,
-) -> Result<ReadResponse, ApiError> {
-    let has = IfNoneMatch::parse(if_none_match);
-    let (record, opened) = state.read_share(caller, id, owner, has.single()).await?;
-    Ok(match opened {
-        OpenedSession::Found { etag, size, body } => {
-            if etag.as_deref().map(http_etag).is_some_and(|e| has.matches(&e)) {
-                // Dropping the body closes the storage read early. The tag repeated is the
-                // client's own (weak for the gzip form) when it sent one.
-                ReadResponse::NotModified(
-                    has.sent().map(str::to_owned).or_else(|| etag.as_deref().map(http_etag)),
-                )
-            } else {
-                let (session, etag) = StoredSession::serve(body, size, etag, record, gzip).await?;
-                ReadResponse::Ok(session, etag)
-            }
-        }
-        OpenedSession::NotModified => ReadResponse::NotModified(has.sent().map(str::to_owned)),
+    let text = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid())?;
+    let text = String::from_utf8(text).map_err(|_| invalid())?;
+    let (nanos, id) = text.split_once(':').ok_or_else(invalid)?;
+    Ok(ListPosition {
+        created_at: DateTime::from_timestamp_nanos(nanos.parse().map_err(|_| invalid())?),
+        id: ShareId::parse(id).map_err(|_| invalid())?,
     })
 }
 
-fn accepts_gzip(req: &Request) -> bool {
-    crate::compression::accepts_gzip(req.header(poem::http::header::ACCEPT_ENCODING))
+struct Filter {
+    tag: Option<String>,
+    q: Option<String>,
 }
 
-/// Bodies up to this size are parsed, checked and compressed on the async worker: well under
-/// a millisecond, where a hand-off to the blocking pool and back costs more than the work.
-const INLINE_CPU_BYTES: usize = 64 * 1024;
-
-/// CPU work on a body of `bytes` bytes: inline when small, else on the blocking pool, so that
-/// parsing and validating tens of megabytes never holds up the async workers.
-pub(super) async fn cpu<T: Send + 'static>(
-    bytes: usize,
-    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    if bytes <= INLINE_CPU_BYTES {
-        return work();
+impl Filter {
+    fn keeps(&self, record: &ShareRecord) -> bool {
+        if self.tag.as_ref().is_some_and(|tag| !record.tags.contains(tag)) {
+            return false;
+        }
+        let Some(q) = &self.q else { return true };
+        let hit = |text: &str| text.to_lowercase().contains(q.as_str());
+        hit(&record.title)
+            || record.description.as_deref().is_some_and(hit)
+            || hit(&record.task_excerpt)
     }
-    tokio::task::spawn_blocking(work).await.map_err(ApiError::internal)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_refuse_forgeries() {
+        let position = ListPosition {
+            created_at: DateTime::from_timestamp_nanos(1_763_700_000_123_456_789),
+            id: ShareId::parse("HzKozOxIxl4dO0YijPu0q").unwrap(),
+        };
+        assert_eq!(decode_cursor(&encode_cursor(&position)).unwrap(), position);
+        for bad in ["", "!!!", &URL_SAFE_NO_PAD.encode("12:../x"), &URL_SAFE_NO_PAD.encode("x:abc")]
+        {
+            assert!(decode_cursor(bad).is_err(), "{bad}");
+        }
+    }
 }

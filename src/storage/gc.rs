@@ -1,26 +1,35 @@
 //! `session-share gc`: what expiry, failed creates and interrupted deletes leave behind.
 
-use chrono::{DateTime, Utc};
-use object_store::ObjectStoreExt;
+use std::collections::HashMap;
 
-use super::{SessionStore, ShareRecord, StorageError, list_under, session_store::document_path};
+use chrono::{DateTime, Utc};
+use object_store::ObjectMeta;
+
+use super::{
+    SessionStore, StorageError, layout,
+    share_file::{self, Marker, StoredRecord},
+    store::Slot,
+};
 use crate::domain::{ShareId, Username};
 
-/// What `gc` removed.
+/// What `gc` did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct GcReport {
+    /// Expired shares deleted (a marker keeps their ids from being used again).
     pub expired: usize,
-    pub orphaned_records: usize,
-    pub orphaned_documents: usize,
+    /// Writes of failed creates that landed too late to count, emptied.
+    pub late: usize,
+    /// Revisions whose share is gone or no longer keeps them.
+    pub revisions: usize,
     pub probes: usize,
 }
 
 impl SessionStore {
-    /// Deletes expired shares, and what failed creates and interrupted deletes of the older
-    /// two-object layout left behind (records without a document, documents without a
-    /// record) once older than `grace`, so that a create in flight is never mistaken for a
-    /// leftover. (A share in one object has no halves to leave.) Every step is an idempotent
-    /// delete, so several collectors (and the service) can run at once.
+    /// Deletes expired shares, the documents of creates that landed after their deadline,
+    /// revisions nothing keeps (a delete or a re-share cut short), and probe leftovers. What
+    /// is younger than `grace` is left alone (a re-share writes its old revision before the
+    /// share that lists it). Every step writes only over the version it read, or deletes what
+    /// nothing refers to, so several collectors and the service can run at once.
     pub async fn collect_garbage(
         &self,
         now: DateTime<Utc>,
@@ -28,59 +37,39 @@ impl SessionStore {
     ) -> Result<GcReport, StorageError> {
         let mut report = GcReport::default();
         let cutoff = now - grace;
-        for meta in list_under(self.store.as_ref(), "shares").await? {
-            let Some(id) = meta.location.filename().and_then(|f| ShareId::parse(f).ok()) else {
-                continue;
+        let mut shares: HashMap<(Username, ShareId), Option<Slot>> = HashMap::new();
+        let mut revisions: Vec<(Username, ShareId, u32, ObjectMeta)> = Vec::new();
+        for meta in super::list_under(self.store.as_ref(), layout::SESSIONS).await? {
+            match layout::parse(&meta.location) {
+                Some(layout::Stored::Share { owner, id }) => {
+                    let slot =
+                        self.collect_share(&owner, &id, &meta, now, cutoff, &mut report).await?;
+                    shares.insert((owner, id), slot);
+                }
+                Some(layout::Stored::Revision { owner, id, revision }) => {
+                    revisions.push((owner, id, revision, meta))
+                }
+                None => {}
+            }
+        }
+        for (owner, id, revision, meta) in revisions {
+            let old = meta.last_modified < cutoff;
+            let garbage = match shares.get(&(owner, id)) {
+                Some(Some(Slot::Live(record))) => {
+                    old && !record.earlier.iter().any(|r| r.revision == revision)
+                }
+                // Deleted: its revisions go, whatever their age (it gets no new ones).
+                Some(Some(Slot::Dead)) => true,
+                Some(Some(Slot::Withdrawn)) | None => old,
+                // The share's file is not one of ours: leave what is beside it to an operator.
+                Some(None) => false,
             };
-            let Some(record) = found(self.packed_record(&id).await)? else { continue };
-            if record.is_expired(now) {
+            if garbage {
                 self.delete_path(&meta.location).await?;
-                self.forget(&id).await;
-                report.expired += 1;
+                report.revisions += 1;
             }
         }
-        let mut recorded = std::collections::HashSet::new();
-        for meta in list_under(self.store.as_ref(), "ids").await? {
-            let Some(id) = meta.location.filename().and_then(|f| f.strip_suffix(".json")) else {
-                continue;
-            };
-            let Ok(id) = ShareId::parse(id) else { continue };
-            let Some(record) = found(self.older_record(&id).await)? else { continue };
-            let owner = Username::parse(&record.username).expect("record() checked the username");
-            if record.is_expired(now) {
-                self.delete(&owner, &id).await?;
-                report.expired += 1;
-                continue;
-            }
-            recorded.insert(id.clone());
-            if record.created_at < cutoff {
-                let path = document_path(&owner, &id);
-                match self.store.head(&path).await {
-                    Ok(_) => {}
-                    Err(object_store::Error::NotFound { .. }) => {
-                        self.delete(&owner, &id).await?;
-                        report.orphaned_records += 1;
-                    }
-                    Err(e) => return Err(StorageError::from_store("check", &path, e)),
-                }
-            }
-        }
-        for meta in list_under(self.store.as_ref(), "sessions").await? {
-            let id = meta
-                .location
-                .filename()
-                .and_then(|f| f.strip_suffix(".json"))
-                .and_then(|f| ShareId::parse(f).ok());
-            let Some(id) = id else { continue };
-            if meta.last_modified < cutoff && !recorded.contains(&id) {
-                // Re-check: a record written after our listing is not an orphan's.
-                if matches!(self.older_record(&id).await, Err(StorageError::NotFound { .. })) {
-                    self.delete_path(&meta.location).await?;
-                    report.orphaned_documents += 1;
-                }
-            }
-        }
-        for meta in list_under(self.store.as_ref(), "_probe").await? {
+        for meta in super::list_under(self.store.as_ref(), layout::PROBES).await? {
             if meta.last_modified < cutoff {
                 self.delete_path(&meta.location).await?;
                 report.probes += 1;
@@ -88,20 +77,51 @@ impl SessionStore {
         }
         Ok(report)
     }
-}
 
-/// A record gc can act on: `None` when it is gone (deleted meanwhile) or corrupt (logged and
-/// left for an operator); storage failures stop the run.
-fn found(
-    read: Result<(ShareRecord, object_store::UpdateVersion), StorageError>,
-) -> Result<Option<ShareRecord>, StorageError> {
-    match read {
-        Ok((record, _)) => Ok(Some(record)),
-        Err(StorageError::NotFound { .. }) => Ok(None),
-        Err(StorageError::Corrupt { path, reason }) => {
-            tracing::warn!(%path, %reason, "gc: skipping a corrupt share record");
-            Ok(None)
+    /// Collects one share if it is garbage; answers what it is now (`None` if unreadable).
+    async fn collect_share(
+        &self,
+        owner: &Username,
+        id: &ShareId,
+        meta: &ObjectMeta,
+        now: DateTime<Utc>,
+        cutoff: DateTime<Utc>,
+        report: &mut GcReport,
+    ) -> Result<Option<Slot>, StorageError> {
+        let found = match self.read_header(&meta.location).await {
+            Ok(Some(found)) => found,
+            Ok(None) => return Ok(None),
+            Err(StorageError::Corrupt { path, reason }) => {
+                tracing::warn!(%path, %reason, "gc: leaving an object that is not a share");
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        let slot = found.slot();
+        match (&slot, &found.record) {
+            (Slot::Live(record), _) if record.is_expired(now) => {
+                match self.bury(owner, id, found.version).await {
+                    Ok(()) => {
+                        report.expired += 1;
+                        return Ok(Some(Slot::Dead));
+                    }
+                    // Changed meanwhile (a PATCH of its expiry, say): next run.
+                    Err(StorageError::ChangedMeanwhile { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            // A create's write that landed past its deadline: never shown, and its client was
+            // told it failed. Its document goes; a marker stays for the task's next share.
+            (Slot::Withdrawn, StoredRecord::Share(_)) if found.last_modified < cutoff => {
+                let marker = StoredRecord::Withdrawn(Marker { username: owner.clone(), at: now });
+                let marker =
+                    share_file::object(&marker, &super::create::EMPTY).expect("a marker fits");
+                if self.put_over(&meta.location, marker, found.version).await.is_ok() {
+                    report.late += 1;
+                }
+            }
+            _ => {}
         }
-        Err(e) => Err(e),
+        Ok(Some(slot))
     }
 }

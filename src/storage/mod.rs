@@ -1,37 +1,45 @@
-//! Object storage: where sessions and key hashes live, behind one `Arc<dyn ObjectStore>`.
+//! Object storage: where shares and key hashes live, behind one `Arc<dyn ObjectStore>`.
 //!
-//! Layout (below the configured prefix):
-//! - `shares/<id prefix>/<id>`: a share, as its record's line and the stored document (see
-//!   [`packed`]); the id's prefix is its owner's, so an id alone and an owner's listing both
-//!   lead here.
-//! - `ids/<id>.json` and `sessions/<username>/<id>.json`: a share made before that layout,
-//!   its record and its document.
-//! - `keys/<sha256 of key>.json`: who a key belongs to; never the key itself.
-//! - `_probe/<random>`: scratch objects of the start-up conditional-write probe.
+//! [`layout`] says where each thing is kept; [`share_file`] what a stored share is (a
+//! standard gzip file of the uploaded JSON, its record in the gzip header); [`SessionStore`]
+//! makes, reads, revises, changes, lists and deletes shares, one job per file.
 
 mod backend;
+mod caches;
+mod create;
 mod gc;
+mod id_key;
 mod key_store;
-mod packed;
+pub mod layout;
+mod listing;
+mod owners;
 mod probe;
-mod session_store;
+mod read;
+pub mod share_file;
+mod store;
 mod traced;
+mod update;
 
 pub use backend::{OpenedStore, S3Options, StorageUrl, open_store, open_store_bounded};
+pub use create::{CLOCK_ALLOWANCE, Created, NewShare, Placement};
 pub use gc::GcReport;
 pub use key_store::{KeyRecord, KeyStore, KeyStoreError};
+pub use listing::{ListPage, ListPosition};
 pub use probe::{ConditionalWrites, ConditionalWritesState, probe_conditional_writes};
-pub use session_store::{
-    CreatedShare, IdSource, OpenedSession, OwnedDocument, SessionStore, ShareRecord,
-    StoredEncoding, UpdateError,
-};
+pub use read::Opened;
+pub use share_file::Compressed;
+pub use store::{DEFAULT_MAX_REVISIONS, IdSource, MAX_REVISIONS_LIMIT, SessionStore};
 pub use traced::StorageBounds;
+pub use update::UpdateError;
 
 /// A storage failure, saying what was being done and where.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("not found: {path}")]
     NotFound { path: String },
+    /// The share is there, but keeps no such revision.
+    #[error("no revision {revision} of {path}")]
+    NoSuchRevision { path: String, revision: u32 },
     #[error("storage failed to {operation} {path}: {source}")]
     Unavailable {
         operation: &'static str,
@@ -55,6 +63,15 @@ pub enum StorageError {
     Corrupt { path: String, reason: String },
     #[error("could not find a free id after {attempts} attempts")]
     IdsExhausted { attempts: usize },
+    /// The share has expired: it is never changed or revived.
+    #[error("{path} has expired")]
+    Expired { path: String },
+    /// A conditional change (`If-Match`) found another version.
+    #[error("{path} changed since the version the change was made on")]
+    ChangedMeanwhile { path: String },
+    /// Other writers kept winning; the caller may retry.
+    #[error("{path} kept changing under concurrent writers")]
+    Contended { path: String },
 }
 
 impl StorageError {
@@ -80,9 +97,33 @@ impl StorageError {
             | object_store::Error::PermissionDenied { .. } => {
                 Self::Refused { operation, path, source }
             }
+            // object_store reports a failed listing as a generic error; its text says whether
+            // storage refused us (credentials, policy, bucket) rather than failed.
+            source if refusal_in(&source) => Self::Refused { operation, path, source },
             source => Self::Unavailable { operation, path, source },
         }
     }
+}
+
+/// Whether an error's chain holds storage refusing the service itself.
+fn refusal_in(error: &object_store::Error) -> bool {
+    const REFUSALS: [&str; 6] = [
+        "403 Forbidden",
+        "401 Unauthorized",
+        "AccessDenied",
+        "SignatureDoesNotMatch",
+        "InvalidAccessKeyId",
+        "NoSuchBucket",
+    ];
+    let mut cause: Option<&dyn std::error::Error> = Some(error);
+    while let Some(error) = cause {
+        let text = error.to_string();
+        if REFUSALS.iter().any(|r| text.contains(r)) {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// Every object below `prefix`.
@@ -97,4 +138,13 @@ pub(crate) async fn list_under(
         .try_collect()
         .await
         .map_err(|e| StorageError::from_store("list", &prefix, e))
+}
+
+/// Whether an entity tag a client sent (weak or strong, as this service hands them out)
+/// names the stored version whose tag is `stored`.
+pub fn etag_matches(sent: &str, stored: Option<&str>) -> bool {
+    let bare = |tag: &str| tag.trim().trim_start_matches("W/").trim_matches('"').to_owned();
+    stored.is_some_and(|stored| {
+        sent.split(',').any(|tag| tag.trim() == "*" || bare(tag) == bare(stored))
+    })
 }

@@ -44,7 +44,8 @@ impl Default for StorageBounds {
 }
 
 impl StorageBounds {
-    fn for_upload(&self, bytes: usize) -> Duration {
+    /// How long an upload of `bytes` may take.
+    pub fn for_upload(&self, bytes: usize) -> Duration {
         self.timeout + Duration::from_secs_f64(bytes as f64 / self.min_rate.max(1) as f64)
     }
 }
@@ -79,7 +80,8 @@ fn timed_out(bound: Duration) -> object_store::Error {
     }
 }
 
-/// `stream`, failing if it stalls for longer than `idle` between two items.
+/// `stream`, failing if it stalls for longer than `idle` between two items. Fused: polling it
+/// again after its end answers the end again (`GetResult::bytes` does, on an empty object).
 fn idle_bounded<T: Send + 'static>(
     stream: BoxStream<'static, Result<T>>,
     idle: Duration,
@@ -95,7 +97,33 @@ fn idle_bounded<T: Send + 'static>(
             }
         }
     })
+    .fuse()
     .boxed()
+}
+
+/// A listing, counted in `metrics` when it ends or fails (its duration is the whole
+/// listing's, however many pages storage sent).
+fn counted_listing<T: Send + 'static>(
+    stream: BoxStream<'static, Result<T>>,
+    metrics: Arc<Metrics>,
+) -> BoxStream<'static, Result<T>> {
+    let started = Instant::now();
+    let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (on_error, at_end, seen) = (metrics.clone(), metrics, failed.clone());
+    let ended = futures::stream::once(async move {
+        if !seen.load(std::sync::atomic::Ordering::Relaxed) {
+            at_end.storage("list", started.elapsed().as_secs_f64(), false);
+        }
+    })
+    .filter_map(|()| async { None });
+    stream
+        .inspect(move |item| {
+            if item.is_err() && !failed.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                on_error.storage("list", started.elapsed().as_secs_f64(), true);
+            }
+        })
+        .chain(ended)
+        .boxed()
 }
 
 impl fmt::Display for TracedStore {
@@ -186,12 +214,22 @@ impl ObjectStore for TracedStore {
         locations: BoxStream<'static, Result<Path>>,
     ) -> BoxStream<'static, Result<Path>> {
         let _entered = tracing::debug_span!("storage", operation = "delete").entered();
+        // One deletion counted per object: storage is asked once per object (or in batches).
+        let metrics = self.metrics.clone();
+        let started = Instant::now();
         idle_bounded(self.inner.delete_stream(locations), self.bounds.timeout)
+            .inspect(move |deleted| {
+                let failed =
+                    matches!(deleted, Err(e) if !matches!(e, object_store::Error::NotFound { .. }));
+                metrics.storage("delete", started.elapsed().as_secs_f64(), failed);
+            })
+            .boxed()
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
         tracing::debug!(operation = "list", prefix = ?prefix.map(Path::as_ref), "storage list");
-        idle_bounded(self.inner.list(prefix), self.bounds.timeout)
+        let listing = idle_bounded(self.inner.list(prefix), self.bounds.timeout);
+        counted_listing(listing, self.metrics.clone())
     }
 
     fn list_with_offset(
@@ -200,7 +238,9 @@ impl ObjectStore for TracedStore {
         offset: &Path,
     ) -> BoxStream<'static, Result<ObjectMeta>> {
         tracing::debug!(operation = "list", prefix = ?prefix.map(Path::as_ref), %offset, "storage list");
-        idle_bounded(self.inner.list_with_offset(prefix, offset), self.bounds.timeout)
+        let listing =
+            idle_bounded(self.inner.list_with_offset(prefix, offset), self.bounds.timeout);
+        counted_listing(listing, self.metrics.clone())
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {

@@ -217,30 +217,77 @@ pub async fn gc(storage: &str, grace: &str) -> String {
     tokio::task::spawn_blocking(move || run(&storage, &["gc", "--grace", &grace]).0).await.unwrap()
 }
 
+/// What gc is for, made the way the service leaves it: a share that expired, a create's write
+/// that landed after its deadline (its client told it failed), and revisions nothing keeps
+/// (a delete cut short). Two collectors at once do it once; live shares are left alone.
 #[tokio::test]
-async fn gc_removes_leftovers_of_failed_creates_and_is_safe_to_run_twice_at_once() {
+async fn gc_collects_what_expiry_and_failures_leave_and_is_safe_to_run_twice_at_once() {
     use object_store::{ObjectStoreExt, path::Path};
+    use session_share::{
+        domain::{ShareRecord, Username},
+        storage::share_file::{self, Compressed, StoredRecord},
+    };
     let app = crate::helpers::spawn_app().await;
-    let live = app.create(small_session()).await["id"].as_str().unwrap().to_owned();
-    // What a create that failed half-way, or a delete interrupted, left behind in the older
-    // two-object layout.
-    let record = serde_json::json!({"username": "alice", "createdAt": "2020-01-01T00:00:00Z"});
-    app.store
-        .put(&Path::from("ids/AAAAAAAAAAAAAAAAAAAAA.json"), record.to_string().into())
-        .await
-        .unwrap();
-    app.store
-        .put(&Path::from("sessions/alice/BBBBBBBBBBBBBBBBBBBBB.json"), small_session().into())
-        .await
-        .unwrap();
+    let live_body = crate::helpers::fresh_session();
+    let live = app.create_id(live_body.clone()).await;
+    // Revision 1 of `live` kept, as a re-share leaves it.
+    let revised = crate::helpers::with_message(&live_body, "more");
+    assert_eq!(app.create(revised.clone()).await["revision"], 2);
+
+    // A create whose write landed past its deadline: stored as it would have been.
+    let late = "K9gGyX8OLateLateLate1";
+    let then = chrono::Utc::now() - chrono::Duration::hours(2);
+    let record = ShareRecord {
+        username: Username::parse("alice").unwrap(),
+        created_at: then,
+        title: "late".into(),
+        description: None,
+        tags: vec![],
+        is_public: true,
+        expires_at: None,
+        task_excerpt: String::new(),
+        revision: 1,
+        revised_at: then,
+        size: small_session().len() as u64,
+        message_count: 8,
+        earlier: vec![],
+        pending_until: Some(then + chrono::Duration::seconds(11)),
+    };
+    let object =
+        share_file::object(&StoredRecord::Share(record), &Compressed::of(&small_session()))
+            .unwrap();
+    app.store.put(&Path::from(crate::helpers::share_key("alice", late)), object).await.unwrap();
+    // Revisions of a share that is no more.
+    let orphan = Path::from("sessions/alice/K9gGyX8OGoneGoneGone1/1.json.gz");
+    app.store.put(&orphan, Compressed::of(b"{}").bytes().clone().into()).await.unwrap();
+    assert_error(
+        app.get(&format!("/api/sessions/{late}")).await,
+        StatusCode::NOT_FOUND,
+        "SESSION_NOT_FOUND",
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
 
-    // A generous grace keeps the fresh orphan document; a zero grace takes both.
+    // A generous grace keeps what is fresh; a zero grace takes it, once between two at once.
     let report = gc(&app.storage_url, "1h").await;
-    assert!(report.contains("1 records"), "{report}");
+    assert!(report.contains("0 late") && report.contains("0 revisions"), "{report}");
     let (a, b) = tokio::join!(gc(&app.storage_url, "0s"), gc(&app.storage_url, "0s"));
-    assert!(a.contains("1 documents") || b.contains("1 documents"), "{a}\n{b}");
+    assert!(a.contains("1 late") || b.contains("1 late"), "{a}\n{b}");
+    assert!(a.contains("1 revisions") || b.contains("1 revisions"), "{a}\n{b}");
     let left = app.stored_sessions().await;
-    assert_eq!(left, vec![crate::helpers::share_path("alice", &live).to_string()]);
-    assert_eq!(app.get(&format!("/api/sessions/{live}")).await.status(), StatusCode::OK);
+    let late_key = crate::helpers::share_key("alice", late);
+    let mut expected = vec![
+        crate::helpers::share_key("alice", &live),
+        format!("sessions/alice/{live}/1.json.gz"),
+        late_key.clone(),
+    ];
+    expected.sort();
+    assert_eq!(left, expected);
+    // The late write's document is gone; a marker of a hundred bytes or so keeps its place.
+    assert!(app.stored(&late_key).await.len() < 300);
+    assert_eq!(app.get(&format!("/api/sessions/{live}")).await.bytes().await.unwrap(), revised);
+    assert_eq!(
+        app.get(&format!("/api/sessions/{live}?revision=1")).await.bytes().await.unwrap(),
+        live_body
+    );
 }

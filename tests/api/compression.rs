@@ -3,18 +3,25 @@
 
 use std::io::{Read, Write};
 
-use object_store::{Attribute, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStoreExt, PutPayload, path::Path};
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, assert_error, assert_importable, document_part, fixture, share_path, spawn_app,
+    TestApp, assert_error, assert_importable, fixture, share_key, spawn_app, stored_record,
 };
 
 fn gunzip(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     flate2::read::MultiGzDecoder::new(bytes).read_to_end(&mut out).unwrap();
     out
+}
+
+/// What follows the gzip header of a stored share: the compressed document and its trailer.
+fn after_header(object: &[u8]) -> &[u8] {
+    let (_, header_len) =
+        session_share::storage::share_file::parse_header(object).unwrap().unwrap();
+    &object[header_len..]
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -37,19 +44,15 @@ async fn documents_are_stored_compressed_and_served_as_each_client_accepts() {
     let original = fixture("medium.json");
     let id = app.create(original.clone()).await["id"].as_str().unwrap().to_owned();
 
-    // Stored: gzip behind the record line, several times smaller, and the record says so.
-    // The object as a whole is not gzip, and S3 is not told it is (a client of the bucket
-    // would decode it wrongly).
-    let stored = app.store.get(&share_path("alice", &id)).await.unwrap();
-    let encoding = stored.attributes.get(&Attribute::ContentEncoding).map(|v| v.to_string());
-    let stored = stored.bytes().await.unwrap();
-    let document = document_part(&stored);
-    let record: Value = serde_json::from_slice(&stored[..stored.len() - document.len()]).unwrap();
-    assert_eq!(record["encoding"], "gzip", "{record}");
-    assert_eq!(&document[..2], b"\x1f\x8b");
+    // Stored as one gzip file, several times smaller; its header holds the record.
+    let stored = app.stored(&share_key("alice", &id)).await;
+    assert_eq!(stored_record(&stored)["username"], "alice");
     assert!(stored.len() * 3 < original.len(), "{} of {}", stored.len(), original.len());
-    assert_eq!(gunzip(document), original);
-    assert_eq!(encoding, None);
+    assert_eq!(gunzip(&stored), original);
+    // Clients get it as a gzip member of its own, without the record.
+    let mut document = session_share::storage::share_file::PLAIN_HEADER.to_vec();
+    document.extend_from_slice(after_header(&stored));
+    let document = &document[..];
 
     for path in [format!("/api/sessions/{id}"), format!("/api/sessions/alice/{id}")] {
         // A client that accepts gzip gets the stored bytes.
@@ -176,60 +179,16 @@ async fn bad_encodings_get_clear_errors_and_store_nothing() {
     assert!(app.stored_sessions().await.is_empty());
 }
 
-/// Shares stored before compression (plain JSON) are served as they are, to every client.
-#[tokio::test]
-async fn documents_stored_uncompressed_are_served_as_they_are() {
-    let app = spawn_app().await;
-    let original = fixture("small.json");
-    let id = "HzKozOxIxl4dO0YijPu0q";
-    let record = serde_json::json!({"username": "alice", "createdAt": "2026-01-01T00:00:00Z"});
-    app.put_older_share(id, &record, original.clone()).await;
-    for accept_gzip in [false, true] {
-        let resp = read(&app, &format!("/api/sessions/alice/{id}"), accept_gzip).await;
-        assert_eq!(resp.status(), StatusCode::OK);
-        assert!(resp.headers().get(header::CONTENT_ENCODING).is_none());
-        assert_eq!(resp.bytes().await.unwrap(), original);
-    }
-    let page = app.get(&format!("/session/{id}")).await;
-    assert_eq!(page.status(), StatusCode::OK);
-}
-
-/// One-object shares written before records said `"encoding"`: their documents are still
-/// known to be gzip by their first bytes, and served both ways.
-#[tokio::test]
-async fn a_record_that_does_not_say_its_encoding_is_read_by_the_documents_bytes() {
-    let app = spawn_app().await;
-    let original = fixture("medium.json");
-    let id = app.create(original.clone()).await["id"].as_str().unwrap().to_owned();
-    let path = share_path("alice", &id);
-    let object = app.store.get(&path).await.unwrap().bytes().await.unwrap();
-    let document = document_part(&object);
-    let mut record: Value =
-        serde_json::from_slice(&object[..object.len() - document.len()]).unwrap();
-    assert!(record.as_object_mut().unwrap().remove("encoding").is_some());
-    let mut earlier = serde_json::to_vec(&record).unwrap();
-    earlier.push(b'\n');
-    earlier.extend_from_slice(document);
-    app.store.put(&path, PutPayload::from(earlier)).await.unwrap();
-
-    let plain = read(&app, &format!("/api/sessions/{id}"), false).await;
-    assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
-    assert_eq!(plain.bytes().await.unwrap(), original);
-    let packed = read(&app, &format!("/api/sessions/{id}"), true).await;
-    assert_eq!(packed.headers()[header::CONTENT_ENCODING], "gzip");
-    assert_eq!(packed.bytes().await.unwrap(), document);
-}
-
-/// A stored document that is not valid gzip past its magic bytes (damaged in storage): a
+/// A stored document that is not valid gzip past its header (damaged in storage): a
 /// client that needs it decoded never receives a short body as if it were whole.
 #[tokio::test]
 async fn a_damaged_stored_document_is_never_served_as_complete() {
     let app = spawn_app().await;
     let original = fixture("medium.json");
     let id = app.create(original.clone()).await["id"].as_str().unwrap().to_owned();
-    let path = share_path("alice", &id);
+    let path = Path::from(share_key("alice", &id));
     let mut damaged = app.store.get(&path).await.unwrap().bytes().await.unwrap().to_vec();
-    let middle = damaged.len() - document_part(&damaged).len() / 2;
+    let middle = damaged.len() - after_header(&damaged).len() / 2;
     damaged.truncate(middle);
     damaged.extend(std::iter::repeat_n(0xff, 1000));
     app.store.put(&path, PutPayload::from(damaged)).await.unwrap();

@@ -8,8 +8,9 @@ use std::{
 use reqwest::StatusCode;
 use session_share::domain::{ShareId, Username};
 
-use crate::helpers::{AppOptions, fixture, small_session, spawn_app, spawn_app_with};
+use crate::helpers::{AppOptions, another_task, fixture, small_session, spawn_app, spawn_app_with};
 
+/// A hundred shares of a hundred tasks at once: a hundred links.
 #[tokio::test]
 async fn a_hundred_concurrent_creates_all_succeed_with_distinct_ids() {
     let app = Arc::new(spawn_app().await);
@@ -17,7 +18,7 @@ async fn a_hundred_concurrent_creates_all_succeed_with_distinct_ids() {
     let tasks: Vec<_> = (0..100)
         .map(|i| {
             let app = app.clone();
-            let body = if i % 2 == 0 { small_session() } else { medium.clone() };
+            let body = another_task(&if i % 2 == 0 { small_session() } else { medium.clone() });
             tokio::spawn(async move {
                 let resp =
                     app.post_json("/api/sessions/create", body.clone()).send().await.unwrap();
@@ -42,9 +43,11 @@ async fn a_hundred_concurrent_creates_all_succeed_with_distinct_ids() {
     }
 }
 
+/// New links (`?new=true`) are drawn at random; one drawn twice is drawn again.
 #[tokio::test]
 async fn a_colliding_id_is_drawn_again_and_never_overwrites() {
-    let taken = ShareId::parse("AAAAAAAAAAAAAAAAAAAAA").unwrap();
+    let prefix = Username::parse("alice").unwrap().id_prefix();
+    let taken = ShareId::parse(&format!("{prefix}AAAAAAAAAAAAA")).unwrap();
     // Draws: `taken`, then `taken` again (collision), then fresh ids.
     let draws = Arc::new(Mutex::new(vec![taken.clone(), taken.clone()]));
     let source = {
@@ -54,10 +57,15 @@ async fn a_colliding_id_is_drawn_again_and_never_overwrites() {
         })
     };
     let app = spawn_app_with(AppOptions { id_source: Some(source), ..Default::default() }).await;
-    let first = app.create(small_session()).await;
+    let new_link = |body: bytes::Bytes| async {
+        let resp = app.post_json("/api/sessions/create?new=true", body).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        resp.json::<serde_json::Value>().await.unwrap()
+    };
+    let first = new_link(small_session()).await;
     assert_eq!(first["id"], taken.as_str());
     let medium = fixture("medium.json");
-    let second = app.create(medium.clone()).await;
+    let second = new_link(medium.clone()).await;
     assert_ne!(second["id"], taken.as_str());
     assert!(draws.lock().unwrap().is_empty(), "the colliding id was drawn");
 
@@ -74,7 +82,7 @@ async fn a_colliding_id_is_drawn_again_and_never_overwrites() {
 async fn a_lost_reply_to_the_document_write_makes_no_hidden_share() {
     let proxy = crate::helpers::LostReplyProxy::start(
         &crate::helpers::S3Target::get().endpoint,
-        "/shares/",
+        "/sessions/alice/",
         1,
     )
     .await;
@@ -91,12 +99,12 @@ async fn a_lost_reply_to_the_document_write_makes_no_hidden_share() {
     let stored = app.stored_sessions().await;
     if status == reqwest::StatusCode::CREATED {
         let id = answer["id"].as_str().unwrap();
-        assert_eq!(stored, [crate::helpers::share_path("alice", id).to_string()]);
+        assert_eq!(stored, [crate::helpers::share_key("alice", id)]);
         let back = app.get(&format!("/api/sessions/{id}")).await.bytes().await.unwrap();
         assert!(back == body);
     } else {
         // Had the client not retried, the create fails as a whole: nothing readable is left.
         assert_eq!(status, reqwest::StatusCode::SERVICE_UNAVAILABLE, "{answer}");
-        assert!(stored.is_empty(), "a failed create left {stored:?}");
+        assert!(app.listed_ids(&app.api_key).await.is_empty(), "a failed create left {stored:?}");
     }
 }

@@ -31,11 +31,8 @@ async fn newer_clients_share_on_create_and_read_back_the_same_bytes() {
     let stored = app.get(&format!("/api/sessions/{id}")).await;
     assert_eq!(stored.status(), StatusCode::OK);
     assert_eq!(stored.bytes().await.unwrap(), small_session());
-    // One object, under the owner's id prefix.
-    assert_eq!(
-        app.stored_sessions().await,
-        vec![crate::helpers::share_path("alice", &id).to_string()]
-    );
+    // One object, in the owner's folder, named by the share's id.
+    assert_eq!(app.stored_sessions().await, vec![crate::helpers::share_key("alice", &id)]);
 }
 
 #[tokio::test]

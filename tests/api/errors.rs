@@ -55,12 +55,12 @@ async fn refusals_outside_the_routes_are_json_too() {
 #[tokio::test]
 async fn a_405_names_the_methods_the_route_takes() {
     let app = spawn_app().await;
-    for (path, allowed) in [
-        ("/api/sessions/HzKozOxIxl4dO0YijPu0q", "GET, PATCH, DELETE"),
-        ("/api/sessions/create", "POST"),
-        ("/api/health", "GET"),
+    for (method, path, allowed) in [
+        (reqwest::Method::POST, "/api/sessions/HzKozOxIxl4dO0YijPu0q", "GET, PUT, PATCH, DELETE"),
+        (reqwest::Method::PUT, "/api/sessions/create", "POST"),
+        (reqwest::Method::PUT, "/api/health", "GET"),
     ] {
-        let resp = app.client.put(app.url(path)).send().await.unwrap();
+        let resp = app.client.request(method, app.url(path)).send().await.unwrap();
         assert_eq!(resp.headers()["allow"].to_str().unwrap(), allowed, "{path}");
         assert_error(resp, StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED").await;
     }

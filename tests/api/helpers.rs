@@ -221,6 +221,10 @@ pub struct AppOptions {
     pub max_connections: Option<usize>,
     /// `--max-inflight-bodies`.
     pub max_inflight_bodies: Option<u64>,
+    /// `--max-revisions`.
+    pub max_revisions: Option<u32>,
+    /// `--reshare new-link`.
+    pub reshare_new_link: bool,
     /// Make no key (the storage cannot hold one, say).
     pub no_key: bool,
 }
@@ -264,6 +268,10 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     settings.auth_cache_ttl = options.auth_cache_ttl.unwrap_or(settings.auth_cache_ttl);
     settings.metadata_cache_ttl = options.metadata_cache_ttl.unwrap_or(settings.metadata_cache_ttl);
     settings.client_ip_header = options.client_ip_header.map(str::to_owned);
+    settings.max_revisions = options.max_revisions.unwrap_or(settings.max_revisions);
+    if options.reshare_new_link {
+        settings.reshare = session_share::state::Reshare::NewLink;
+    }
     let app = Application::build(settings).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
@@ -287,6 +295,20 @@ const ALNUM: [char; 36] = [
     't', 'u', 'v', 'w', 'x', 'y', 'z', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9',
 ];
 
+/// A JSON body as the extension sends it.
+fn json_request(
+    request: RequestBuilder,
+    key: Option<&str>,
+    body: impl Into<reqwest::Body>,
+) -> RequestBuilder {
+    let request = request.header("Content-Type", "application/json").body(body);
+    match key {
+        Some(key) => request.header("Syntx-Api-Key", key),
+        None => request,
+    }
+}
+
+/// One method per route, as the extension and the owners' tools call them.
 impl TestApp {
     /// A new key for `username` on this app's storage.
     pub async fn key_for(&self, username: &str) -> String {
@@ -301,31 +323,122 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
-    /// A JSON POST as the extension sends it, with the key in `Syntx-Api-Key`.
+    /// A JSON POST as the extension sends it, with alice's key in `Syntx-Api-Key`.
     pub fn post_json(&self, path: &str, body: impl Into<reqwest::Body>) -> RequestBuilder {
-        self.client
-            .post(self.url(path))
-            .header("Content-Type", "application/json")
-            .header("Syntx-Api-Key", &self.api_key)
-            .body(body)
+        self.post_json_as(path, &self.api_key, body)
     }
 
-    /// Shares `body` through the newer route with another user's key.
+    /// A JSON POST with `key` in `Syntx-Api-Key`.
+    pub fn post_json_as(
+        &self,
+        path: &str,
+        key: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> RequestBuilder {
+        json_request(self.client.post(self.url(path)), Some(key), body)
+    }
+
+    /// `POST /api/sessions/create` with `key`, as newer extensions share.
     pub async fn share_as(&self, key: &str, body: impl Into<reqwest::Body>) -> Response {
-        let request = self.client.post(self.url("/api/sessions/create"));
-        let request = request.header("Content-Type", "application/json");
-        request.header("Syntx-Api-Key", key).body(body).send().await.unwrap()
+        self.post_json_as("/api/sessions/create", key, body).send().await.unwrap()
     }
 
-    /// Shares `body` through the newer route and returns the answer's JSON.
+    /// Shares `body` as alice through the newer route; answers the 201's JSON.
     pub async fn create(&self, body: impl Into<reqwest::Body>) -> Value {
         let resp = self.post_json("/api/sessions/create", body).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::CREATED, "{:?}", resp.text().await);
         resp.json().await.unwrap()
     }
 
+    /// As [`TestApp::create`]; answers the id alone.
+    pub async fn create_id(&self, body: impl Into<reqwest::Body>) -> String {
+        self.create(body).await["id"].as_str().unwrap().to_owned()
+    }
+
+    /// `POST /api/sessions` with `{id, username?}`, as newer extensions import.
+    pub async fn import(&self, body: Value, key: Option<&str>) -> Response {
+        json_request(self.client.post(self.url("/api/sessions")), key, body.to_string())
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> Response {
         self.client.get(self.url(path)).header("Accept", "application/json").send().await.unwrap()
+    }
+
+    /// `GET path` with `key` in `Syntx-Api-Key`.
+    pub async fn get_as(&self, path: &str, key: &str) -> Response {
+        self.client.get(self.url(path)).header("Syntx-Api-Key", key).send().await.unwrap()
+    }
+
+    /// `GET /api/sessions{query}`: the owner's listing.
+    pub async fn list(&self, query: &str, key: &str) -> Response {
+        self.get_as(&format!("/api/sessions{query}"), key).await
+    }
+
+    /// Every id in `key`'s listing, page by page.
+    pub async fn listed_ids(&self, key: &str) -> Vec<String> {
+        let (mut ids, mut cursor) = (Vec::new(), None::<String>);
+        loop {
+            let query =
+                cursor.map_or("?limit=100".to_owned(), |c| format!("?limit=100&cursor={c}"));
+            let resp = self.list(&query, key).await;
+            assert_eq!(resp.status(), StatusCode::OK);
+            let page: Value = resp.json().await.unwrap();
+            ids.extend(
+                page["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| i["id"].as_str().unwrap().to_owned()),
+            );
+            match page["nextCursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return ids,
+            }
+        }
+    }
+
+    /// `PATCH /api/sessions/{id}`.
+    pub async fn patch(&self, id: &str, body: Value, key: &str) -> Response {
+        let request = self.client.patch(self.url(&format!("/api/sessions/{id}")));
+        json_request(request, Some(key), body.to_string()).send().await.unwrap()
+    }
+
+    /// `PUT /api/sessions/{id}`, with `If-Match` when given.
+    pub async fn replace(
+        &self,
+        id: &str,
+        body: impl Into<reqwest::Body>,
+        key: &str,
+        if_match: Option<&str>,
+    ) -> Response {
+        let mut request = json_request(
+            self.client.put(self.url(&format!("/api/sessions/{id}"))),
+            Some(key),
+            body,
+        );
+        if let Some(tag) = if_match {
+            request = request.header("If-Match", tag);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// `DELETE /api/sessions/{id}`.
+    pub async fn delete(&self, id: &str, key: &str) -> Response {
+        self.client
+            .delete(self.url(&format!("/api/sessions/{id}")))
+            .header("Syntx-Api-Key", key)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `GET /api/sessions/{id}/revisions`.
+    pub async fn revisions(&self, id: &str) -> Response {
+        self.get(&format!("/api/sessions/{id}/revisions")).await
     }
 
     /// Every object name the service has stored, sorted.
@@ -337,38 +450,61 @@ impl TestApp {
         names
     }
 
-    /// The stored objects that are shares (or parts of one, in the older layout).
+    /// The stored objects that hold sessions (shares and their revisions), sorted.
     pub async fn stored_sessions(&self) -> Vec<String> {
-        self.stored_objects()
-            .await
-            .into_iter()
-            .filter(|n| ["shares/", "sessions/", "ids/"].iter().any(|p| n.starts_with(p)))
-            .collect()
+        self.stored_objects().await.into_iter().filter(|n| n.starts_with("sessions/")).collect()
     }
 
-    /// Stores a share as versions before one-object shares did: a record at `ids/<id>.json`
-    /// and the document at `sessions/<owner>/<id>.json`, exactly as given.
-    pub async fn put_older_share(&self, id: &str, record: &Value, document: Bytes) {
-        use object_store::{ObjectStoreExt, path::Path};
-        let owner = record["username"].as_str().unwrap();
-        let document_path = Path::from(format!("sessions/{owner}/{id}.json"));
-        self.store.put(&document_path, document.into()).await.unwrap();
-        let record_path = Path::from(format!("ids/{id}.json"));
-        self.store.put(&record_path, record.to_string().into()).await.unwrap();
+    /// A stored object's bytes, as storage has them.
+    pub async fn stored(&self, path: &str) -> Bytes {
+        use object_store::ObjectStoreExt;
+        let path = object_store::path::Path::from(path);
+        self.store.get(&path).await.unwrap().bytes().await.unwrap()
     }
 }
 
-/// Where a share made by this service is stored: one object under its owner's id prefix.
-pub fn share_path(owner: &str, id: &str) -> object_store::path::Path {
-    let owner = session_share::domain::Username::parse(owner).unwrap();
-    assert!(id.starts_with(&owner.id_prefix()), "{id} is not {owner}'s");
-    object_store::path::Path::from(format!("shares/{}/{id}", owner.id_prefix()))
+/// Where a share's latest revision is stored.
+pub fn share_key(owner: &str, id: &str) -> String {
+    format!("sessions/{owner}/{id}.json.gz")
 }
 
-/// The document part of a stored share object (what follows its record line).
-pub fn document_part(object: &[u8]) -> &[u8] {
-    let line_end = object.iter().position(|&b| b == b'\n').expect("a record line");
-    &object[line_end + 1..]
+/// `document` with a task id of its own (the first `"<task id>"` replaced, the rest byte for
+/// byte): a share of another task, so not a revision of one made from `document`.
+pub fn another_task(document: &[u8]) -> Bytes {
+    let text = std::str::from_utf8(document).unwrap();
+    let doc: Value = serde_json::from_str(text).unwrap();
+    let old = doc["task"]["id"].as_str().unwrap();
+    let new = format!("task-{}", nanoid::nanoid!(12, &ALNUM));
+    text.replacen(&format!("\"{old}\""), &format!("\"{new}\""), 1).into_bytes().into()
+}
+
+/// A small valid session of a task of its own.
+pub fn fresh_session() -> Bytes {
+    another_task(&small_session())
+}
+
+/// `document` with one more message (the next revision of its task, as the extension would
+/// share it after more work).
+pub fn with_message(document: &[u8], text: &str) -> Bytes {
+    let mut doc: Value = serde_json::from_slice(document).unwrap();
+    doc["messages"].as_array_mut().unwrap().push(serde_json::json!({
+        "ts": 1_900_000_000_000u64, "type": "say", "say": "text", "text": text
+    }));
+    serde_json::to_vec(&doc).unwrap().into()
+}
+
+/// Decodes a stored share (a standard gzip file).
+pub fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes).read_to_end(&mut out).unwrap();
+    out
+}
+
+/// The record a stored share carries in its gzip header.
+pub fn stored_record(object: &[u8]) -> Value {
+    let (record, _) = session_share::storage::share_file::parse_header(object).unwrap().unwrap();
+    serde_json::to_value(record).unwrap()
 }
 
 /// A realistic session by name: `small.json` and `medium.json` are committed in
@@ -391,7 +527,7 @@ pub fn fixture(name: &str) -> Bytes {
     bytes
 }
 
-/// A small valid session.
+/// The committed small session (always the same task: sharing it twice is one share).
 pub fn small_session() -> Bytes {
     fixture("small.json")
 }

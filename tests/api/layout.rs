@@ -1,124 +1,124 @@
-//! How shares are kept in storage: one object each, under the owner's id prefix; and shares
-//! stored by earlier versions (a record and a document) keep working through every route.
+//! What lands in storage, as an operator sees it: each share a standard gzip file of the
+//! uploaded JSON at `sessions/<username>/<id>.json.gz`, readable with `gunzip` and `jq`.
 
 use std::sync::Arc;
 
-use reqwest::{StatusCode, header};
-use serde_json::{Value, json};
+use object_store::{Attribute, ObjectStoreExt, path::Path};
+use reqwest::StatusCode;
 use session_share::domain::{ShareId, Username};
 
 use crate::helpers::{
-    AppOptions, TestApp, assert_error, share_path, small_session, spawn_app, spawn_app_with,
+    AppOptions, another_task, fixture, gunzip, share_key, small_session, spawn_app, spawn_app_with,
+    stored_record,
 };
 
-const OLDER_ID: &str = "HzKozOxIxl4dO0YijPu0q";
-
-async fn with_key(app: &TestApp, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-    app.client.request(method, app.url(path)).header("Syntx-Api-Key", &app.api_key)
-}
-
-async fn listed_ids(app: &TestApp, key: &str) -> Vec<String> {
-    let resp =
-        app.client.get(app.url("/api/sessions")).header("Syntx-Api-Key", key).send().await.unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    let list: Value = resp.json().await.unwrap();
-    let mut ids: Vec<String> = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["id"].as_str().unwrap().into())
-        .collect();
-    ids.sort();
-    ids
-}
-
-/// A share written by a version before one-object shares, exactly as that version wrote it
-/// (gzip document, `Content-Encoding` on S3 does not matter here), used through every route.
+/// Two users share; the bucket lists each session under its username and id, and each
+/// object, fetched raw and decoded by a standard gzip decoder, is the upload byte for byte.
 #[tokio::test]
-async fn a_share_stored_by_an_earlier_version_works_through_every_route() {
+async fn each_session_is_a_standard_gzip_file_under_its_username_and_id() {
     let app = spawn_app().await;
-    let document = small_session();
-    let record = json!({
-        "username": "alice", "createdAt": "2026-10-01T12:00:00Z", "title": "From before",
-        "tags": ["old"], "isPublic": true, "size": document.len(), "messageCount": 2
-    });
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    std::io::Write::write_all(&mut gz, &document).unwrap();
-    app.put_older_share(OLDER_ID, &record, gz.finish().unwrap().into()).await;
-    let newer = app.create(small_session()).await["id"].as_str().unwrap().to_owned();
+    let bob = app.key_for("Bob").await;
+    let (small, medium) = (small_session(), fixture("medium.json"));
+    let alice_id = app.create_id(small.clone()).await;
+    let resp = app.share_as(&bob, medium.clone()).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let bob_id = resp.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
 
-    // Read by id and by share code, plain and gzip; the page; a tag answers 304.
-    for path in [format!("/api/sessions/{OLDER_ID}"), format!("/api/sessions/alice/{OLDER_ID}")] {
-        let resp = app.get(&path).await;
-        assert_eq!(resp.status(), StatusCode::OK, "{path}");
-        assert_eq!(resp.headers()["x-session-title"], "From before");
-        let etag = resp.headers()[header::ETAG].clone();
-        assert_eq!(resp.bytes().await.unwrap(), document, "{path}");
-        let again = app.client.get(app.url(&path)).header(header::IF_NONE_MATCH, etag);
-        assert_eq!(again.send().await.unwrap().status(), StatusCode::NOT_MODIFIED, "{path}");
-    }
-    assert_error(
-        app.get(&format!("/api/sessions/bob/{OLDER_ID}")).await,
-        StatusCode::NOT_FOUND,
-        "SESSION_NOT_FOUND",
+    let mut expected = vec![share_key("alice", &alice_id), share_key("bob", &bob_id)];
+    expected.sort();
+    assert_eq!(app.stored_sessions().await, expected);
+    // One listing per user folder, as `aws s3 ls s3://bucket/sessions/alice/` would.
+    let alice_folder: Vec<_> = futures::TryStreamExt::try_collect::<Vec<_>>(
+        app.store.list(Some(&Path::from("sessions/alice"))),
     )
-    .await;
-    assert_eq!(app.get(&format!("/session/{OLDER_ID}")).await.status(), StatusCode::OK);
+    .await
+    .unwrap();
+    assert_eq!(alice_folder.len(), 1);
 
-    // Listed beside a share made now.
-    let mut both = vec![OLDER_ID.to_owned(), newer.clone()];
-    both.sort();
-    assert_eq!(listed_ids(&app, &app.api_key).await, both);
-
-    // Changed: private now, so anonymous readers get 404; the document is untouched.
-    let resp = with_key(&app, reqwest::Method::PATCH, &format!("/api/sessions/{OLDER_ID}"))
-        .await
-        .header("Content-Type", "application/json")
-        .body(json!({"isPublic": false, "title": "Renamed"}).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(resp.json::<Value>().await.unwrap()["title"], "Renamed");
-    let anonymous = app.client.get(app.url(&format!("/api/sessions/{OLDER_ID}"))).send();
-    assert_error(anonymous.await.unwrap(), StatusCode::NOT_FOUND, "SESSION_NOT_FOUND").await;
-    let owner = with_key(&app, reqwest::Method::GET, &format!("/api/sessions/{OLDER_ID}")).await;
-    assert_eq!(owner.send().await.unwrap().bytes().await.unwrap(), document);
-
-    // Deleted: both of its objects go; the newer share stays.
-    let resp = with_key(&app, reqwest::Method::DELETE, &format!("/api/sessions/{OLDER_ID}")).await;
-    assert_eq!(resp.send().await.unwrap().status(), StatusCode::NO_CONTENT);
-    assert_eq!(app.stored_sessions().await, [share_path("alice", &newer).to_string()]);
-    assert_eq!(listed_ids(&app, &app.api_key).await, [newer]);
+    for (key, upload) in
+        [(share_key("alice", &alice_id), &small), (share_key("bob", &bob_id), &medium)]
+    {
+        let raw = app.store.get(&Path::from(key.as_str())).await.unwrap();
+        let attributes = raw.attributes.clone();
+        let raw = raw.bytes().await.unwrap();
+        assert_eq!(&raw[..2], b"\x1f\x8b", "{key} is gzip from its first byte");
+        assert_eq!(gunzip(&raw), upload.to_vec(), "{key}");
+        let record = stored_record(&raw);
+        assert_eq!(record["size"], upload.len(), "{key}: {record}");
+        // S3 servers that keep them (moto, MinIO, AWS) say what the file is, so a presigned
+        // URL or a bucket browser shows the JSON.
+        if std::env::var("TEST_S3_ENDPOINT").is_ok() {
+            let value = |a: Attribute| attributes.get(&a).map(|v| v.to_string());
+            assert_eq!(value(Attribute::ContentType).as_deref(), Some("application/json"), "{key}");
+            assert_eq!(value(Attribute::ContentEncoding).as_deref(), Some("gzip"), "{key}");
+        }
+    }
+    // The owner index leads ids to folders, and nothing else is a session.
+    let objects = app.stored_objects().await;
+    let alice = Username::parse("alice").unwrap();
+    assert!(objects.contains(&format!("owners/{}/alice", alice.id_prefix())), "{objects:?}");
 }
 
-/// Two owners whose names hash to the same id prefix share a storage prefix: a listing shows
-/// only the owner's shares. (A real collision takes about 2^24 names; here every id is drawn
-/// with alice's prefix.)
+/// With local file storage (the quick start's default) a share is a file an operator reads
+/// with `gunzip -c`.
 #[tokio::test]
-async fn owners_sharing_an_id_prefix_list_only_their_own() {
+async fn on_local_storage_a_share_is_a_file_gunzip_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage_url = format!("file://{}", dir.path().display());
+    let app =
+        spawn_app_with(AppOptions { storage_url: Some(storage_url), ..Default::default() }).await;
+    let upload = fixture("medium.json");
+    let id = app.create_id(upload.clone()).await;
+    let file = dir.path().join("sessions").join("alice").join(format!("{id}.json.gz"));
+    assert!(file.is_file(), "{} is not there", file.display());
+    let out = std::process::Command::new("gunzip").arg("-c").arg(&file).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, upload.to_vec());
+    assert_eq!(app.get(&format!("/api/sessions/{id}")).await.bytes().await.unwrap(), upload);
+}
+
+/// Two owners whose ids start alike (their names hash to one prefix, which takes millions of
+/// owners to happen): a read by id looks in both folders, and a listing shows only its own.
+#[tokio::test]
+async fn owners_sharing_an_id_prefix_read_and_list_their_own() {
     let alice = Username::parse("alice").unwrap();
-    // Every id is drawn with alice's prefix, whoever shares.
+    let prefix = alice.id_prefix();
+    // New links for everyone are drawn with alice's prefix, and carol is written in the index
+    // under it, as she would be had her name hashed there.
     let ids = Arc::new(move |_: &Username| {
-        let random = ShareId::generate_for(&alice);
-        let own = format!("{}{}", alice.id_prefix(), &random.as_str()[ShareId::OWNER_PREFIX_LEN..]);
-        ShareId::parse(&own).unwrap()
+        let random = ShareId::generate_for(&Username::parse("x").unwrap());
+        ShareId::parse(&format!("{prefix}{}", &random.as_str()[ShareId::OWNER_PREFIX_LEN..]))
+            .unwrap()
     });
     let app = spawn_app_with(AppOptions { id_source: Some(ids), ..Default::default() }).await;
-    let mine = app.create(small_session()).await["id"].as_str().unwrap().to_owned();
+    let entry = Path::from(format!("owners/{}/carol", alice.id_prefix()));
+    app.store.put(&entry, "".into()).await.unwrap();
+    let new_link = |key: String, body: bytes::Bytes| {
+        let app = &app;
+        async move {
+            let resp =
+                app.post_json_as("/api/sessions/create?new=true", &key, body).send().await.unwrap();
+            assert_eq!(resp.status(), StatusCode::CREATED);
+            resp.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let mine = new_link(app.api_key.clone(), small_session()).await;
     let carol = app.key_for("carol").await;
-    let resp = app.share_as(&carol, small_session()).await;
-    assert_eq!(resp.status(), StatusCode::CREATED);
-    let theirs = resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let theirs = new_link(carol.clone(), another_task(&small_session())).await;
     assert_eq!(mine[..8], theirs[..8], "one prefix");
 
-    // Alice's listing reads the prefix, finds carol's share there too, and leaves it out.
-    // (Carol's own listing would read the same prefix had her name really hashed to it.)
-    assert_eq!(listed_ids(&app, &app.api_key).await, std::slice::from_ref(&mine));
-    // Both read back by id, each its owner's.
     for (id, owner) in [(&mine, "alice"), (&theirs, "carol")] {
-        let resp = app.get(&format!("/api/sessions/{id}")).await;
+        // A fresh replica, which knows nothing of either, finds each in its owner's folder.
+        let reader = spawn_app_with(AppOptions {
+            storage_url: Some(app.storage_url.clone()),
+            no_key: true,
+            ..Default::default()
+        })
+        .await;
+        let resp = reader.get(&format!("/api/sessions/{id}")).await;
         assert_eq!(resp.status(), StatusCode::OK);
         assert_eq!(resp.headers()["x-session-owner"], owner);
     }
+    assert_eq!(app.listed_ids(&app.api_key).await, [mine]);
+    assert_eq!(app.listed_ids(&carol).await, [theirs]);
 }

@@ -2,16 +2,18 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{AppOptions, assert_error, small_session, spawn_app, spawn_app_with};
+use crate::helpers::{
+    AppOptions, assert_error, fresh_session, small_session, spawn_app, spawn_app_with,
+};
 
 #[tokio::test]
 async fn writes_are_limited_per_key_with_retry_after() {
     let app = spawn_app_with(AppOptions { write_rate: Some("3/min"), ..Default::default() }).await;
     let bob = app.key_for("bob").await;
     for _ in 0..3 {
-        app.create(small_session()).await;
+        app.create(fresh_session()).await;
     }
-    let resp = app.post_json("/api/sessions/create", small_session()).send().await.unwrap();
+    let resp = app.post_json("/api/sessions/create", fresh_session()).send().await.unwrap();
     let retry: u32 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
     assert_error(resp, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED").await;

@@ -22,5 +22,6 @@ mod owner;
 mod pages;
 mod read;
 mod remote_auth;
+mod revisions;
 #[path = "../support/sessions.rs"]
 mod sessions;

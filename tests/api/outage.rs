@@ -6,7 +6,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::helpers::{
-    AppOptions, S3Target, TcpProxy, assert_error, eventually, small_session, spawn_app_with,
+    AppOptions, S3Target, TcpProxy, assert_error, eventually, fresh_session, small_session,
+    spawn_app_with,
 };
 
 #[tokio::test]
@@ -32,7 +33,7 @@ async fn a_storage_outage_gives_503s_and_the_service_recovers() {
     assert_error(resp, StatusCode::SERVICE_UNAVAILABLE, "STORAGE_UNAVAILABLE").await;
 
     // Key checks need storage too: a create fails as a whole, with 503, never 201.
-    let resp = app.post_json("/api/sessions/create", small_session()).send().await.unwrap();
+    let resp = app.post_json("/api/sessions/create", fresh_session()).send().await.unwrap();
     assert_eq!(resp.headers()["retry-after"], "5");
     assert_error(resp, StatusCode::SERVICE_UNAVAILABLE, "STORAGE_UNAVAILABLE").await;
 
@@ -51,7 +52,7 @@ async fn a_storage_outage_gives_503s_and_the_service_recovers() {
     let resp = app.get(&format!("/api/sessions/{id}")).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.bytes().await.unwrap(), small_session());
-    let again = app.create(small_session()).await;
+    let again = app.create(fresh_session()).await;
     assert_ne!(again["id"], id.as_str());
 }
 

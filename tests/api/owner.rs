@@ -1,50 +1,40 @@
 //! Owners list, change and delete their shares.
 
-use std::collections::HashSet;
-
-use object_store::ObjectStoreExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    AppOptions, TestApp, assert_error, document_part, share_path, small_session, spawn_app,
-    spawn_app_with,
+    AppOptions, TestApp, assert_error, fresh_session, share_key, small_session, spawn_app,
+    spawn_app_with, stored_record,
 };
 
+/// A session of a task of its own, titled and tagged.
 fn session_titled(title: &str, tags: &[&str]) -> Vec<u8> {
-    let mut doc: Value = serde_json::from_slice(&small_session()).unwrap();
+    let mut doc: Value = serde_json::from_slice(&fresh_session()).unwrap();
     doc["title"] = json!(title);
     doc["tags"] = json!(tags);
     serde_json::to_vec(&doc).unwrap()
 }
 
-async fn list(app: &TestApp, query: &str, key: &str) -> reqwest::Response {
-    app.client
-        .get(app.url(&format!("/api/sessions{query}")))
-        .header("Syntx-Api-Key", key)
-        .send()
-        .await
-        .unwrap()
+/// Pages through `key`'s listing `limit` at a time, with `query` added.
+async fn pages(app: &TestApp, key: &str, limit: usize, query: &str) -> Vec<Vec<Value>> {
+    let (mut pages, mut cursor) = (Vec::new(), None::<String>);
+    loop {
+        let mut q = format!("?limit={limit}{query}");
+        if let Some(c) = &cursor {
+            q.push_str(&format!("&cursor={c}"));
+        }
+        let page: Value = app.list(&q, key).await.json().await.unwrap();
+        pages.push(page["items"].as_array().unwrap().clone());
+        match page["nextCursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return pages,
+        }
+    }
 }
 
-async fn patch(app: &TestApp, id: &str, body: Value, key: &str) -> reqwest::Response {
-    app.client
-        .patch(app.url(&format!("/api/sessions/{id}")))
-        .header("Content-Type", "application/json")
-        .header("Syntx-Api-Key", key)
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn delete(app: &TestApp, id: &str, key: &str) -> reqwest::Response {
-    app.client
-        .delete(app.url(&format!("/api/sessions/{id}")))
-        .header("Syntx-Api-Key", key)
-        .send()
-        .await
-        .unwrap()
+fn ids(items: &[Value]) -> Vec<String> {
+    items.iter().map(|i| i["id"].as_str().unwrap().to_owned()).collect()
 }
 
 #[tokio::test]
@@ -53,52 +43,67 @@ async fn listing_is_newest_first_paginated_and_only_yours() {
     let mut created = Vec::new();
     for i in 0..5 {
         let tags: &[&str] = if i % 2 == 0 { &["even"] } else { &["odd"] };
-        created.push(
-            app.create(session_titled(&format!("share number {i}"), tags)).await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(1100)).await; // distinct S3 timestamps
+        created.push(app.create_id(session_titled(&format!("share number {i}"), tags)).await);
     }
     let bob = app.key_for("bob").await;
     app.share_as(&bob, small_session()).await;
 
-    let (mut seen, mut cursor) = (Vec::new(), None::<String>);
-    loop {
-        let query = match &cursor {
-            Some(c) => format!("?limit=2&cursor={c}"),
-            None => "?limit=2".into(),
-        };
-        let page: Value = list(&app, &query, &app.api_key).await.json().await.unwrap();
-        let items = page["items"].as_array().unwrap();
-        assert!(items.len() <= 2);
-        for item in items {
-            seen.push(item["id"].as_str().unwrap().to_owned());
-            assert_eq!(item["shareCode"], format!("alice/{}", item["id"].as_str().unwrap()));
-            assert_eq!(
-                item["url"],
-                format!("{}/session/{}", app.address, item["id"].as_str().unwrap())
-            );
-            assert!(item["size"].as_u64().unwrap() > 3000);
-            assert_eq!(item["messageCount"], 8);
-        }
-        match page["nextCursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => break,
-        }
+    let pages = pages(&app, &app.api_key, 2, "").await;
+    assert!(pages.iter().all(|p| p.len() <= 2));
+    let seen: Vec<String> = pages.iter().flat_map(|p| ids(p)).collect();
+    for item in pages.iter().flatten() {
+        let id = item["id"].as_str().unwrap();
+        assert_eq!(item["shareCode"], format!("alice/{id}"));
+        assert_eq!(item["url"], format!("{}/session/{id}", app.address));
+        assert!(item["size"].as_u64().unwrap() > 3000);
+        assert_eq!((item["messageCount"].as_u64(), item["revision"].as_u64()), (Some(8), Some(1)));
+        assert_eq!(item["revisionCount"], 1);
     }
     created.reverse();
     assert_eq!(seen, created, "newest first, each once, none of bob's");
 
-    let evens: Value = list(&app, "?tag=EVEN", &app.api_key).await.json().await.unwrap();
+    let evens: Value = app.list("?tag=EVEN", &app.api_key).await.json().await.unwrap();
     assert_eq!(evens["items"].as_array().unwrap().len(), 3);
-    let found: Value = list(&app, "?q=NUMBER%203", &app.api_key).await.json().await.unwrap();
+    let found: Value = app.list("?q=NUMBER%203", &app.api_key).await.json().await.unwrap();
     let titles: Vec<&str> =
         found["items"].as_array().unwrap().iter().map(|i| i["title"].as_str().unwrap()).collect();
     assert_eq!(titles, ["share number 3"]);
-    let by_task: Value = list(&app, "?q=route%20module", &app.api_key).await.json().await.unwrap();
+    let by_task: Value = app.list("?q=route%20module", &app.api_key).await.json().await.unwrap();
     assert_eq!(by_task["items"].as_array().unwrap().len(), 5, "q searches the task prompt too");
+}
+
+/// The order is when each share was made: changing a share's options, or sharing its task
+/// again, neither moves it nor lets a cursor skip or repeat it.
+#[tokio::test]
+async fn changes_neither_reorder_a_listing_nor_make_a_cursor_skip_or_repeat() {
+    let app = spawn_app().await;
+    let mut bodies = Vec::new();
+    for i in 0..6 {
+        let body = session_titled(&format!("share {i}"), &[]);
+        bodies.push((app.create_id(body.clone()).await, body));
+    }
+    let newest_first: Vec<String> = bodies.iter().rev().map(|(id, _)| id.clone()).collect();
+    let first: Value = app.list("?limit=2", &app.api_key).await.json().await.unwrap();
+    assert_eq!(ids(first["items"].as_array().unwrap()), newest_first[..2]);
+    // Between pages: the oldest share is renamed, and the one after the cursor shared again.
+    let (oldest, _) = &bodies[0];
+    assert_eq!(
+        app.patch(oldest, json!({"title": "renamed"}), &app.api_key).await.status(),
+        StatusCode::OK
+    );
+    let (_, third_body) = &bodies[3];
+    let again = crate::helpers::with_message(third_body, "later work");
+    assert_eq!(app.create(again).await["revision"], 2);
+    let cursor = first["nextCursor"].as_str().unwrap();
+    let mut seen = ids(first["items"].as_array().unwrap());
+    let mut cursor = Some(cursor.to_owned());
+    while let Some(c) = cursor {
+        let page: Value =
+            app.list(&format!("?limit=2&cursor={c}"), &app.api_key).await.json().await.unwrap();
+        seen.extend(ids(page["items"].as_array().unwrap()));
+        cursor = page["nextCursor"].as_str().map(str::to_owned);
+    }
+    assert_eq!(seen, newest_first, "each share once, where it was");
 }
 
 #[tokio::test]
@@ -107,16 +112,16 @@ async fn listing_needs_a_key_and_sane_parameters() {
     let anonymous = app.get("/api/sessions").await;
     assert_error(anonymous, StatusCode::UNAUTHORIZED, "MISSING_API_KEY").await;
     // Unlike reads of a share, listing needs a key that is valid here.
-    let unknown = list(&app, "", "ssk_unknown").await;
+    let unknown = app.list("", "ssk_unknown").await;
     assert_error(unknown, StatusCode::UNAUTHORIZED, "INVALID_API_KEY").await;
     // Empty parameters are no parameters.
-    let empty = list(&app, "?cursor=&tag=&q=", &app.api_key).await;
+    let empty = app.list("?cursor=&tag=&q=", &app.api_key).await;
     assert_eq!(empty.status(), StatusCode::OK);
     for query in ["?limit=0", "?limit=101", "?cursor=not-a-cursor", "?limit=abc"] {
-        let resp = list(&app, query, &app.api_key).await;
+        let resp = app.list(query, &app.api_key).await;
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{query}");
     }
-    let empty: Value = list(&app, "", &app.api_key).await.json().await.unwrap();
+    let empty: Value = app.list("", &app.api_key).await.json().await.unwrap();
     assert_eq!(empty, json!({"items": []}));
 }
 
@@ -124,15 +129,11 @@ async fn listing_needs_a_key_and_sane_parameters() {
 async fn patch_changes_only_the_fields_sent() {
     let app = spawn_app().await;
     let original = session_titled("Before", &["one"]);
-    let id = app.create(original.clone()).await["id"].as_str().unwrap().to_owned();
+    let id = app.create_id(original.clone()).await;
     let in_a_week = (chrono::Utc::now() + chrono::Duration::days(7)).to_rfc3339();
-    let resp = patch(
-        &app,
-        &id,
-        json!({"title": "After", "description": "d", "isPublic": false, "expiresAt": in_a_week}),
-        &app.api_key,
-    )
-    .await;
+    let change =
+        json!({"title": "After", "description": "d", "isPublic": false, "expiresAt": in_a_week});
+    let resp = app.patch(&id, change, &app.api_key).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let updated: Value = resp.json().await.unwrap();
     assert_eq!(
@@ -142,14 +143,8 @@ async fn patch_changes_only_the_fields_sent() {
     assert_eq!(updated["isPublic"], false);
     assert!(updated["expiresAt"].is_string());
 
-    let resp = patch(
-        &app,
-        &id,
-        json!({"title": null, "description": null, "expiresAt": null, "tags": []}),
-        &app.api_key,
-    )
-    .await;
-    let updated: Value = resp.json().await.unwrap();
+    let reset = json!({"title": null, "description": null, "expiresAt": null, "tags": []});
+    let updated: Value = app.patch(&id, reset, &app.api_key).await.json().await.unwrap();
     assert_eq!(
         updated["title"], "Config route module share path api token server the.",
         "null restores the default"
@@ -158,26 +153,19 @@ async fn patch_changes_only_the_fields_sent() {
     assert_eq!(updated["tags"], json!([]));
     assert_eq!(updated["isPublic"], false, "untouched");
 
-    let read = app
-        .client
-        .get(app.url(&format!("/api/sessions/{id}")))
-        .bearer_auth(&app.api_key)
-        .send()
-        .await
-        .unwrap();
+    let read = app.get_as(&format!("/api/sessions/{id}"), &app.api_key).await;
     assert_eq!(read.bytes().await.unwrap(), original, "PATCH never changes the document");
-    // Nor how it is stored: the rewritten record still says so.
-    let object = app.store.get(&share_path("alice", &id)).await.unwrap().bytes().await.unwrap();
-    let line = &object[..object.len() - document_part(&object).len()];
-    let record: Value = serde_json::from_slice(line).unwrap();
-    assert_eq!(record["encoding"], "gzip", "{record}");
+    // The stored file is the same gzip of it; only its header's record changed.
+    let stored = app.stored(&share_key("alice", &id)).await;
+    assert_eq!(crate::helpers::gunzip(&stored), original);
+    assert_eq!(stored_record(&stored)["isPublic"], false);
 }
 
 #[tokio::test]
 async fn patch_refuses_bad_input_strangers_and_missing_shares() {
     let app = spawn_app().await;
     let bob = app.key_for("bob").await;
-    let id = app.create(small_session()).await["id"].as_str().unwrap().to_owned();
+    let id = app.create_id(small_session()).await;
     for body in [
         json!({"isPublic": "yes"}),
         json!({"colour": "red"}),
@@ -185,21 +173,17 @@ async fn patch_refuses_bad_input_strangers_and_missing_shares() {
         json!({"title": "x".repeat(201)}),
         json!([1]),
     ] {
-        let resp = patch(&app, &id, body.clone(), &app.api_key).await;
-        assert_error(resp, StatusCode::BAD_REQUEST, "INVALID_REQUEST").await;
+        assert_error(
+            app.patch(&id, body, &app.api_key).await,
+            StatusCode::BAD_REQUEST,
+            "INVALID_REQUEST",
+        )
+        .await;
     }
-    assert_error(
-        patch(&app, &id, json!({"title": "mine now"}), &bob).await,
-        StatusCode::FORBIDDEN,
-        "ACCESS_DENIED",
-    )
-    .await;
-    assert_error(
-        patch(&app, "HzKozOxIxl4dO0YijPu0q", json!({"title": "x"}), &app.api_key).await,
-        StatusCode::NOT_FOUND,
-        "SESSION_NOT_FOUND",
-    )
-    .await;
+    let stranger = app.patch(&id, json!({"title": "mine now"}), &bob).await;
+    assert_error(stranger, StatusCode::FORBIDDEN, "ACCESS_DENIED").await;
+    let missing = app.patch("HzKozOxIxl4dO0YijPu0q", json!({"title": "x"}), &app.api_key).await;
+    assert_error(missing, StatusCode::NOT_FOUND, "SESSION_NOT_FOUND").await;
     let anonymous = app
         .client
         .patch(app.url(&format!("/api/sessions/{id}")))
@@ -232,7 +216,7 @@ async fn parallel_patches_on_two_replicas_do_not_lose_one_another() {
     })
     .await;
     for round in 0..3 {
-        let id = first.create(small_session()).await["id"].as_str().unwrap().to_owned();
+        let id = first.create_id(fresh_session()).await;
         let later = (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339();
         let changes = [
             json!({"title": format!("round {round}")}),
@@ -241,33 +225,15 @@ async fn parallel_patches_on_two_replicas_do_not_lose_one_another() {
             json!({"isPublic": false}),
             json!({"expiresAt": later}),
         ];
-        let tasks: Vec<_> = changes
-            .into_iter()
-            .enumerate()
-            .map(|(i, change)| {
-                let app = if i % 2 == 0 { &first } else { &second };
-                let (client, url, key) = (
-                    app.client.clone(),
-                    app.url(&format!("/api/sessions/{id}")),
-                    first.api_key.clone(),
-                );
-                tokio::spawn(async move {
-                    client
-                        .patch(url)
-                        .header("Content-Type", "application/json")
-                        .header("Syntx-Api-Key", key)
-                        .body(change.to_string())
-                        .send()
-                        .await
-                        .unwrap()
-                        .status()
-                })
-            })
-            .collect();
-        for task in tasks {
-            assert_eq!(task.await.unwrap(), StatusCode::OK);
+        let patches = changes.into_iter().enumerate().map(|(i, change)| {
+            let app = if i % 2 == 0 { &first } else { &second };
+            let (id, key) = (id.clone(), first.api_key.clone());
+            async move { app.patch(&id, change, &key).await.status() }
+        });
+        for status in futures::future::join_all(patches).await {
+            assert_eq!(status, StatusCode::OK);
         }
-        let list: Value = list(&first, "", &first.api_key).await.json().await.unwrap();
+        let list: Value = first.list("", &first.api_key).await.json().await.unwrap();
         let item = list["items"]
             .as_array()
             .unwrap()
@@ -287,24 +253,46 @@ async fn parallel_patches_on_two_replicas_do_not_lose_one_another() {
 async fn delete_removes_everything_and_is_safe_to_retry() {
     let app = spawn_app().await;
     let bob = app.key_for("bob").await;
-    let keep = app.create(small_session()).await["id"].as_str().unwrap().to_owned();
-    let id = app.create(small_session()).await["id"].as_str().unwrap().to_owned();
+    let keep = app.create_id(fresh_session()).await;
+    let body = fresh_session();
+    let id = app.create_id(body.clone()).await;
+    // A second revision, so there is one to delete beside the latest.
+    assert_eq!(app.create(crate::helpers::with_message(&body, "more")).await["revision"], 2);
 
-    assert_error(delete(&app, &id, &bob).await, StatusCode::FORBIDDEN, "ACCESS_DENIED").await;
+    assert_error(app.delete(&id, &bob).await, StatusCode::FORBIDDEN, "ACCESS_DENIED").await;
     assert_eq!(app.get(&format!("/api/sessions/{id}")).await.status(), StatusCode::OK);
 
-    assert_eq!(delete(&app, &id, &app.api_key).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.delete(&id, &app.api_key).await.status(), StatusCode::NO_CONTENT);
     assert_eq!(
-        delete(&app, &id, &app.api_key).await.status(),
+        app.delete(&id, &app.api_key).await.status(),
         StatusCode::NO_CONTENT,
         "a retried DELETE"
     );
-    for path in [format!("/api/sessions/{id}"), format!("/api/sessions/alice/{id}")] {
+    for path in [
+        format!("/api/sessions/{id}"),
+        format!("/api/sessions/alice/{id}"),
+        format!("/api/sessions/{id}?revision=1"),
+        format!("/api/sessions/{id}/revisions"),
+    ] {
         assert_error(app.get(&path).await, StatusCode::NOT_FOUND, "SESSION_NOT_FOUND").await;
     }
-    let left: HashSet<String> = app.stored_sessions().await.into_iter().collect();
-    let expected: HashSet<String> = [crate::helpers::share_path("alice", &keep).to_string()].into();
-    assert_eq!(left, expected);
+    // Its revision is gone; a marker of its id stays, holding no session, so the link is
+    // never used again.
+    assert_eq!(
+        app.stored_sessions().await,
+        [share_key("alice", &keep), share_key("alice", &id)]
+            .iter()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(stored_record(&app.stored(&share_key("alice", &id)).await)["kind"], "deleted");
+    assert_eq!(app.listed_ids(&app.api_key).await, std::slice::from_ref(&keep));
+    // Sharing the same task again makes a new link.
+    let again = app.create(body).await;
+    assert_ne!(again["id"], id.as_str());
+    assert_eq!(again["updated"], false);
     let anonymous =
         app.client.delete(app.url(&format!("/api/sessions/{keep}"))).send().await.unwrap();
     assert_error(anonymous, StatusCode::UNAUTHORIZED, "MISSING_API_KEY").await;

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{fixture, small_session, spawn_app};
+use crate::helpers::{another_task, eventually, fixture, small_session, spawn_app};
 
 #[tokio::test]
 async fn the_page_is_html_under_a_strict_content_security_policy() {
@@ -33,13 +33,16 @@ async fn the_page_is_html_under_a_strict_content_security_policy() {
 #[tokio::test]
 async fn missing_private_and_expired_shares_are_html_404_and_410() {
     let app = spawn_app().await;
-    let mut doc: Value = serde_json::from_slice(&small_session()).unwrap();
+    let mut doc: Value = serde_json::from_slice(&another_task(&small_session())).unwrap();
     doc["isPublic"] = json!(false);
-    let private = app.create(doc.to_string()).await["id"].as_str().unwrap().to_owned();
-    doc["isPublic"] = json!(true);
+    let private = app.create_id(doc.to_string()).await;
+    let mut doc: Value = serde_json::from_slice(&another_task(&small_session())).unwrap();
     doc["expiresAt"] = json!((chrono::Utc::now() + chrono::Duration::seconds(1)).to_rfc3339());
-    let expiring = app.create(doc.to_string()).await["id"].as_str().unwrap().to_owned();
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let expiring = app.create_id(doc.to_string()).await;
+    eventually(std::time::Duration::from_secs(4), || async {
+        app.get(&format!("/session/{expiring}")).await.status() == StatusCode::GONE
+    })
+    .await;
     for (path, status) in [
         ("/session/HzKozOxIxl4dO0YijPu0q".to_owned(), StatusCode::NOT_FOUND),
         (format!("/session/{private}"), StatusCode::NOT_FOUND),
@@ -126,15 +129,8 @@ async fn a_warm_view_is_the_same_page_and_shows_current_metadata() {
         assert!(cold.contains("<article"), "{page}");
         assert!(cold == warm, "the cached rendering differs on {path}");
     }
-    let patch = app
-        .client
-        .patch(app.url(&format!("/api/sessions/{id}")))
-        .header("Content-Type", "application/json")
-        .header("Syntx-Api-Key", &app.api_key)
-        .body(json!({"title": "Renamed after the first view"}).to_string())
-        .send()
-        .await
-        .unwrap();
+    let patch =
+        app.patch(&id, json!({"title": "Renamed after the first view"}), &app.api_key).await;
     assert_eq!(patch.status(), StatusCode::OK);
     let html = app.get(&format!("/session/{id}")).await.text().await.unwrap();
     assert!(html.contains("Renamed after the first view"));

@@ -31,7 +31,8 @@ async fn older_clients_read_by_id_with_or_without_a_key() {
 async fn an_unknown_or_revoked_key_reads_as_no_key() {
     let app = spawn_app().await;
     let public = app.create(small_session()).await["id"].as_str().unwrap().to_owned();
-    let mut doc: serde_json::Value = serde_json::from_slice(&small_session()).unwrap();
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&crate::helpers::another_task(&small_session())).unwrap();
     doc["isPublic"] = serde_json::json!(false);
     let private = app.create(doc.to_string()).await["id"].as_str().unwrap().to_owned();
     let keys = session_share::storage::KeyStore::new(app.store.clone());

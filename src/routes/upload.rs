@@ -1,29 +1,26 @@
-//! Request and response bodies that stay bytes.
-//!
-//! A session is stored and served exactly as uploaded, so the body is never deserialized into
-//! Rust types; `T` only supplies the schema shown in the OpenAPI document.
+//! Request bodies read as bytes: a session is stored exactly as uploaded, so it is never
+//! deserialized into Rust types; `T` only supplies the schema shown in the OpenAPI document.
+//! Every body is bounded in size, in time, and in the memory all uploads hold at once.
 
-use std::marker::PhantomData;
+use std::{marker::PhantomData, sync::Arc};
 
 use bytes::{Bytes, BytesMut};
-use futures::{StreamExt, stream::BoxStream};
-use poem::{Body, IntoResponse, Request, RequestBody, Response, http::header};
+use futures::StreamExt;
+use poem::{Body, Request, RequestBody, http::header};
 use poem_openapi::{
     impl_apirequest_for_payload,
     payload::{ParsePayload, Payload},
     registry::{MetaSchemaRef, Registry},
     types::Type,
 };
-
-use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
-
-use super::{etag::http_etag, models::SerializedSession};
-use crate::{
-    compression::{self, GunzipError},
-    error::{ApiError, ErrorCode, ErrorStatus},
-};
-use crate::{state::AppState, storage::ShareRecord};
 use tokio::sync::OwnedSemaphorePermit;
+
+use crate::{
+    compression::GunzipError,
+    error::{ApiError, ErrorCode, ErrorStatus},
+    metrics::Metrics,
+    state::Uploads,
+};
 
 fn is_json(content_type: &str) -> bool {
     matches!(content_type.parse::<mime::Mime>(), Ok(m) if m.type_() == "application"
@@ -77,8 +74,13 @@ impl<T> JsonUpload<T> {
     /// decompressed, and `limit` applies to it both before and after.
     /// The body, and its share of the in-flight budget (`--max-inflight-bodies`), held while
     /// the returned guard lives: keep it until the request is done with the bytes.
-    pub async fn read(self, limit: u64, state: &AppState) -> Result<(Bytes, InFlight), ApiError> {
-        let counted = state.metrics.upload();
+    pub async fn read(
+        self,
+        limit: u64,
+        uploads: &Uploads,
+        metrics: &Arc<Metrics>,
+    ) -> Result<(Bytes, InFlight), ApiError> {
+        let counted = metrics.upload();
         let gzipped = match self.encoding.as_deref() {
             None => false,
             Some("gzip" | "x-gzip") => true,
@@ -91,12 +93,12 @@ impl<T> JsonUpload<T> {
                 ));
             }
         };
-        let (bytes, mut held) = self.read_raw(limit, state).await?;
-        state.metrics.bytes_in(bytes.len() as u64);
+        let (bytes, mut held) = self.read_raw(limit, uploads).await?;
+        metrics.bytes_in(bytes.len() as u64);
         if !gzipped {
             return Ok((bytes, InFlight { _budget: held, _counted: counted }));
         }
-        let plain = super::sessions::cpu(bytes.len() * 4, move || {
+        let plain = cpu(bytes.len() * 4, move || {
             crate::compression::gunzip(&bytes, limit).map_err(|e| match e {
                 GunzipError::TooLarge { limit } => ApiError::payload_too_large(limit),
                 e @ GunzipError::Invalid(_) => ApiError::invalid_request(e.to_string()),
@@ -104,7 +106,7 @@ impl<T> JsonUpload<T> {
         })
         .await?;
         // The decompressed bytes take their room in the budget too.
-        if !reserve(&mut held, plain.len().div_ceil(1024), state).await {
+        if !reserve(&mut held, plain.len().div_ceil(1024), uploads).await {
             return Err(ApiError::server_busy());
         }
         Ok((plain, InFlight { _budget: held, _counted: counted }))
@@ -113,9 +115,9 @@ impl<T> JsonUpload<T> {
     async fn read_raw(
         self,
         limit: u64,
-        state: &AppState,
+        uploads: &Uploads,
     ) -> Result<(Bytes, Option<OwnedSemaphorePermit>), ApiError> {
-        let stall = state.body_timeout;
+        let stall = uploads.stall;
         let mut held: Option<OwnedSemaphorePermit> = None;
         let mut chunks = self.body.into_bytes_stream();
         if self.declared_len.is_some_and(|n| n > limit) {
@@ -147,7 +149,7 @@ impl<T> JsonUpload<T> {
             // client merely declares); a short wait, then 503.
             let held_kib = held.as_ref().map_or(0, OwnedSemaphorePermit::num_permits);
             let needed = (buffer.len() + chunk.len()).div_ceil(1024).saturating_sub(held_kib);
-            if needed > 0 && !reserve(&mut held, needed, state).await {
+            if needed > 0 && !reserve(&mut held, needed, uploads).await {
                 drop(held);
                 drain(chunks, None).await;
                 return Err(ApiError::server_busy());
@@ -180,8 +182,8 @@ pub struct InFlight {
 
 /// Adds `kib` KiB to what `held` has of the in-flight budget, waiting at most [`BUSY_WAIT`]
 /// for room; `false` if there was none.
-async fn reserve(held: &mut Option<OwnedSemaphorePermit>, kib: usize, state: &AppState) -> bool {
-    let wanted = state.inflight.clone().acquire_many_owned(kib as u32);
+async fn reserve(held: &mut Option<OwnedSemaphorePermit>, kib: usize, uploads: &Uploads) -> bool {
+    let wanted = uploads.inflight.clone().acquire_many_owned(kib as u32);
     match tokio::time::timeout(BUSY_WAIT, wanted).await {
         Ok(Ok(permit)) => {
             match held.as_mut() {
@@ -223,101 +225,18 @@ async fn drain(
     let _ = tokio::time::timeout(DRAIN_TIME, read_all).await;
 }
 
-/// A stored session, streamed from storage to the client without being parsed, with the
-/// share's metadata as `X-Session-*` headers (see [`metadata_headers`]).
-pub struct StoredSession {
-    pub body: Body,
-    pub size: u64,
-    pub record: ShareRecord,
-    /// `Some("gzip")` when the body is sent compressed, as it is stored.
-    pub encoding: Option<&'static str>,
-}
+/// Bodies up to this size are parsed, checked and compressed on the async worker: well under
+/// a millisecond, where a hand-off to the blocking pool and back costs more than the work.
+const INLINE_CPU_BYTES: usize = 64 * 1024;
 
-impl StoredSession {
-    /// Answers a stored document: to a client that accepts gzip, compressed documents go out
-    /// as they are stored (`Content-Encoding: gzip`); to any other, decompressed as they
-    /// stream, so every client gets the uploaded bytes. Documents stored uncompressed go out
-    /// as they are. Answers the session and the `ETag` to send: weak for the gzip form, as the
-    /// two forms of one document are not byte-identical.
-    pub async fn serve(
-        stored: BoxStream<'static, object_store::Result<Bytes>>,
-        stored_size: u64,
-        etag: Option<String>,
-        record: ShareRecord,
-        accepts_gzip: bool,
-    ) -> Result<(Self, Option<String>), ApiError> {
-        let (first, stored) = compression::peek(stored).await.map_err(|e| {
-            tracing::warn!(error = %e, "reading a stored session failed");
-            ApiError::storage_unavailable()
-        })?;
-        let etag = etag.as_deref().map(http_etag);
-        if !record.document_is_gzip(first.as_deref().unwrap_or_default()) {
-            let body = Body::from_bytes_stream(stored);
-            return Ok((Self { body, size: stored_size, record, encoding: None }, etag));
-        }
-        if accepts_gzip {
-            let body = Body::from_bytes_stream(stored);
-            let weak = etag.map(|e| if e.starts_with("W/") { e } else { format!("W/{e}") });
-            return Ok((Self { body, size: stored_size, record, encoding: Some("gzip") }, weak));
-        }
-        let body = Body::from_bytes_stream(compression::gunzip_stream(stored));
-        Ok((Self { body, size: record.size, record, encoding: None }, etag))
+/// CPU work on a body of `bytes` bytes: inline when small, else on the blocking pool, so that
+/// parsing and validating tens of megabytes never holds up the async workers.
+pub async fn cpu<T: Send + 'static>(
+    bytes: usize,
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    if bytes <= INLINE_CPU_BYTES {
+        return work();
     }
-}
-
-/// Header values must be visible ASCII: text is percent-encoded (UTF-8), like a URL.
-const HEADER_TEXT: &AsciiSet = &CONTROLS.add(b'%').add(b',');
-
-fn header_text(text: &str) -> String {
-    utf8_percent_encode(text, HEADER_TEXT).to_string()
-}
-
-/// The share's metadata as response headers, so a client can show it without another request.
-pub fn metadata_headers(record: &ShareRecord) -> Vec<(&'static str, String)> {
-    let mut headers = vec![
-        ("X-Session-Owner", record.username.clone()),
-        ("X-Session-Title", header_text(&record.title)),
-        ("X-Session-Public", record.is_public.to_string()),
-        ("X-Session-Created-At", record.created_at.to_rfc3339()),
-        ("X-Session-Message-Count", record.message_count.to_string()),
-    ];
-    if let Some(description) = &record.description {
-        headers.push(("X-Session-Description", header_text(description)));
-    }
-    if !record.tags.is_empty() {
-        let tags: Vec<String> = record.tags.iter().map(|t| header_text(t)).collect();
-        headers.push(("X-Session-Tags", tags.join(",")));
-    }
-    if let Some(at) = record.expires_at {
-        headers.push(("X-Session-Expires-At", at.to_rfc3339()));
-    }
-    headers
-}
-
-impl Payload for StoredSession {
-    const CONTENT_TYPE: &'static str = "application/json";
-
-    fn schema_ref() -> MetaSchemaRef {
-        SerializedSession::schema_ref()
-    }
-
-    fn register(registry: &mut Registry) {
-        SerializedSession::register(registry);
-    }
-}
-
-impl IntoResponse for StoredSession {
-    fn into_response(self) -> Response {
-        let mut builder = Response::builder()
-            .content_type(Self::CONTENT_TYPE)
-            .header(header::CONTENT_LENGTH, self.size)
-            .header(header::VARY, "Accept-Encoding");
-        if let Some(encoding) = self.encoding {
-            builder = builder.header(header::CONTENT_ENCODING, encoding);
-        }
-        for (name, value) in metadata_headers(&self.record) {
-            builder = builder.header(name, value);
-        }
-        builder.body(self.body)
-    }
+    tokio::task::spawn_blocking(work).await.map_err(ApiError::internal)?
 }

@@ -1,0 +1,81 @@
+//! `GET /api/sessions/{id}/revisions`: a share's revisions.
+
+use poem::web::Data;
+use poem_openapi::{ApiResponse, OpenApi, param::Path, payload::Json};
+
+use super::{
+    ApiTags,
+    auth::OptionalKey,
+    errors::{Refusal, Statuses},
+    models::{RevisionList, RevisionSummary},
+};
+use crate::{
+    access::{ClientAddr, check_readable},
+    domain::ShareId,
+    error::ErrorStatus,
+    state::AppState,
+};
+
+pub struct RevisionsApi;
+
+pub struct RevisionsErrors;
+
+impl Statuses for RevisionsErrors {
+    const STATUSES: &'static [(ErrorStatus, &'static str)] = &[
+        (ErrorStatus::BadRequest, "A malformed id (`INVALID_ID`, `INVALID_PATH`)."),
+        (
+            ErrorStatus::NotFound,
+            "`SESSION_NOT_FOUND`: no such share, or a private one and not the owner's key.",
+        ),
+        (ErrorStatus::Gone, "`SESSION_EXPIRED`: the share has expired."),
+    ];
+}
+
+#[derive(ApiResponse)]
+pub enum RevisionsResponse {
+    /// The revisions kept, oldest first; the last is the latest.
+    #[oai(status = 200)]
+    Ok(Json<RevisionList>),
+}
+
+#[OpenApi]
+impl RevisionsApi {
+    /// List a share's revisions
+    ///
+    /// Sharing a task again, or `PUT`, adds a revision; the last `--max-revisions` are kept.
+    /// Each reads with `GET /api/sessions/{id}?revision=N`. Who may see the share may see its
+    /// revisions.
+    #[oai(
+        path = "/api/sessions/:id/revisions",
+        method = "get",
+        operation_id = "listRevisions",
+        tag = "ApiTags::Sessions"
+    )]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        client: ClientAddr,
+        key: OptionalKey,
+        /// The share id.
+        id: Path<String>,
+    ) -> Result<RevisionsResponse, Refusal<RevisionsErrors>> {
+        let caller = state.access.reader(key.key(), &client).await?;
+        let id = ShareId::parse(id.trim())?;
+        // Fresh: revisions added through another replica are listed at once.
+        let record = state.sessions.record(&id, None).await?;
+        check_readable(&record, caller.as_ref())?;
+        let api = format!("{}/api/sessions/{id}", state.public_url);
+        let items = record
+            .revisions()
+            .into_iter()
+            .map(|r| RevisionSummary {
+                url: format!("{api}?revision={}", r.revision),
+                revision: r.revision,
+                created_at: r.created_at,
+                size: r.size,
+                message_count: r.message_count,
+            })
+            .collect();
+        Ok(RevisionsResponse::Ok(Json(RevisionList { id: id.to_string(), items })))
+    }
+}

@@ -1,0 +1,395 @@
+//! `/api/sessions/{id}`: read a share (anyone it is shared with); replace its session, change
+//! its options or delete it (its owner).
+
+use chrono::{DateTime, Utc};
+use poem::{Request, web::Data};
+use poem_openapi::{
+    ApiResponse, OpenApi,
+    param::{Header, Path, Query},
+    payload::Json,
+    types::MaybeUndefined,
+};
+
+use super::{
+    ApiTags,
+    auth::{OptionalKey, RequiredKey},
+    errors::{Refusal, Statuses},
+    models::{SerializedSession, ShareCreated, ShareSummary, ShareUpdate},
+    read::{ReadRequest, accepts_gzip, read},
+    sharing,
+    stored::SessionRead,
+    upload::JsonUpload,
+};
+use crate::{
+    access::ClientAddr,
+    domain::{
+        ShareId, ShareRecord, Username,
+        share_options::{check_expiry, default_title, parse_description, parse_tags, parse_title},
+    },
+    error::{ApiError, ErrorCode, ErrorStatus},
+    state::AppState,
+    storage::{StorageError, UpdateError},
+};
+
+/// A PATCH body holds a few short fields.
+const MAX_UPDATE_BODY: u64 = 64 * 1024;
+
+pub struct SessionApi;
+
+pub struct ReadErrors;
+
+impl Statuses for ReadErrors {
+    const STATUSES: &'static [(ErrorStatus, &'static str)] = &[
+        (ErrorStatus::BadRequest, "A malformed id (`INVALID_ID`, `INVALID_PATH`)."),
+        (
+            ErrorStatus::NotFound,
+            "`SESSION_NOT_FOUND`: no such share, or a private one and not the owner's key; \
+             `REVISION_NOT_FOUND`: the share keeps no such revision.",
+        ),
+        (
+            ErrorStatus::Gone,
+            "`SESSION_EXPIRED`: the share has expired and is never returned again.",
+        ),
+    ];
+}
+
+pub struct ReplaceErrors;
+
+impl Statuses for ReplaceErrors {
+    const STATUSES: &'static [(ErrorStatus, &'static str)] = &[
+        (
+            ErrorStatus::BadRequest,
+            "A malformed id, or not a valid session (as for `POST /api/sessions/create`).",
+        ),
+        (
+            ErrorStatus::Unauthorized,
+            "`MISSING_API_KEY` or `INVALID_API_KEY`: set your Syntx API key.",
+        ),
+        (ErrorStatus::Forbidden, "`ACCESS_DENIED`: the share is someone else's."),
+        (ErrorStatus::NotFound, "`SESSION_NOT_FOUND`."),
+        (ErrorStatus::Conflict, "`CONFLICT`: other changes kept winning; retry."),
+        (ErrorStatus::Gone, "`SESSION_EXPIRED`: an expired share is never revived."),
+        (
+            ErrorStatus::PreconditionFailed,
+            "`PRECONDITION_FAILED`: `If-Match` names a version that is no longer the latest.",
+        ),
+        (
+            ErrorStatus::PayloadTooLarge,
+            "`PAYLOAD_TOO_LARGE`: the body is over the server's `--max-body`.",
+        ),
+        (
+            ErrorStatus::UnsupportedMediaType,
+            "`UNSUPPORTED_MEDIA_TYPE`: send the body as `Content-Type: application/json`.",
+        ),
+    ];
+}
+
+pub struct UpdateErrors;
+
+impl Statuses for UpdateErrors {
+    const STATUSES: &'static [(ErrorStatus, &'static str)] = &[
+        (
+            ErrorStatus::BadRequest,
+            "`INVALID_REQUEST`: a field of the wrong type, an unknown field, or a value outside \
+             its rules (`details` has its pointer).",
+        ),
+        (
+            ErrorStatus::Unauthorized,
+            "`MISSING_API_KEY` or `INVALID_API_KEY`: set your Syntx API key.",
+        ),
+        (ErrorStatus::Forbidden, "`ACCESS_DENIED`: the share is someone else's."),
+        (ErrorStatus::NotFound, "`SESSION_NOT_FOUND`."),
+        (ErrorStatus::Conflict, "`CONFLICT`: other updates kept winning; retry."),
+        (ErrorStatus::Gone, "`SESSION_EXPIRED`: an expired share cannot be revived."),
+        (
+            ErrorStatus::PayloadTooLarge,
+            "`PAYLOAD_TOO_LARGE`: the body is over the server's `--max-body`.",
+        ),
+        (
+            ErrorStatus::UnsupportedMediaType,
+            "`UNSUPPORTED_MEDIA_TYPE`: send the body as `Content-Type: application/json`.",
+        ),
+    ];
+}
+
+pub struct DeleteErrors;
+
+impl Statuses for DeleteErrors {
+    const STATUSES: &'static [(ErrorStatus, &'static str)] = &[
+        (ErrorStatus::BadRequest, "`INVALID_ID`."),
+        (
+            ErrorStatus::Unauthorized,
+            "`MISSING_API_KEY` or `INVALID_API_KEY`: set your Syntx API key.",
+        ),
+        (ErrorStatus::Forbidden, "`ACCESS_DENIED`: the share is someone else's."),
+    ];
+}
+
+#[derive(ApiResponse)]
+pub enum ReplaceResponse {
+    /// Replaced: the session sent is the share's latest revision now, the one it had an
+    /// earlier one.
+    #[oai(status = 200)]
+    Ok(Json<ShareCreated>),
+}
+
+#[derive(ApiResponse)]
+pub enum UpdateResponse {
+    /// Updated; the share as it is now.
+    #[oai(status = 200)]
+    Ok(Json<ShareSummary>),
+}
+
+#[derive(ApiResponse)]
+pub enum DeleteResponse {
+    /// Deleted with every revision, or already gone.
+    #[oai(status = 204)]
+    Deleted,
+}
+
+#[OpenApi]
+impl SessionApi {
+    /// Read a session by id
+    ///
+    /// What older extensions call on import. Public shares are readable by anyone with the id;
+    /// a key may be sent (`Syntx-Api-Key` or `Authorization: Bearer`): private shares need
+    /// their owner's, and one that is not valid reads as none. Answers the uploaded bytes of
+    /// the latest revision (`revision=N`: of revision N) with an `ETag`; a matching
+    /// `If-None-Match` answers 304. Sessions are stored gzip-compressed: a client whose
+    /// `Accept-Encoding` takes gzip gets them so (`Content-Encoding: gzip`, weak `ETag`), any
+    /// other the uploaded bytes.
+    #[oai(
+        path = "/api/sessions/:id",
+        method = "get",
+        operation_id = "getSession",
+        tag = "ApiTags::Sessions"
+    )]
+    // Each parameter is an extractor poem-openapi documents, or the request itself.
+    #[allow(clippy::too_many_arguments)]
+    async fn get(
+        &self,
+        req: &Request,
+        state: Data<&AppState>,
+        client: ClientAddr,
+        key: OptionalKey,
+        /// The share id.
+        id: Path<String>,
+        /// A revision from `GET /api/sessions/{id}/revisions`; the latest when absent.
+        #[oai(validator(minimum(value = "1")))]
+        revision: Query<Option<u32>>,
+        #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
+    ) -> Result<SessionRead, Refusal<ReadErrors>> {
+        let caller = state.access.reader(key.key(), &client).await?;
+        let id = ShareId::parse(id.trim())?;
+        let ask = ReadRequest {
+            id: &id,
+            owner: None,
+            revision: revision.0,
+            if_none_match: if_none_match.0.as_deref(),
+            accepts_gzip: accepts_gzip(req),
+        };
+        Ok(read(&state, caller.as_ref(), ask).await?)
+    }
+
+    /// Replace a session
+    ///
+    /// The owner shares a new session under the same link: it is checked as a create is, and
+    /// becomes the share's latest revision; the session it had becomes an earlier one (the
+    /// last `--max-revisions` are kept). Options (privacy, expiry, title, tags) stay. Send the
+    /// `ETag` you read as `If-Match` to replace only that version (412 if another got in
+    /// first).
+    #[oai(
+        path = "/api/sessions/:id",
+        method = "put",
+        operation_id = "replaceSession",
+        tag = "ApiTags::Owner"
+    )]
+    async fn replace(
+        &self,
+        state: Data<&AppState>,
+        client: ClientAddr,
+        key: RequiredKey,
+        /// The share id.
+        id: Path<String>,
+        #[oai(name = "If-Match")] if_match: Header<Option<String>>,
+        body: JsonUpload<SerializedSession>,
+    ) -> Result<ReplaceResponse, Refusal<ReplaceErrors>> {
+        let owner = state.access.writer(&key.key(), &client).await?;
+        let id = ShareId::parse(id.trim())?;
+        let (bytes, _in_flight) =
+            body.read(state.uploads.max_body, &state.uploads, &state.metrics).await?;
+        let checked = sharing::check(&state, &bytes, None).await?;
+        let created = match state
+            .sessions
+            .replace(&owner, &id, &checked.share, if_match.0.as_deref())
+            .await
+        {
+            Err(StorageError::NotFound { .. }) => {
+                return Err(missing_or_not_yours(&state, &id, &owner).await.into());
+            }
+            other => other?,
+        };
+        tracing::info!(share_id = %id, username = %owner, revision = created.record.revision, "session replaced");
+        Ok(ReplaceResponse::Ok(Json(sharing::share_created(&state, &created))))
+    }
+
+    /// Change a share's options
+    ///
+    /// Send only the fields to change: `title`, `description`, `tags`, `isPublic`,
+    /// `expiresAt` (`null` removes a description or an expiry, and restores the default
+    /// title). They apply to every revision. The sessions themselves never change.
+    /// Concurrent updates do not lose one another.
+    #[oai(
+        path = "/api/sessions/:id",
+        method = "patch",
+        operation_id = "updateSession",
+        tag = "ApiTags::Owner"
+    )]
+    async fn update(
+        &self,
+        state: Data<&AppState>,
+        client: ClientAddr,
+        key: RequiredKey,
+        /// The share id.
+        id: Path<String>,
+        body: JsonUpload<ShareUpdate>,
+    ) -> Result<UpdateResponse, Refusal<UpdateErrors>> {
+        let owner = state.access.writer(&key.key(), &client).await?;
+        let id = ShareId::parse(id.trim())?;
+        let bytes = body.read(MAX_UPDATE_BODY, &state.uploads, &state.metrics).await?.0;
+        let change = Change::parse(&bytes, state.max_ttl)?;
+        let updated =
+            match state.sessions.update_options(&owner, &id, |record| change.apply(record)).await {
+                Ok(updated) => updated,
+                Err(UpdateError::Rejected(e)) => return Err(e.into()),
+                Err(UpdateError::Storage(StorageError::NotFound { .. })) => {
+                    return Err(missing_or_not_yours(&state, &id, &owner).await.into());
+                }
+                Err(UpdateError::Storage(e)) => return Err(e.into()),
+            };
+        tracing::info!(share_id = %id, username = %owner, "share updated");
+        Ok(UpdateResponse::Ok(Json(sharing::summary(&state, &id, &updated))))
+    }
+
+    /// Delete a share
+    ///
+    /// The share and every revision of it are deleted; later reads answer 404, and its link
+    /// is never used for another share. Deleting a share that is already gone answers 204
+    /// too, so a retried DELETE is not an error.
+    #[oai(
+        path = "/api/sessions/:id",
+        method = "delete",
+        operation_id = "deleteSession",
+        tag = "ApiTags::Owner"
+    )]
+    async fn delete(
+        &self,
+        state: Data<&AppState>,
+        client: ClientAddr,
+        key: RequiredKey,
+        /// The share id.
+        id: Path<String>,
+    ) -> Result<DeleteResponse, Refusal<DeleteErrors>> {
+        let owner = state.access.writer(&key.key(), &client).await?;
+        let id = ShareId::parse(id.trim())?;
+        if state.sessions.delete(&owner, &id).await? {
+            tracing::info!(share_id = %id, username = %owner, "share deleted");
+            return Ok(DeleteResponse::Deleted);
+        }
+        match missing_or_not_yours(&state, &id, &owner).await {
+            e if e.status == ErrorStatus::NotFound => Ok(DeleteResponse::Deleted),
+            e => Err(e.into()),
+        }
+    }
+}
+
+/// Why a change by `owner` found no share `id` in their folder: 403 if the share is someone
+/// else's, 404 if there is none.
+async fn missing_or_not_yours(state: &AppState, id: &ShareId, owner: &Username) -> ApiError {
+    match state.sessions.owner_of(id).await {
+        Ok(Some(other)) if other != *owner => ApiError::access_denied(),
+        Ok(_) => ApiError::session_not_found(),
+        Err(e) => e.into(),
+    }
+}
+
+/// The checked changes. Outer `None`: leave as is.
+struct Change {
+    title: Option<Option<String>>,
+    description: Option<Option<String>>,
+    tags: Option<Vec<String>>,
+    is_public: Option<bool>,
+    expires_at: Option<Option<DateTime<Utc>>>,
+}
+
+impl Change {
+    fn parse(bytes: &[u8], max_ttl: chrono::Duration) -> Result<Self, ApiError> {
+        let body: ShareUpdate = serde_json::from_slice(bytes)
+            .map_err(|e| ApiError::invalid_request(format!("not a valid update: {e}")))?;
+        let field = |e: crate::domain::FieldError| {
+            ApiError::invalid_field(ErrorCode::InvalidRequest, e.pointer, e.message)
+        };
+        let now = Utc::now();
+        // Outer `None`: the field was left out; inner `None`: it was `null`.
+        let nullable = |v: MaybeUndefined<String>, parse: fn(&str) -> _| {
+            Option::<Option<String>>::from(v)
+                .map(|v| v.as_deref().map(parse).transpose().map(Option::flatten))
+                .transpose()
+                .map_err(field)
+        };
+        Ok(Self {
+            title: nullable(body.title, parse_title)?,
+            description: nullable(body.description, parse_description)?,
+            tags: body
+                .tags
+                .map(|tags| parse_tags(&tags.iter().map(String::as_str).collect::<Vec<_>>()))
+                .transpose()
+                .map_err(field)?,
+            is_public: body.is_public,
+            expires_at: Option::<Option<DateTime<Utc>>>::from(body.expires_at)
+                .map(|at| at.map(|at| check_expiry(at, now, max_ttl)).transpose())
+                .transpose()
+                .map_err(field)?,
+        })
+    }
+
+    /// Applied to the freshest record, again on every compare-and-swap retry.
+    fn apply(&self, record: &mut ShareRecord) -> Result<(), ApiError> {
+        if record.is_expired(Utc::now()) {
+            return Err(ApiError::session_expired());
+        }
+        if let Some(title) = &self.title {
+            record.title = title.clone().unwrap_or_else(|| default_title(&record.task_excerpt));
+        }
+        if let Some(description) = &self.description {
+            record.description = description.clone();
+        }
+        if let Some(tags) = &self.tags {
+            record.tags = tags.clone();
+        }
+        if let Some(is_public) = self.is_public {
+            record.is_public = is_public;
+        }
+        if let Some(expires_at) = self.expires_at {
+            record.expires_at = expires_at;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn updates_tell_absent_from_null() {
+        let ttl = chrono::Duration::days(1);
+        let change = Change::parse(br#"{"description": null, "tags": ["A", "a"]}"#, ttl).unwrap();
+        assert_eq!(change.title, None);
+        assert_eq!(change.description, Some(None));
+        assert_eq!(change.tags, Some(vec!["a".to_owned()]));
+        assert!(Change::parse(br#"{"colour": "red"}"#, ttl).is_err());
+        assert!(Change::parse(br#"{"isPublic": "yes"}"#, ttl).is_err());
+        assert!(Change::parse(br#"{"expiresAt": "2000-01-01T00:00:00Z"}"#, ttl).is_err());
+    }
+}

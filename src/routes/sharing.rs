@@ -1,0 +1,166 @@
+//! Storing an upload, for every route that shares a session: validation beside compression,
+//! then storage, then the answer the extension reads (`id`, `url`).
+
+use bytes::Bytes;
+use chrono::Utc;
+use poem_openapi::{ApiResponse, payload::Json};
+use serde_json::Value;
+
+use super::{
+    models::{ShareCreated, ShareSummary},
+    upload::cpu,
+};
+use crate::{
+    domain::{
+        ShareId, ShareOptions, ShareRecord, Username,
+        share_options::{MAX_TASK_EXCERPT_CHARS, truncate_chars},
+    },
+    error::{ApiError, ErrorCode},
+    state::{AppState, Reshare},
+    storage::{Compressed, Created, NewShare, Placement},
+    validation::SessionValidator,
+};
+
+/// A new share, or a new revision of one.
+#[derive(ApiResponse)]
+pub enum CreateResponse {
+    /// Shared. `Location` is the share's API URL; `url` in the body is its share URL. A share
+    /// of a task its owner shared before is that share's next revision, same `id` and `url`
+    /// (`updated: true`).
+    #[oai(status = 201)]
+    Created(Json<ShareCreated>, #[oai(header = "Location")] String),
+}
+
+/// A session checked and compressed, ready to store.
+pub struct Checked {
+    pub share: NewShare,
+    /// `task.id`: what a share of the same task again finds.
+    pub task_id: Option<String>,
+}
+
+/// Checks `bytes` against the schema (parsing them, unless the caller had to already) and
+/// compresses them as they are stored, at once, each on its own blocking thread when large:
+/// a large create waits for the longer of the two, not the sum.
+pub async fn check(
+    state: &AppState,
+    bytes: &Bytes,
+    parsed: Option<Value>,
+) -> Result<Checked, ApiError> {
+    // Held from the parse to the end of validation: the parsed tree lives that long.
+    let _checking = state.checks.acquire().await.map_err(ApiError::internal)?;
+    let (validator, max_ttl, checked, packing) =
+        (state.validator.clone(), state.max_ttl, bytes.clone(), bytes.clone());
+    let (facts, compressed) = tokio::join!(
+        cpu(bytes.len(), move || {
+            let document = match parsed {
+                Some(document) => document,
+                None => SessionValidator::parse_json(&checked)?,
+            };
+            validator.check(&document)?;
+            Facts::of(&document, max_ttl)
+        }),
+        cpu(bytes.len(), move || Ok(Compressed::of(&packing)))
+    );
+    let facts = facts?;
+    Ok(Checked {
+        share: NewShare {
+            compressed: compressed?,
+            size: bytes.len() as u64,
+            message_count: facts.message_count,
+            task_excerpt: facts.task_excerpt,
+            options: facts.options,
+        },
+        task_id: facts.task_id,
+    })
+}
+
+/// What is kept beside a valid document, read from it while it is parsed.
+struct Facts {
+    options: ShareOptions,
+    message_count: u64,
+    task_excerpt: String,
+    task_id: Option<String>,
+}
+
+impl Facts {
+    fn of(document: &Value, max_ttl: chrono::Duration) -> Result<Self, ApiError> {
+        let options = ShareOptions::from_document(document, Utc::now(), max_ttl).map_err(|e| {
+            ApiError::invalid_field(ErrorCode::InvalidSession, e.pointer, e.message)
+        })?;
+        let text =
+            |pointer: &str| document.pointer(pointer).and_then(Value::as_str).unwrap_or_default();
+        let task_id = text("/task/id").trim();
+        Ok(Self {
+            options,
+            message_count: document["messages"].as_array().map_or(0, |m| m.len() as u64),
+            task_excerpt: truncate_chars(text("/task/task"), MAX_TASK_EXCERPT_CHARS).to_owned(),
+            task_id: (!task_id.is_empty()).then(|| task_id.to_owned()),
+        })
+    }
+}
+
+/// Where a create goes: the owner's share of its task, unless the client (`?new=true`) or
+/// the operator (`--reshare new-link`) asks for a new link, or the task has no id.
+pub fn placement(state: &AppState, task_id: Option<String>, new_link: bool) -> Placement {
+    match task_id {
+        Some(task) if !new_link && state.reshare == Reshare::Update => Placement::Task(task),
+        _ => Placement::NewLink,
+    }
+}
+
+/// Stores a checked session for `owner`; answers what the client is told.
+pub async fn share(
+    state: &AppState,
+    owner: &Username,
+    checked: Checked,
+    new_link: bool,
+) -> Result<CreateResponse, ApiError> {
+    let placement = placement(state, checked.task_id, new_link);
+    let created = state.sessions.create(owner, &checked.share, &placement).await?;
+    tracing::info!(share_id = %created.id, username = %owner, bytes = checked.share.size,
+        stored = checked.share.compressed.len(), revision = created.record.revision,
+        updated = created.updated, "session shared");
+    Ok(created_response(state, &created))
+}
+
+pub fn created_response(state: &AppState, created: &Created) -> CreateResponse {
+    let location = format!("{}/api/sessions/{}", state.public_url, created.id);
+    CreateResponse::Created(Json(share_created(state, created)), location)
+}
+
+pub fn share_created(state: &AppState, created: &Created) -> ShareCreated {
+    let record = &created.record;
+    ShareCreated {
+        url: state.share_url(&created.id),
+        username: record.username.to_string(),
+        share_code: format!("{}/{}", record.username, created.id),
+        id: created.id.to_string(),
+        created_at: record.created_at,
+        title: record.title.clone(),
+        tags: record.tags.clone(),
+        is_public: record.is_public,
+        expires_at: record.expires_at,
+        revision: record.revision,
+        updated: created.updated,
+    }
+}
+
+/// A share as its owner's listing and PATCH show it.
+pub fn summary(state: &AppState, id: &ShareId, record: &ShareRecord) -> ShareSummary {
+    ShareSummary {
+        id: id.to_string(),
+        url: state.share_url(id),
+        share_code: format!("{}/{id}", record.username),
+        title: record.title.clone(),
+        description: record.description.clone(),
+        tags: record.tags.clone(),
+        is_public: record.is_public,
+        created_at: record.created_at,
+        expires_at: record.expires_at,
+        size: record.size,
+        message_count: record.message_count,
+        revision: record.revision,
+        revision_count: record.earlier.len() as u32 + 1,
+        updated_at: record.revised_at,
+    }
+}
