@@ -123,6 +123,14 @@ pub struct ServeArgs {
     /// file-descriptor limit (`ulimit -n`), with room for storage connections.
     #[arg(long, env = "SESSION_SHARE_MAX_CONNECTIONS", default_value = "512")]
     pub max_connections: usize,
+    /// Connections one address may hold at once (past it, 503 and closed); behind a proxy
+    /// (--client-ip-header), requests in flight per client address (past it, 429).
+    #[arg(long, env = "SESSION_SHARE_MAX_CONNECTIONS_PER_ADDRESS", default_value = "64")]
+    pub max_connections_per_address: usize,
+    /// After a 10 s grace, a request body must arrive at this many bytes a second on average,
+    /// or it is refused: a trickle cannot hold a connection.
+    #[arg(long, env = "SESSION_SHARE_MIN_BODY_RATE", default_value = "16KiB", value_parser = parse_size)]
+    pub min_body_rate: u64,
     /// A header set by a trusted proxy to the client's address (e.g. X-Forwarded-For); the
     /// address it appended (the rightmost) is used for rate limits. Unset: the TCP peer.
     #[arg(long, env = "SESSION_SHARE_CLIENT_IP_HEADER")]
@@ -249,6 +257,8 @@ pub struct Settings {
     pub header_timeout: Duration,
     pub idle_timeout: Duration,
     pub max_connections: usize,
+    pub max_connections_per_address: usize,
+    pub min_body_rate: u64,
     pub client_ip_header: Option<String>,
     pub cors_origins: Option<Vec<String>>,
     pub auth_url: Option<String>,
@@ -289,6 +299,8 @@ impl From<ServeArgs> for Settings {
             header_timeout: args.header_timeout,
             idle_timeout: args.idle_timeout,
             max_connections: args.max_connections,
+            max_connections_per_address: args.max_connections_per_address,
+            min_body_rate: args.min_body_rate,
             client_ip_header: args.client_ip_header,
             cors_origins: args.cors_origins,
             auth_url: args.auth_url,

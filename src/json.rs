@@ -6,7 +6,9 @@
 //!   readers disagree on is refused at the door instead.
 //! - A lone UTF-16 surrogate escape (`"\ud83d"`, text cut in the middle of an emoji) is
 //!   accepted, as `JSON.parse` accepts it. serde_json refuses it, so such a document is read
-//!   from a copy in which each lone surrogate is U+FFFD; the caller keeps the original bytes.
+//!   from a copy in which each lone surrogate stands for itself: a distinct private-use
+//!   character for the checks (two keys that differ only in a lone surrogate are not
+//!   duplicates, as to `JSON.parse`), U+FFFD for display. The caller keeps the original bytes.
 
 use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
@@ -31,7 +33,7 @@ pub fn parse_for_checks(bytes: &[u8]) -> serde_json::Result<Value> {
 }
 
 fn parse_value(bytes: &[u8], seed: StrictValue) -> serde_json::Result<Value> {
-    parse_with(bytes, |b| {
+    parse_with(bytes, Stand::Distinct, |b| {
         let mut de = serde_json::Deserializer::from_slice(b);
         let value = seed.deserialize(&mut de)?;
         de.end()?;
@@ -41,18 +43,42 @@ fn parse_value(bytes: &[u8], seed: StrictValue) -> serde_json::Result<Value> {
 
 /// Parses `bytes` into `T`, tolerating lone surrogate escapes.
 pub fn parse_lenient<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
-    parse_with(bytes, |b| serde_json::from_slice(b))
+    parse_with(bytes, Stand::Replacement, |b| serde_json::from_slice(b))
+}
+
+/// What a lone surrogate is read as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stand {
+    /// U+FFFD, as a browser shows it.
+    Replacement,
+    /// U+10F800 plus its offset in the surrogate range: each one a character of its own (from
+    /// the end of plane 16's private use area, which no session text uses).
+    Distinct,
+}
+
+/// The first of the characters [`Stand::Distinct`] uses.
+const DISTINCT_BASE: u32 = 0x10F800;
+
+/// `text` with the characters that stood for lone surrogates ([`Stand::Distinct`]) shown as
+/// U+FFFD: for what is kept beside a share (titles, tags, excerpts).
+pub fn readable(text: &str) -> std::borrow::Cow<'_, str> {
+    let stands = |c: char| (DISTINCT_BASE..DISTINCT_BASE + 0x800).contains(&(c as u32));
+    if !text.chars().any(stands) {
+        return text.into();
+    }
+    text.chars().map(|c| if stands(c) { '\u{fffd}' } else { c }).collect::<String>().into()
 }
 
 fn parse_with<T>(
     bytes: &[u8],
+    stand: Stand,
     parse: impl Fn(&[u8]) -> serde_json::Result<T>,
 ) -> serde_json::Result<T> {
     match parse(bytes) {
         Ok(value) => Ok(value),
         // Only a document that failed pays for the scan, and only one with a lone surrogate
         // is read again.
-        Err(error) => match replace_lone_surrogates(bytes) {
+        Err(error) => match replace_lone_surrogates(bytes, stand) {
             Some(copy) => parse(&copy),
             None => Err(error),
         },
@@ -60,9 +86,9 @@ fn parse_with<T>(
 }
 
 /// A copy of `bytes` with every unpaired `\uD800`–`\uDFFF` escape inside a string replaced
-/// by `\uFFFD`, or `None` if there is none. Bytes outside strings and all other escapes are
-/// copied as they are, so positions in errors stay close to the original's.
-pub fn replace_lone_surrogates(bytes: &[u8]) -> Option<Vec<u8>> {
+/// as `stand` says, or `None` if there is none. Bytes outside strings and all other escapes
+/// are copied as they are, so positions in errors stay close to the original's.
+pub fn replace_lone_surrogates(bytes: &[u8], stand: Stand) -> Option<Vec<u8>> {
     fn unit(escape: &[u8]) -> Option<u16> {
         // `escape` starts at the backslash: `\uXXXX`.
         if escape.len() < 6 || escape[0] != b'\\' || escape[1] != b'u' {
@@ -95,7 +121,16 @@ pub fn replace_lone_surrogates(bytes: &[u8]) -> Option<Vec<u8>> {
         }
         let end = (i + step).min(bytes.len());
         if lone {
-            out.get_or_insert_with(|| bytes[..i].to_vec()).extend_from_slice(b"\\ufffd");
+            let replacement = match stand {
+                Stand::Replacement => "\\ufffd".to_owned(),
+                Stand::Distinct => {
+                    let surrogate = unit(&bytes[i..]).expect("a lone surrogate escape") as u32;
+                    let v = DISTINCT_BASE + (surrogate - 0xD800) - 0x10000;
+                    format!("\\u{:04x}\\u{:04x}", 0xD800 + (v >> 10), 0xDC00 + (v & 0x3FF))
+                }
+            };
+            out.get_or_insert_with(|| bytes[..i].to_vec())
+                .extend_from_slice(replacement.as_bytes());
         } else if let Some(out) = out.as_mut() {
             out.extend_from_slice(&bytes[i..end]);
         }
@@ -204,19 +239,29 @@ mod tests {
     }
 
     #[test]
-    fn lone_surrogates_read_as_replacement_characters() {
+    fn lone_surrogates_each_read_as_a_character_of_their_own() {
         let doc =
             parse_strict(br#"{"t": "cut \ud83d", "u": "\ude00x", "ok": "\ud83d\ude80"}"#).unwrap();
-        assert_eq!(doc, json!({"t": "cut \u{fffd}", "u": "\u{fffd}x", "ok": "🚀"}));
+        assert_eq!(readable(doc["t"].as_str().unwrap()), "cut \u{fffd}");
+        assert_eq!(readable(doc["u"].as_str().unwrap()), "\u{fffd}x");
+        assert_eq!(doc["ok"], "🚀");
+        assert_ne!(doc["t"], json!("cut \u{fffd}"), "distinct from a real U+FFFD");
+        // Two keys that differ in a lone surrogate are two keys, as to JSON.parse.
+        let two = parse_strict(br#"{"\ud800": 1, "\udbff": 2}"#).unwrap();
+        assert_eq!(two.as_object().unwrap().len(), 2);
+        assert!(parse_strict(br#"{"\ud800": 1, "\ud800": 2}"#).is_err(), "the same one twice is");
+        // For display they are U+FFFD.
+        let shown: Value = parse_lenient(br#"{"t": "cut \ud83d"}"#).unwrap();
+        assert_eq!(shown, json!({"t": "cut \u{fffd}"}));
     }
 
     #[test]
     fn the_scan_leaves_everything_else_alone() {
         // An escaped backslash before `ud83d` is text, not an escape; keys are strings too.
         let body = br#"{"a": "\\ud83d", "\ud83d": "b", "n": 1}"#;
-        let copy = replace_lone_surrogates(body).unwrap();
+        let copy = replace_lone_surrogates(body, Stand::Replacement).unwrap();
         assert_eq!(copy, br#"{"a": "\\ud83d", "\ufffd": "b", "n": 1}"#.to_vec());
-        assert_eq!(replace_lone_surrogates(br#"{"a": "\ud83d\ude80 \n"}"#), None);
+        assert_eq!(replace_lone_surrogates(br#"{"a": "\ud83d\ude80 \n"}"#, Stand::Distinct), None);
     }
 
     #[test]

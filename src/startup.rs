@@ -3,14 +3,14 @@
 use std::{sync::Arc, time::Duration};
 
 use poem::{
-    EndpointExt, Response, Route,
+    Endpoint, EndpointExt, Response, Route,
     error::{MethodNotAllowedError, NotFoundError},
     http::Method,
     middleware::{CatchPanic, Cors},
 };
 
 use crate::{
-    access::{Access, ClientIpHeader, RateLimits},
+    access::{Access, ClientIpHeader, RateLimits, RequestsPerClient},
     configuration::Settings,
     error::{ApiError, ErrorCode, ErrorStatus},
     metrics::Metrics,
@@ -31,6 +31,8 @@ use crate::{
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the conditional-write probe retries while storage is unreachable.
 const PROBE_RETRY: Duration = Duration::from_secs(5);
+/// How long a request body may arrive at any pace before `--min-body-rate` applies.
+const BODY_GRACE: Duration = Duration::from_secs(10);
 /// How often rate-limit counters of idle clients are dropped.
 const LIMITER_CLEANUP: Duration = Duration::from_secs(60);
 
@@ -42,6 +44,7 @@ pub struct Application {
     pages: PageSettings,
     cors_origins: Vec<String>,
     client_ip_header: ClientIpHeader,
+    per_client: Option<RequestsPerClient>,
 }
 
 impl Application {
@@ -107,6 +110,8 @@ impl Application {
             uploads: Uploads {
                 max_body: settings.max_body,
                 stall: settings.idle_timeout,
+                min_rate: settings.min_body_rate,
+                grace: BODY_GRACE,
                 inflight: Arc::new(tokio::sync::Semaphore::new(
                     usize::try_from(settings.max_inflight_bodies / 1024)
                         .unwrap_or(usize::MAX)
@@ -137,12 +142,18 @@ impl Application {
             cache: DocumentCache::new(settings.page_cache),
             vscode_extension_id: settings.vscode_extension_id.clone(),
         };
+        let behind_proxy = settings.client_ip_header.is_some();
         let limits = ConnectionLimits {
             header_timeout: settings.header_timeout,
             idle_timeout: settings.idle_timeout,
             max_connections: settings.max_connections,
+            per_address: (!behind_proxy).then_some(settings.max_connections_per_address),
             drain: DRAIN_TIMEOUT,
         };
+        let per_client = settings
+            .client_ip_header
+            .clone()
+            .map(|header| RequestsPerClient::new(header, settings.max_connections_per_address));
         Ok(Self {
             port: address.port(),
             listener,
@@ -151,6 +162,7 @@ impl Application {
             pages,
             cors_origins,
             client_ip_header,
+            per_client,
         })
     }
 
@@ -165,6 +177,16 @@ impl Application {
     /// Serves until SIGTERM or Ctrl-C, then drains in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let app = app(self.state, self.pages, self.cors_origins, self.client_ip_header);
+        let per_client = self.per_client;
+        let app = app.around(move |next, req| {
+            let per_client = per_client.clone();
+            async move {
+                match per_client {
+                    Some(per_client) => per_client.around(next, req).await,
+                    None => Ok(poem::IntoResponse::into_response(next.call(req).await?)),
+                }
+            }
+        });
         crate::server::serve(self.listener, app, self.limits, shutdown_signal()).await
     }
 }
@@ -218,7 +240,7 @@ fn app(
     pages: PageSettings,
     cors_origins: Vec<String>,
     client_ip_header: ClientIpHeader,
-) -> impl poem::Endpoint {
+) -> poem::endpoint::BoxEndpoint<'static> {
     let spec = openapi_json();
     let metrics = state.metrics.clone();
     let exposition = state.metrics.clone();
@@ -268,6 +290,8 @@ fn app(
         .with(cors(cors_origins))
         .around(envelope)
         .around(move |next, req| telemetry::log_requests(next, req, metrics.clone()))
+        // Boxed: the type of the whole chain is deeper than the compiler follows by default.
+        .boxed()
 }
 
 impl ApiError {

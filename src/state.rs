@@ -39,6 +39,10 @@ pub struct Uploads {
     pub inflight: Arc<tokio::sync::Semaphore>,
     /// How long a request body may stop arriving (`--idle-timeout`).
     pub stall: std::time::Duration,
+    /// Past `grace`, a body must have arrived at `min_rate` bytes a second on average
+    /// (`--min-body-rate`): a trickle is cut within `grace` plus its bytes at that rate.
+    pub min_rate: u64,
+    pub grace: std::time::Duration,
 }
 
 /// What a create of a task that already has a live share of its owner does.

@@ -1,5 +1,7 @@
 //! Who is calling, what they may read, and what it costs them (rate limits).
 
+use std::sync::Arc;
+
 use chrono::Utc;
 use poem::{FromRequest, Request, RequestBody};
 
@@ -23,11 +25,10 @@ pub struct ClientIpHeader(pub Option<String>);
 /// whatever the client sent), else the TCP peer.
 pub struct ClientAddr(pub String);
 
-impl<'a> FromRequest<'a> for ClientAddr {
-    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
-        let forwarded = req
-            .data::<ClientIpHeader>()
-            .and_then(|header| header.0.as_deref())
+impl ClientAddr {
+    /// The client's address of `req`, read through `header` when a proxy sets one.
+    pub fn of(req: &Request, header: Option<&str>) -> Self {
+        let forwarded = header
             .and_then(|header| req.headers().get_all(header).iter().next_back())
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.rsplit(',').next())
@@ -35,7 +36,65 @@ impl<'a> FromRequest<'a> for ClientAddr {
             .filter(|last| !last.is_empty());
         let peer =
             || req.remote_addr().as_socket_addr().map(|a| a.ip().to_string()).unwrap_or_default();
-        Ok(Self(forwarded.unwrap_or_else(peer)))
+        Self(forwarded.unwrap_or_else(peer))
+    }
+}
+
+impl<'a> FromRequest<'a> for ClientAddr {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        let header = req.data::<ClientIpHeader>().and_then(|header| header.0.as_deref());
+        Ok(Self::of(req, header))
+    }
+}
+
+/// Behind a proxy every connection is the proxy's, so the cap on one address's connections
+/// (`--max-connections-per-address`) becomes a cap on its requests in flight, by the address
+/// the proxy names. Past it: 429.
+#[derive(Clone)]
+pub struct RequestsPerClient {
+    header: String,
+    cap: usize,
+    open: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+}
+
+impl RequestsPerClient {
+    pub fn new(header: String, cap: usize) -> Self {
+        Self { header, cap, open: Arc::default() }
+    }
+
+    /// Runs `next` for `req` if its client has room.
+    pub async fn around<E: poem::Endpoint>(
+        &self,
+        next: E,
+        req: Request,
+    ) -> poem::Result<poem::Response> {
+        use poem::IntoResponse;
+        let client = ClientAddr::of(&req, Some(&self.header)).0;
+        {
+            let mut open = self.open.lock().expect("not poisoned");
+            let count = open.entry(client.clone()).or_default();
+            if *count >= self.cap {
+                return Ok(poem::error::ResponseError::as_response(&ApiError::rate_limited(1)));
+            }
+            *count += 1;
+        }
+        let _leave = Leave(self.open.clone(), client);
+        Ok(next.call(req).await?.into_response())
+    }
+}
+
+/// Takes a request out of its client's count when it is done.
+struct Leave(Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>, String);
+
+impl Drop for Leave {
+    fn drop(&mut self) {
+        let mut open = self.0.lock().expect("not poisoned");
+        if let Some(count) = open.get_mut(&self.1) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.1);
+            }
+        }
     }
 }
 

@@ -8,11 +8,24 @@
 //!   a bare status before any of this runs.)
 //! - Errors that escape the routes (a refused CORS origin, poem's own) become JSON.
 //! - A 405 carries `Allow`, as HTTP requires.
+//! - A body a route did not read to its end (a refusal before or while reading it) is read
+//!   and discarded before the answer goes out, while the client sends it briskly: up to
+//!   [`DRAIN_BYTES`] in [`DRAIN_TIME`], no pause over [`DRAIN_PAUSE`], at least
+//!   [`DRAIN_RATE`] after the first [`DRAIN_PAUSE`]. A client still sending then reads the
+//!   refusal instead of a broken pipe (Node's fetch, the extension's client, reports EPIPE
+//!   otherwise). Past a bound the answer says `Connection: close`, and the connection is
+//!   closed after it.
+//! - Every answer says `X-Content-Type-Options: nosniff`.
 
-use std::sync::LazyLock;
+use std::sync::{
+    Arc, LazyLock,
+    atomic::{AtomicBool, Ordering},
+};
 
+use bytes::Bytes;
+use futures::{StreamExt, stream::BoxStream};
 use percent_encoding::percent_decode_str;
-use poem::{Endpoint, IntoResponse, Request, Response, http::StatusCode};
+use poem::{Body, Endpoint, IntoResponse, Request, Response, http::StatusCode};
 
 use crate::error::{ApiError, ErrorCode, ErrorStatus};
 
@@ -21,9 +34,105 @@ pub const MAX_URI_BYTES: usize = 8 * 1024;
 /// Most bytes of request headers (names and values) answered normally.
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
-pub async fn envelope<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+/// At most this much of a body a route left is read, for at most [`DRAIN_TIME`]; a client
+/// that pauses longer than [`DRAIN_PAUSE`], or sends slower than [`DRAIN_RATE`] bytes a
+/// second once that long has passed, is not waited for.
+pub const DRAIN_BYTES: u64 = 128 * 1024 * 1024;
+pub const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+pub const DRAIN_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
+pub const DRAIN_RATE: u64 = 64 * 1024;
+
+pub async fn envelope<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
+    let declared =
+        req.header(poem::http::header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
+    let body = has_body(&req).then(|| Leftover::share(&mut req));
+    let mut resp = answer(next, req).await;
+    if let Some(body) = body {
+        if !body.finish(declared).await {
+            resp.headers_mut().insert(
+                poem::http::header::CONNECTION,
+                poem::http::HeaderValue::from_static("close"),
+            );
+        }
+    }
+    resp.headers_mut()
+        .insert("x-content-type-options", poem::http::HeaderValue::from_static("nosniff"));
+    Ok(resp)
+}
+
+/// Whether a request carries a body (one that may be left unread).
+fn has_body(req: &Request) -> bool {
+    let chunked = req.headers().contains_key(poem::http::header::TRANSFER_ENCODING);
+    let length = req.header(poem::http::header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
+    chunked || length.is_some_and(|n| n > 0)
+}
+
+/// A request body handed to the routes through a shared handle, so that what they leave can
+/// still be read when they are done.
+struct Leftover {
+    stream: Arc<tokio::sync::Mutex<Option<BoxStream<'static, std::io::Result<Bytes>>>>>,
+    ended: Arc<AtomicBool>,
+}
+
+impl Leftover {
+    fn share(req: &mut Request) -> Self {
+        let stream =
+            Arc::new(tokio::sync::Mutex::new(Some(req.take_body().into_bytes_stream().boxed())));
+        let ended = Arc::new(AtomicBool::new(false));
+        let handed = futures::stream::unfold(
+            (stream.clone(), ended.clone()),
+            |(stream, ended)| async move {
+                let next = match stream.lock().await.as_mut() {
+                    Some(stream) => stream.next().await,
+                    None => None,
+                };
+                match next {
+                    Some(item) => Some((item, (stream, ended))),
+                    None => {
+                        ended.store(true, Ordering::SeqCst);
+                        None
+                    }
+                }
+            },
+        );
+        req.set_body(Body::from_bytes_stream(handed));
+        Self { stream, ended }
+    }
+
+    /// Reads what is left of the body (within the bounds); `true` if all of it was read.
+    async fn finish(self, declared: Option<u64>) -> bool {
+        if self.ended.load(Ordering::SeqCst) {
+            return true;
+        }
+        if declared.is_some_and(|n| n > DRAIN_BYTES) {
+            return false;
+        }
+        let Some(mut stream) = self.stream.lock().await.take() else { return true };
+        let started = tokio::time::Instant::now();
+        let read_all = async {
+            let mut read = 0u64;
+            loop {
+                let chunk = match tokio::time::timeout(DRAIN_PAUSE, stream.next()).await {
+                    Ok(Some(Ok(chunk))) => chunk,
+                    Ok(None) => return true,
+                    Ok(Some(Err(_))) | Err(_) => return false,
+                };
+                read += chunk.len() as u64;
+                let elapsed = started.elapsed();
+                let brisk = elapsed < DRAIN_PAUSE
+                    || read as f64 >= DRAIN_RATE as f64 * elapsed.as_secs_f64();
+                if read > DRAIN_BYTES || !brisk {
+                    return false;
+                }
+            }
+        };
+        tokio::time::timeout(DRAIN_TIME, read_all).await.unwrap_or(false)
+    }
+}
+
+async fn answer<E: Endpoint>(next: E, req: Request) -> Response {
     if let Some(refused) = refuse_early(&req) {
-        return Ok(refused.as_response());
+        return refused.as_response();
     }
     let path = req.uri().path().to_owned();
     let mut resp = match next.call(req).await {
@@ -44,7 +153,7 @@ pub async fn envelope<E: Endpoint>(next: E, req: Request) -> poem::Result<Respon
             resp.headers_mut().insert(poem::http::header::ALLOW, value);
         }
     }
-    Ok(resp)
+    resp
 }
 
 fn refuse_early(req: &Request) -> Option<ApiError> {

@@ -16,6 +16,7 @@ use crate::{
         share_options::{MAX_TASK_EXCERPT_CHARS, truncate_chars},
     },
     error::{ApiError, ErrorCode},
+    json::readable,
     state::{AppState, Reshare},
     storage::{Compressed, Created, NewShare, Placement},
     validation::SessionValidator,
@@ -93,7 +94,8 @@ impl Facts {
         Ok(Self {
             options,
             message_count: document["messages"].as_array().map_or(0, |m| m.len() as u64),
-            task_excerpt: truncate_chars(text("/task/task"), MAX_TASK_EXCERPT_CHARS).to_owned(),
+            task_excerpt: readable(truncate_chars(text("/task/task"), MAX_TASK_EXCERPT_CHARS))
+                .into_owned(),
             task_id: (!task_id.is_empty()).then(|| task_id.to_owned()),
         })
     }

@@ -85,7 +85,6 @@ impl<T> JsonUpload<T> {
             None => false,
             Some("gzip" | "x-gzip") => true,
             Some(other) => {
-                drain(self.body.into_bytes_stream(), self.declared_len).await;
                 return Err(ApiError::new(
                     ErrorStatus::UnsupportedMediaType,
                     ErrorCode::UnsupportedMediaType,
@@ -117,20 +116,29 @@ impl<T> JsonUpload<T> {
         limit: u64,
         uploads: &Uploads,
     ) -> Result<(Bytes, Option<OwnedSemaphorePermit>), ApiError> {
-        let stall = uploads.stall;
+        let (stall, started) = (uploads.stall, tokio::time::Instant::now());
         let mut held: Option<OwnedSemaphorePermit> = None;
         let mut chunks = self.body.into_bytes_stream();
         if self.declared_len.is_some_and(|n| n > limit) {
-            drain(chunks, self.declared_len).await;
             return Err(ApiError::payload_too_large(limit));
         }
         let declared = self.declared_len.unwrap_or(u64::MAX).min(limit) as usize;
         let mut buffer = BytesMut::new();
         loop {
-            // A body that stops arriving holds a buffer and a connection: bounded.
-            let chunk = match tokio::time::timeout(stall, chunks.next()).await {
+            // A body that stops arriving, or trickles, holds a buffer and a connection: it
+            // must keep coming (at most `stall` between chunks) and, past a grace period, at
+            // `min_rate` on average.
+            let trickle = started + uploads.grace + rate_time(buffer.len(), uploads.min_rate);
+            let deadline = trickle.min(tokio::time::Instant::now() + stall);
+            let chunk = match tokio::time::timeout_at(deadline, chunks.next()).await {
                 Ok(Some(chunk)) => chunk,
                 Ok(None) => break,
+                Err(_) if deadline == trickle => {
+                    return Err(ApiError::invalid_request(format!(
+                        "the request body is arriving more slowly than this server accepts ({} bytes a second)",
+                        uploads.min_rate
+                    )));
+                }
                 Err(_) => {
                     return Err(ApiError::invalid_request(format!(
                         "the request body stopped arriving for {} s",
@@ -142,7 +150,6 @@ impl<T> JsonUpload<T> {
                 ApiError::invalid_request(format!("could not read the request body: {e}"))
             })?;
             if (buffer.len() + chunk.len()) as u64 > limit {
-                drain(chunks, None).await;
                 return Err(ApiError::payload_too_large(limit));
             }
             // Room in the in-flight budget for these bytes, as they arrive (never for what a
@@ -150,8 +157,6 @@ impl<T> JsonUpload<T> {
             let held_kib = held.as_ref().map_or(0, OwnedSemaphorePermit::num_permits);
             let needed = (buffer.len() + chunk.len()).div_ceil(1024).saturating_sub(held_kib);
             if needed > 0 && !reserve(&mut held, needed, uploads).await {
-                drop(held);
-                drain(chunks, None).await;
                 return Err(ApiError::server_busy());
             }
             if buffer.capacity() - buffer.len() < chunk.len() {
@@ -199,30 +204,9 @@ async fn reserve(held: &mut Option<OwnedSemaphorePermit>, kib: usize, uploads: &
 /// How long an upload waits for room in the in-flight budget before a 503.
 const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// At most this much of a refused body is read (and thrown away), for at most
-/// [`DRAIN_TIME`]: a client still sending then gets to read the 413 instead of a broken pipe
-/// (Node's fetch, the extension's client, reports EPIPE otherwise). Past either bound the
-/// connection is closed.
-const DRAIN_BYTES: u64 = 128 * 1024 * 1024;
-const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
-
-async fn drain(
-    mut chunks: impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Unpin,
-    declared: Option<u64>,
-) {
-    if declared.is_some_and(|n| n > DRAIN_BYTES) {
-        return;
-    }
-    let read_all = async {
-        let mut read = 0u64;
-        while let Some(Ok(chunk)) = chunks.next().await {
-            read += chunk.len() as u64;
-            if read > DRAIN_BYTES {
-                return;
-            }
-        }
-    };
-    let _ = tokio::time::timeout(DRAIN_TIME, read_all).await;
+/// How long `bytes` take at `rate` bytes a second.
+fn rate_time(bytes: usize, rate: u64) -> std::time::Duration {
+    std::time::Duration::from_secs_f64(bytes as f64 / rate.max(1) as f64)
 }
 
 /// Bodies up to this size are parsed, checked and compressed on the async worker: well under

@@ -62,6 +62,9 @@ const MAX_ATTEMPTS: usize = 10;
 /// A document larger than this looks at its task's id before writing: a write refused
 /// because the share exists would move the whole document for nothing.
 const LOOK_FIRST_BYTES: usize = 256 * 1024;
+/// Reads of what a failed create's write left before its answer stays open (each within the
+/// storage bound).
+const READ_BACK_ATTEMPTS: usize = 5;
 /// How long a create that could not be settled keeps being looked after in the background:
 /// S3 and MinIO refuse a request signed longer ago than 15 minutes.
 const SETTLE_LATER_FOR: Duration = Duration::from_secs(15 * 60);
@@ -202,7 +205,14 @@ impl SessionStore {
             Err(
                 object_store::Error::AlreadyExists { .. }
                 | object_store::Error::Precondition { .. },
-            ) => self.holds(&path, &object, deadline).await?,
+            ) => match self.holds(&path, &object, deadline).await {
+                Ok(ours) => ours,
+                // Whether it is ours is not known: settled as a failed write is.
+                Err(error) => match self.settle(owner, &path, &object, deadline).await {
+                    true => true,
+                    false => return Err(error),
+                },
+            },
             Err(error) => match self.settle(owner, &path, &object, deadline).await {
                 true => true,
                 false => return Err(StorageError::from_store("write", &path, error)),
@@ -292,8 +302,8 @@ impl SessionStore {
     /// (its deadline, plus the clock allowance and a second), then read: our bytes, stamped in
     /// time, mean the share is made; anything else, or nothing, that it is not, and a write
     /// that lands even later is past its deadline and never shown. Only if storage cannot be
-    /// read either does the answer stay open: then it is settled in the background, and a
-    /// share of ours found there is withdrawn.
+    /// read either (five tries) does the answer stay open: then it is settled in the
+    /// background, and a share of ours found there is withdrawn.
     async fn settle(
         &self,
         owner: &Username,
@@ -318,7 +328,7 @@ impl SessionStore {
                 .await
             }
         }
-        for _ in 0..3 {
+        for _ in 0..READ_BACK_ATTEMPTS {
             if let Ok(made) = self.holds(path, object, deadline).await {
                 return made;
             }
@@ -331,6 +341,17 @@ impl SessionStore {
             owner.clone(),
         ));
         false
+    }
+
+    /// Whether `path` holds exactly `object` (a few tries); `None` if storage cannot tell.
+    async fn read_back(&self, path: &Path, object: &PutPayload) -> Option<bool> {
+        let whenever = DateTime::<Utc>::MAX_UTC;
+        for _ in 0..READ_BACK_ATTEMPTS {
+            if let Ok(ours) = self.holds(path, object, whenever).await {
+                return Some(ours);
+            }
+        }
+        None
     }
 
     /// Keeps trying to read what a failed create left; a share of ours found there, which
@@ -366,6 +387,14 @@ impl SessionStore {
         }
         tracing::error!(%path, "gave up settling a failed create: a share its client was told failed may be readable");
     }
+}
+
+/// Storage refused the write's condition (someone else's version is there now).
+fn is_refusal(error: &object_store::Error) -> bool {
+    matches!(
+        error,
+        object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. }
+    )
 }
 
 async fn sleep_until(at: DateTime<Utc>) {
@@ -488,7 +517,16 @@ impl SessionStore {
                 .collect();
             let object = share_file::object(&StoredRecord::Share(next.clone()), &share.compressed)
                 .map_err(|e| corrupt(&path, e))?;
-            match self.put_over(&path, object, found.version).await {
+            let written = match self.put_over(&path, object.clone(), found.version).await {
+                // The write may have landed though its answer was lost: if our bytes are
+                // there, the revision is made, and the client is told so.
+                Err(error) if !is_refusal(&error) => match self.read_back(&path, &object).await {
+                    Some(true) => Ok(()),
+                    _ => Err(error),
+                },
+                written => written,
+            };
+            match written {
                 Ok(()) => {
                     self.caches.remember(id, &next).await;
                     for revision in dropped {

@@ -17,6 +17,10 @@ mod probe;
 mod read;
 pub mod share_file;
 mod store;
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;
 mod traced;
 mod update;
 

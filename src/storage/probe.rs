@@ -53,8 +53,12 @@ pub async fn probe_conditional_writes(
     let create = || PutOptions { mode: PutMode::Create, ..Default::default() };
     let first = store.put_opts(&path, "first".into(), create()).await;
     let result = match first {
-        Err(object_store::Error::NotImplemented { .. }) => Ok(ConditionalWrites::Unsupported),
-        Err(e) => Err(e),
+        Err(object_store::Error::NotImplemented { .. }) => {
+            return Ok(ConditionalWrites::Unsupported);
+        }
+        // Nothing written, or nothing known to be: a write that landed unanswered is what
+        // `gc` collects from `_probe/`.
+        Err(e) => return Err(e),
         Ok(_) => match store.put_opts(&path, "second".into(), create()).await {
             Err(object_store::Error::AlreadyExists { .. }) => Ok(ConditionalWrites::Supported),
             Ok(_) | Err(object_store::Error::NotImplemented { .. }) => {
@@ -63,16 +67,25 @@ pub async fn probe_conditional_writes(
             Err(e) => Err(e),
         },
     };
-    if result.is_ok() {
-        // Scratch only; a leftover is harmless, so a failed delete is not an error.
-        let _ = store.delete(&path).await;
-    }
+    // The first write landed: the scratch object goes whatever the second said. A failed
+    // delete leaves it to `gc`.
+    let _ = store.delete(&path).await;
     result
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The second write fails (storage went away between the two): the probe reports the
+    /// failure and still takes its scratch object back.
+    #[tokio::test]
+    async fn a_failed_probe_leaves_nothing_behind() {
+        use crate::storage::testing::{Misbehaving, Misbehaviour};
+        let store = Misbehaving::new(Misbehaviour::FailWritesAfter(1));
+        assert!(probe_conditional_writes(&store).await.is_err());
+        assert!(store.paths().await.is_empty(), "{:?}", store.paths().await);
+    }
 
     #[tokio::test]
     async fn memory_and_local_stores_support_conditional_writes() {

@@ -22,8 +22,9 @@ async fn a_hundred_concurrent_creates_all_succeed_with_distinct_ids() {
             tokio::spawn(async move {
                 let resp =
                     app.post_json("/api/sessions/create", body.clone()).send().await.unwrap();
-                assert_eq!(resp.status(), StatusCode::CREATED);
+                let status = resp.status();
                 let json: serde_json::Value = resp.json().await.unwrap();
+                assert_eq!(status, StatusCode::CREATED, "{json}");
                 (json["id"].as_str().unwrap().to_owned(), body)
             })
         })

@@ -1,16 +1,30 @@
-//! Slow and idle clients, with raw sockets: none of them can hold the service.
+//! Slow, idle and many clients, with raw sockets: none of them can hold the service.
 
-use std::time::{Duration, Instant};
+use std::{
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    time::{Duration, Instant},
+};
 
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpStream,
+    net::{TcpSocket, TcpStream},
 };
 
 use crate::helpers::{AppOptions, TestApp, black_hole, spawn_app_with};
 
+fn server(app: &TestApp) -> SocketAddr {
+    app.address.trim_start_matches("http://").parse().unwrap()
+}
+
 async fn connect(app: &TestApp) -> TcpStream {
-    TcpStream::connect(app.address.trim_start_matches("http://")).await.unwrap()
+    TcpStream::connect(server(app)).await.unwrap()
+}
+
+/// A connection from `from` (a loopback address: 127.0.0.2, 127.0.0.3, ...).
+async fn connect_from(app: &TestApp, from: Ipv4Addr) -> std::io::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(IpAddr::V4(from), 0))?;
+    socket.connect(server(app)).await
 }
 
 /// Reads until the server closes the connection; answers what it sent and how long it took,
@@ -30,12 +44,32 @@ async fn closed_within(socket: &mut TcpStream, within: Duration) -> Option<(Stri
     }
 }
 
+/// Sends a health request and reads its answer's status line.
+async fn probe(socket: &mut TcpStream) -> String {
+    socket.write_all(b"GET /api/health HTTP/1.1\r\nHost: test\r\n\r\n").await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = socket.read(&mut buf).await.unwrap();
+    String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or_default().to_owned()
+}
+
 fn options(header: u64, idle: u64) -> AppOptions {
     AppOptions {
         header_timeout: Some(Duration::from_secs(header)),
         idle_timeout: Some(Duration::from_secs(idle)),
         ..Default::default()
     }
+}
+
+#[tokio::test]
+async fn a_connection_that_sends_nothing_is_closed_at_the_header_timeout() {
+    let app = spawn_app_with(options(1, 30)).await;
+    let mut silent = connect(&app).await;
+    let (_, after) =
+        closed_within(&mut silent, Duration::from_secs(5)).await.expect("still open after 5 s");
+    assert!(
+        after >= Duration::from_millis(900) && after < Duration::from_secs(3),
+        "closed after {after:?}"
+    );
 }
 
 #[tokio::test]
@@ -57,8 +91,23 @@ async fn headers_dribbled_a_byte_at_a_time_are_cut_off() {
     assert!(closed.is_some(), "a request whose headers never end is still open after 8 s");
 }
 
+/// Between requests a kept-alive connection may idle for `--idle-timeout`, which is longer than
+/// the time a request's head may take.
 #[tokio::test]
-async fn a_stalled_upload_and_an_idle_keep_alive_are_closed() {
+async fn a_kept_alive_connection_idles_for_the_idle_timeout() {
+    let app = spawn_app_with(options(1, 3)).await;
+    let mut socket = connect(&app).await;
+    assert!(probe(&mut socket).await.starts_with("HTTP/1.1 200"));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(probe(&mut socket).await.starts_with("HTTP/1.1 200"), "closed before the idle timeout");
+    let (_, after) = closed_within(&mut socket, Duration::from_secs(6))
+        .await
+        .expect("still open after the idle timeout");
+    assert!(after >= Duration::from_millis(2900), "closed after {after:?}");
+}
+
+#[tokio::test]
+async fn a_stalled_upload_is_closed() {
     let app = spawn_app_with(options(10, 1)).await;
     let mut stalled = connect(&app).await;
     stalled
@@ -72,18 +121,45 @@ async fn a_stalled_upload_and_an_idle_keep_alive_are_closed() {
         )
         .await
         .unwrap();
-    let (_, after) = closed_within(&mut stalled, Duration::from_secs(10))
+    let (answer, after) = closed_within(&mut stalled, Duration::from_secs(10))
         .await
         .expect("a stalled upload is still open after 10 s");
     assert!(after >= Duration::from_millis(900), "closed before the idle timeout: {after:?}");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(app.stored_sessions().await.is_empty());
+}
 
-    let mut idle = connect(&app).await;
-    idle.write_all(b"GET /api/health HTTP/1.1\r\nHost: test\r\n\r\n").await.unwrap();
-    let (answer, _) = closed_within(&mut idle, Duration::from_secs(10))
+/// A body that keeps coming, a byte at a time, is cut once the grace period (10 s) is over:
+/// it is far below `--min-body-rate`.
+#[tokio::test]
+async fn a_trickled_upload_is_cut_after_the_grace_period() {
+    let app = spawn_app_with(options(10, 30)).await;
+    let mut socket = connect(&app).await;
+    let head = format!(
+        "POST /api/sessions/create HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+         Syntx-Api-Key: {}\r\nContent-Length: 100000\r\n\r\n",
+        app.api_key
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let (mut reader, mut writer) = socket.into_split();
+    tokio::spawn(async move {
+        while writer.write_all(b" ").await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+    let mut answer = vec![0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(20), reader.read(&mut answer))
         .await
-        .expect("an idle keep-alive is still open after 10 s");
-    assert!(answer.starts_with("HTTP/1.1 200"), "the request itself was answered: {answer}");
+        .expect("no answer in 20 s")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 400") && answer.contains("more slowly"), "{answer}");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(10) && took < Duration::from_secs(14),
+        "cut after {took:?}"
+    );
 }
 
 /// While the service works on a request nothing moves on the connection; that is not idling.
@@ -122,4 +198,172 @@ async fn connections_past_the_cap_wait_for_a_free_one() {
         .await
         .expect("the waiting connection was not served once a slot was free");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// One address holds at most its cap of connections; four times as many more wait their turn
+/// (served as places free), and past those each is answered 503 and closed. Other addresses
+/// are served.
+#[tokio::test]
+async fn one_address_holds_at_most_its_share_of_connections() {
+    let app =
+        spawn_app_with(AppOptions { max_connections_per_address: Some(3), ..options(30, 30) })
+            .await;
+    let from = Ipv4Addr::new(127, 0, 0, 3);
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(connect_from(&app, from).await.unwrap());
+    }
+    let mut waiting = Vec::new();
+    for _ in 0..12 {
+        waiting.push(connect_from(&app, from).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut refused = connect_from(&app, from).await.unwrap();
+    let mut answer = vec![0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(1), refused.read(&mut answer))
+        .await
+        .expect("no answer at once")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 503") && answer.contains("SERVER_BUSY"), "{answer}");
+    assert!(answer.contains("Connection: close"), "{answer}");
+    let mut other = connect_from(&app, Ipv4Addr::new(127, 0, 0, 2)).await.unwrap();
+    assert!(probe(&mut other).await.starts_with("HTTP/1.1 200"));
+    // While the first three are open the others wait; once they close, all are served.
+    let waited = tokio::time::timeout(Duration::from_millis(500), probe(&mut waiting[0])).await;
+    assert!(waited.is_err(), "a fourth connection was served beside three: {waited:?}");
+    // The others go; whichever waiters get the places first, those left are served in turn.
+    drop(held);
+    waiting.truncate(3);
+    for socket in &mut waiting[1..] {
+        let answered =
+            tokio::time::timeout(Duration::from_secs(3), probe(socket)).await.expect("not served");
+        assert!(answered.starts_with("HTTP/1.1 200"));
+    }
+    let mut first = [0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(2), waiting[0].read(&mut first))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"),
+        "the first one's request was answered"
+    );
+}
+
+/// Behind a proxy every connection is the proxy's: the cap is on one client's requests in
+/// flight, by the address the proxy names.
+#[tokio::test]
+async fn behind_a_proxy_one_client_holds_at_most_its_share_of_requests() {
+    let app = spawn_app_with(AppOptions {
+        client_ip_header: Some("X-Forwarded-For"),
+        max_connections_per_address: Some(2),
+        ..options(30, 30)
+    })
+    .await;
+    let stalled = |client: &'static str| {
+        let address = server(&app);
+        let key = app.api_key.clone();
+        async move {
+            let mut socket = TcpStream::connect(address).await.unwrap();
+            let head = format!(
+                "POST /api/sessions/create HTTP/1.1\r\nHost: test\r\nX-Forwarded-For: {client}\r\n\
+                 Content-Type: application/json\r\nSyntx-Api-Key: {key}\r\nContent-Length: 100\r\n\r\n{{"
+            );
+            socket.write_all(head.as_bytes()).await.unwrap();
+            socket
+        }
+    };
+    let _held = (stalled("203.0.113.7").await, stalled("203.0.113.7").await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let third = app
+        .client
+        .get(app.url("/api/health"))
+        .header("X-Forwarded-For", "203.0.113.7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(third.status(), reqwest::StatusCode::TOO_MANY_REQUESTS);
+    let other = app
+        .client
+        .get(app.url("/api/health"))
+        .header("X-Forwarded-For", "203.0.113.8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), reqwest::StatusCode::OK);
+}
+
+/// The attack the limits are for, with the defaults (512 connections, 64 per address, 10 s
+/// for a head): one address (127.0.0.3) keeps 1,100 connections open for 60 s, half silent and
+/// half sending a head that never ends, opening a new one as each is closed; a client on
+/// another address (127.0.0.2) is answered within a second all along.
+#[tokio::test]
+async fn one_address_holding_a_thousand_connections_does_not_slow_others() {
+    rlimit::increase_nofile_limit(u64::MAX).unwrap();
+    let app = spawn_app_with(AppOptions::default()).await;
+    let attack_for = Duration::from_secs(60);
+    let until = Instant::now() + attack_for;
+    let attackers: Vec<_> = (0..1100)
+        .map(|i| {
+            let app_address = server(&app);
+            tokio::spawn(async move {
+                let mut opened = 0u32;
+                while Instant::now() < until {
+                    let socket = TcpSocket::new_v4().unwrap();
+                    socket
+                        .bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3)), 0))
+                        .unwrap();
+                    let Ok(mut stream) = socket.connect(app_address).await else {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    };
+                    opened += 1;
+                    if i % 2 == 0 {
+                        let _ = stream
+                            .write_all(b"POST /api/sessions/create HTTP/1.1\r\nHost: x\r\n")
+                            .await;
+                    }
+                    // Held until the server closes it (or the attack is over), then again.
+                    let mut buf = [0u8; 512];
+                    let _ = tokio::time::timeout_at(until.into(), async {
+                        while let Ok(n) = stream.read(&mut buf).await {
+                            if n == 0 {
+                                break;
+                            }
+                        }
+                    })
+                    .await;
+                }
+                opened
+            })
+        })
+        .collect();
+    let mut worst = Duration::ZERO;
+    let mut probes = 0;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    while Instant::now() < until {
+        let started = Instant::now();
+        let answered = tokio::time::timeout(Duration::from_secs(5), async {
+            let mut socket = connect_from(&app, Ipv4Addr::new(127, 0, 0, 2)).await?;
+            Ok::<_, std::io::Error>(probe(&mut socket).await)
+        })
+        .await;
+        let took = started.elapsed();
+        assert!(
+            matches!(&answered, Ok(Ok(line)) if line.starts_with("HTTP/1.1 200")),
+            "probe: {answered:?}"
+        );
+        worst = worst.max(took);
+        probes += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut opened = 0;
+    for attacker in attackers {
+        opened += attacker.await.unwrap();
+    }
+    eprintln!(
+        "{probes} probes during {attack_for:?}; worst {worst:?}; the attacker opened {opened} connections"
+    );
+    assert!(worst < Duration::from_secs(1), "a probe took {worst:?}");
 }

@@ -219,6 +219,8 @@ pub struct AppOptions {
     pub header_timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
     pub max_connections: Option<usize>,
+    /// `--max-connections-per-address`.
+    pub max_connections_per_address: Option<usize>,
     /// `--max-inflight-bodies`.
     pub max_inflight_bodies: Option<u64>,
     /// `--max-revisions`.
@@ -249,6 +251,8 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     settings.header_timeout = options.header_timeout.unwrap_or(settings.header_timeout);
     settings.idle_timeout = options.idle_timeout.unwrap_or(settings.idle_timeout);
     settings.max_connections = options.max_connections.unwrap_or(settings.max_connections);
+    settings.max_connections_per_address =
+        options.max_connections_per_address.unwrap_or(settings.max_connections_per_address);
     settings.max_inflight_bodies =
         options.max_inflight_bodies.unwrap_or(settings.max_inflight_bodies);
     if let Some(timeout) = options.storage_timeout {
@@ -817,5 +821,76 @@ impl FaultyProxy {
             }
         });
         Self { endpoint, faults }
+    }
+}
+
+/// A TCP proxy in front of the S3 server that holds every `PUT` whose request line contains
+/// `needle` for `hold`, then forwards it, whether or not its client is still there: a write
+/// that lands long after the service gave up on it. (One request per connection at a time,
+/// as HTTP/1.1 does: what follows a held request on its connection waits behind it.)
+pub struct HoldingProxy {
+    pub endpoint: String,
+    /// Requests held so far.
+    pub held: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl HoldingProxy {
+    pub async fn start(upstream: &str, needle: &'static str, hold: Duration) -> Self {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let held = Arc::new(AtomicUsize::new(0));
+        let counted = held.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((inbound, _)) = listener.accept().await else { return };
+                let Ok(outbound) = TcpStream::connect(&upstream).await else { continue };
+                let (mut client_read, mut client_write) = inbound.into_split();
+                let (mut server_read, mut server_write) = outbound.into_split();
+                let counted = counted.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match client_read.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        let line_end =
+                            buf[..n].iter().position(|&b| b == b'\r').unwrap_or(n.min(512));
+                        let line = String::from_utf8_lossy(&buf[..line_end]).into_owned();
+                        if line.starts_with("PUT ") && line.contains(needle) {
+                            counted.fetch_add(1, Ordering::SeqCst);
+                            // Collect what the client sends meanwhile, then forward it all.
+                            let mut pending = buf[..n].to_vec();
+                            let until = tokio::time::Instant::now() + hold;
+                            while let Ok(Ok(m)) =
+                                tokio::time::timeout_at(until, client_read.read(&mut buf)).await
+                            {
+                                if m == 0 {
+                                    break;
+                                }
+                                pending.extend_from_slice(&buf[..m]);
+                            }
+                            tokio::time::sleep_until(until).await;
+                            if server_write.write_all(&pending).await.is_err() {
+                                break;
+                            }
+                            continue;
+                        }
+                        if server_write.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    // Keep the upstream half open long enough for its answer to a held write.
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                });
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+                });
+            }
+        });
+        Self { endpoint, held }
     }
 }

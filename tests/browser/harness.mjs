@@ -45,7 +45,12 @@ export async function startService(extraArgs = []) {
     });
     child.on("exit", (code) => reject(new Error(`session-share exited with ${code}:\n${seen}`)));
   });
-  return { base, key, stop: () => child.kill("SIGTERM") };
+  return { base, key, env, stop: () => child.kill("SIGTERM") };
+}
+
+/** A key for another user on the same service's storage. */
+export function keyFor(service, username) {
+  return execFileSync(binary, ["keys", "create", "--username", username], { env: service.env }).toString().trim();
 }
 
 /** Shares a session through the API, as the extension does; answers the create answer. */

@@ -2,7 +2,7 @@
 // the JSON error, not as "fetch failed: EPIPE" because the service stopped reading.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startService } from "./harness.mjs";
+import { keyFor, startService } from "./harness.mjs";
 
 let service;
 
@@ -32,6 +32,76 @@ for (const mb of [10, 40]) test(`an over-limit share of ${mb} MB reaches Node's 
     assert.equal(resp.status, 413, `try ${i}`);
     assert.equal((await resp.json()).code, "PAYLOAD_TOO_LARGE");
   }
+});
+
+// A refusal that comes before the body is read (a wrong key) reaches the client as well: the
+// service reads and discards the rest, so the connection stays usable for the next request.
+for (const [route, header] of [["/api/sessions/create", "Syntx-Api-Key"], ["/api/sessions", "Syntx-Api-Key"], ["/api/sessions/create", "Authorization"]]) {
+  test(`a 60 MB share with a wrong key on ${route} (${header}) reaches Node's fetch as 401, every time`, async () => {
+    const body = session(60);
+    const value = header === "Authorization" ? "Bearer ssk_wrong" : "ssk_wrong";
+    for (let i = 0; i < 10; i++) {
+      const resp = await fetch(`${service.base}${route}`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", [header]: value },
+        body,
+      });
+      assert.equal(resp.status, 401, `try ${i}`);
+      assert.equal((await resp.json()).code, "INVALID_API_KEY");
+      // The same kept-alive connection serves the next request.
+      const health = await fetch(`${service.base}/api/health`);
+      assert.equal(health.status, 200, `try ${i}: the next request`);
+      await health.arrayBuffer();
+    }
+  });
+}
+
+test("replacing someone else's share reaches Node's fetch as 403, every time", async () => {
+  const created = await fetch(`${service.base}/api/sessions/create`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "Syntx-Api-Key": service.key },
+    body: session(1),
+  });
+  assert.equal(created.status, 201);
+  const { id } = await created.json();
+  const bob = keyFor(service, "bob");
+  const body = session(7);
+  for (let i = 0; i < 10; i++) {
+    const resp = await fetch(`${service.base}/api/sessions/${id}`, {
+      method: "PUT",
+      headers: { "Content-Type": "application/json", "Syntx-Api-Key": bob },
+      body,
+    });
+    assert.equal(resp.status, 403, `try ${i}`);
+    assert.equal((await resp.json()).code, "ACCESS_DENIED");
+  }
+});
+
+// Chunked, with no length: refused at --max-body as it arrives, and the rest read and
+// discarded up to the service's bound (128 MiB); a body beyond it is cut with Connection:
+// close, so Node's fetch may see the connection end first. Counted, not required.
+test("a 100 MB chunked share reaches Node's fetch as 413, every time", async () => {
+  const chunk = new TextEncoder().encode("x".repeat(1024 * 1024));
+  let refused = 0;
+  for (let i = 0; i < 5; i++) {
+    const stream = new ReadableStream({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('{"version": "1.0.0", "messages": ["'));
+        for (let n = 0; n < 100; n++) controller.enqueue(chunk);
+        controller.close();
+      },
+    });
+    const resp = await fetch(`${service.base}/api/sessions/create`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "Syntx-Api-Key": service.key },
+      body: stream,
+      duplex: "half",
+    });
+    assert.equal(resp.status, 413, `try ${i}`);
+    assert.equal((await resp.json()).code, "PAYLOAD_TOO_LARGE");
+    refused++;
+  }
+  assert.equal(refused, 5);
 });
 
 test("a large keyless share on the older route reaches Node's fetch as 401", async () => {
