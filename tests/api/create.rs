@@ -320,3 +320,27 @@ async fn a_large_body_without_a_valid_key_is_401_before_it_is_read() {
     }
     assert!(app.stored_sessions().await.is_empty());
 }
+
+/// `JSON.parse` reads `"\ud800"` and `"\udbff"` as two different keys: so does the service.
+#[tokio::test]
+async fn keys_that_differ_only_in_a_lone_surrogate_are_two_keys() {
+    let app = spawn_app().await;
+    let text = String::from_utf8(crate::helpers::fresh_session().to_vec()).unwrap();
+    let body = text.replacen(
+        "\"version\": \"1.0.0\",",
+        "\"version\": \"1.0.0\", \"\\ud800\": 1, \"\\udbff\": 2,",
+        1,
+    );
+    assert_ne!(body, text);
+    let id = app.create(body.clone()).await["id"].as_str().unwrap().to_owned();
+    let stored = app.get(&format!("/api/sessions/{id}")).await.bytes().await.unwrap();
+    assert_eq!(stored, body.as_bytes());
+    // The same lone surrogate twice is a duplicate key, as it is to every reader.
+    let twice = text.replacen(
+        "\"version\": \"1.0.0\",",
+        "\"version\": \"1.0.0\", \"\\ud800\": 1, \"\\ud800\": 2,",
+        1,
+    );
+    let resp = app.post_json("/api/sessions/create", twice).send().await.unwrap();
+    assert_error(resp, StatusCode::BAD_REQUEST, "INVALID_JSON").await;
+}

@@ -13,6 +13,8 @@ async fn older_clients_read_by_id_with_or_without_a_key() {
     let anonymous = app.get(&path).await;
     assert_eq!(anonymous.status(), StatusCode::OK);
     assert!(anonymous.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    // A browser never takes the session for anything but JSON.
+    assert_eq!(anonymous.headers()["x-content-type-options"], "nosniff");
     let bytes = anonymous.bytes().await.unwrap();
     assert_eq!(bytes, small_session());
     assert_importable(&bytes);
