@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::{
     access::{Rate, RateSetting},
     metrics::Metrics,
+    secrets::SecretPolicy,
     state::Reshare,
     storage::{
         DEFAULT_MAX_REVISIONS, IdSource, MAX_REVISIONS_LIMIT, OpenedStore, S3Options,
@@ -45,6 +46,20 @@ pub enum Command {
         /// Leftovers younger than this are kept: they may be writes still in flight.
         #[arg(long, env = "SESSION_SHARE_GC_GRACE", default_value = "1h", value_parser = humantime::parse_duration)]
         grace: Duration,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Look for credentials in the shares already stored (every revision), with the rules
+    /// creates use; list each share that has some. Safe to run while the service serves.
+    Scan {
+        /// Only this user's shares.
+        #[arg(long)]
+        username: Option<String>,
+        /// Rewrite each such share with its credentials replaced by `[REDACTED:<rule>]`, as
+        /// `--secret-policy redact` would have stored it. Replicas show the change within
+        /// --metadata-cache-ttl.
+        #[arg(long)]
+        redact: bool,
         #[command(flatten)]
         storage: StorageArgs,
     },
@@ -171,6 +186,15 @@ pub struct ServeArgs {
     #[arg(long, env = "SESSION_SHARE_MAX_REVISIONS", default_value_t = DEFAULT_MAX_REVISIONS,
           value_parser = clap::value_parser!(u32).range(1..=MAX_REVISIONS_LIMIT as i64))]
     pub max_revisions: u32,
+    /// What a share with credentials in it (API keys, tokens, private keys, passwords in
+    /// URLs; gitleaks' rules) becomes: `redact` stores it with each replaced by
+    /// `[REDACTED:<rule>]`, `reject` refuses it (422), `off` does not look.
+    #[arg(long, env = "SESSION_SHARE_SECRET_POLICY", value_enum, default_value_t = SecretPolicy::Redact)]
+    pub secret_policy: SecretPolicy,
+    /// Let search engines index public share pages and reads (by default every answer says
+    /// `X-Robots-Tag: noindex`).
+    #[arg(long, env = "SESSION_SHARE_ALLOW_INDEXING")]
+    pub allow_indexing: bool,
 }
 
 /// `serve` with every value from the environment or its default: what a bare
@@ -268,6 +292,8 @@ pub struct Settings {
     pub page_cache: u64,
     pub reshare: Reshare,
     pub max_revisions: u32,
+    pub secret_policy: SecretPolicy,
+    pub allow_indexing: bool,
     /// How the ids of shares that no task leads to are drawn; `None` is
     /// [`crate::domain::ShareId::generate_for`].
     pub id_source: Option<IdSource>,
@@ -310,6 +336,8 @@ impl From<ServeArgs> for Settings {
             page_cache: args.page_cache,
             reshare: args.reshare,
             max_revisions: args.max_revisions,
+            secret_policy: args.secret_policy,
+            allow_indexing: args.allow_indexing,
             id_source: None,
         }
     }

@@ -85,6 +85,9 @@ pub enum ErrorCode {
     UriTooLong,
     /// 415: the body is not `application/json`.
     UnsupportedMediaType,
+    /// 422: the session holds credentials and the server refuses such sessions
+    /// (`--secret-policy reject`); `details` says where, never what.
+    SecretsFound,
     /// 429: over a rate limit; see `Retry-After`.
     RateLimited,
     /// 431: the request headers are over the limit.
@@ -143,6 +146,7 @@ pub enum ErrorStatus {
     PayloadTooLarge,
     UriTooLong,
     UnsupportedMediaType,
+    UnprocessableEntity,
     TooManyRequests,
     HeadersTooLarge,
     Unavailable,
@@ -163,6 +167,7 @@ impl ErrorStatus {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UnprocessableEntity => StatusCode::UNPROCESSABLE_ENTITY,
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -246,6 +251,57 @@ impl ApiError {
             "the key service is unreachable right now; try again shortly",
         )
         .retrying_after(RETRY_AFTER_SECS)
+    }
+
+    /// Credentials found in a session the server refuses to store with them
+    /// (`--secret-policy reject`): how many, which kinds and where, in one line the extension
+    /// shows as it stands; never a credential itself.
+    pub fn secrets_found(findings: &[crate::secrets::Finding]) -> Self {
+        // At most a few kinds and places, so the line stays whole; `details` has them all.
+        const SHOWN: usize = 3;
+        let mut kinds: Vec<&str> = Vec::new();
+        for f in findings {
+            if !kinds.contains(&f.rule.as_str()) {
+                kinds.push(&f.rule);
+            }
+        }
+        let and_more = |mut shown: Vec<String>, total: usize, what: &str| {
+            if total > shown.len() {
+                let last = format!("{} more {what}", total - shown.len());
+                shown.push(last);
+            }
+            match shown.split_last() {
+                Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+                _ => shown.concat(),
+            }
+        };
+        let kinds_shown = kinds.iter().take(SHOWN).map(|k| k.to_string()).collect();
+        let places = findings.iter().take(if findings.len() > SHOWN { SHOWN - 1 } else { SHOWN });
+        let count = match findings.len() {
+            1 => "a credential".to_owned(),
+            n => format!("{n} credentials"),
+        };
+        let mut err = Self::new(
+            ErrorStatus::UnprocessableEntity,
+            ErrorCode::SecretsFound,
+            format!(
+                "the session contains {count} ({}) at {}; remove {} and share again",
+                and_more(kinds_shown, kinds.len(), "kinds"),
+                and_more(places.map(|f| f.place()).collect(), findings.len(), "places"),
+                if findings.len() == 1 { "it" } else { "them" },
+            ),
+        );
+        err.body.details = findings
+            .iter()
+            .take(MAX_VIOLATIONS)
+            .map(|f| ErrorDetail {
+                pointer: Some(f.pointer.clone()),
+                line: None,
+                column: None,
+                message: format!("a credential ({})", f.rule),
+            })
+            .collect();
+        err
     }
 
     /// A request field that fails a rule, with its JSON pointer.

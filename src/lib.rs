@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod pages;
 pub mod remote_keys;
 pub mod routes;
+pub mod secrets;
 pub mod server;
 pub mod startup;
 pub mod state;

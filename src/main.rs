@@ -3,8 +3,9 @@ use session_share::{
     configuration::{Cli, Command, KeysCommand, LogFormat, ServeArgs, StorageArgs},
     domain::Username,
     routes::openapi_json,
+    secrets::{self, SecretScanner},
     startup::Application,
-    storage::{ConditionalWritesState, KeyStore, SessionStore},
+    storage::{Cleaned, ConditionalWritesState, KeyStore, SessionStore},
     telemetry,
 };
 
@@ -25,6 +26,10 @@ async fn main() -> anyhow::Result<()> {
             telemetry::init(LogFormat::Pretty);
             gc(grace, storage).await
         }
+        Some(Command::Scan { username, redact, storage }) => {
+            telemetry::init(LogFormat::Pretty);
+            scan(username, redact, storage).await
+        }
     }
 }
 
@@ -44,6 +49,42 @@ async fn gc(grace: std::time::Duration, storage: StorageArgs) -> anyhow::Result<
         "deleted {} expired shares, {} late writes of failed creates, {} revisions nothing keeps, {} probe objects",
         report.expired, report.late, report.revisions, report.probes
     );
+    Ok(())
+}
+
+async fn scan(username: Option<String>, redact: bool, storage: StorageArgs) -> anyhow::Result<()> {
+    let owner = username.as_deref().map(Username::parse).transpose()?;
+    let opened = storage.open()?;
+    let sessions = SessionStore::new(&opened, ConditionalWritesState::default(), storage.bounds());
+    let scanner = SecretScanner::embedded();
+    let report = sessions
+        .rescan(owner.as_ref(), redact, |document| {
+            let findings = scanner.scan_document(document);
+            (!findings.is_empty()).then(|| Cleaned {
+                document: secrets::redact(document, &findings),
+                rules: findings.into_iter().map(|f| f.rule).collect(),
+            })
+        })
+        .await?;
+    for hit in &report.hits {
+        let done = match hit.redacted {
+            Some(true) => " (redacted)",
+            Some(false) => " (changed while scanned; run again)",
+            None => "",
+        };
+        let mut rules = hit.rules.clone();
+        rules.sort();
+        rules.dedup();
+        println!(
+            "{}/{} revision {}: {} credential(s): {}{done}",
+            hit.owner,
+            hit.id,
+            hit.revision,
+            hit.rules.len(),
+            rules.join(", ")
+        );
+    }
+    println!("{} documents scanned, {} with credentials", report.documents, report.hits.len());
     Ok(())
 }
 

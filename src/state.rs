@@ -7,6 +7,7 @@ use crate::{
     access::Access,
     domain::ShareId,
     metrics::Metrics,
+    secrets::SecretPolicy,
     storage::{ConditionalWritesState, SessionStore},
     validation::SessionValidator,
 };
@@ -28,6 +29,10 @@ pub struct AppState {
     pub max_ttl: chrono::Duration,
     /// What sharing a task again does (`--reshare`).
     pub reshare: Reshare,
+    /// What a create does with credentials in a session (`--secret-policy`).
+    pub secret_policy: SecretPolicy,
+    /// Whether public shares may be indexed by search engines (`--allow-indexing`).
+    pub allow_indexing: bool,
     pub metrics: Arc<Metrics>,
 }
 

@@ -33,6 +33,9 @@ pub struct ShareRecord {
     /// This revision's document: its size in bytes as uploaded, and its messages.
     pub size: u64,
     pub message_count: u64,
+    /// Credentials replaced in this revision's document before it was stored.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub redactions: u32,
     /// Earlier revisions still kept, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub earlier: Vec<RevisionInfo>,
@@ -50,6 +53,12 @@ pub struct RevisionInfo {
     pub created_at: DateTime<Utc>,
     pub size: u64,
     pub message_count: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub redactions: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl ShareRecord {
@@ -64,6 +73,7 @@ impl ShareRecord {
             created_at: self.revised_at,
             size: self.size,
             message_count: self.message_count,
+            redactions: self.redactions,
         }
     }
 

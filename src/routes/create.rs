@@ -6,7 +6,7 @@ use poem_openapi::{OpenApi, param::Query};
 use super::{
     ApiTags,
     auth::RequiredKey,
-    errors::{Refusal, Statuses},
+    errors::{Refusal, SECRETS_FOUND, Statuses},
     models::SerializedSession,
     sharing::{self, CreateResponse},
     upload::JsonUpload,
@@ -41,6 +41,7 @@ impl Statuses for CreateErrors {
             ErrorStatus::UnsupportedMediaType,
             "The body is not sent as `application/json`, or with a `Content-Encoding` other than gzip.",
         ),
+        SECRETS_FOUND,
     ];
 }
 

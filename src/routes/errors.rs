@@ -41,6 +41,15 @@ pub const COMMON: &[(ErrorStatus, &str)] = &[
     ),
 ];
 
+/// What every route that stores what a client wrote may answer under `--secret-policy reject`.
+pub const SECRETS_FOUND: (ErrorStatus, &str) = (
+    ErrorStatus::UnprocessableEntity,
+    "`SECRETS_FOUND`: what was sent holds credentials (API keys, tokens, private keys, \
+     passwords in URLs) and this server refuses them (`--secret-policy reject`); `details` \
+     has the JSON pointer of each, never the credential. Under the default policy \
+     (`redact`) they are replaced instead.",
+);
+
 /// An error answered by a route that declares `S`.
 pub struct Refusal<S>(pub ApiError, PhantomData<fn() -> S>);
 

@@ -209,6 +209,19 @@ pub struct ShareCreated {
     /// `true` when an existing share of the same task got this session (same link) rather
     /// than a new share being made. A session identical to the latest revision adds none.
     pub updated: bool,
+    /// Credentials replaced by `[REDACTED:<rule>]` before the session was stored (never the
+    /// credentials themselves); empty when there were none.
+    pub redactions: Vec<Redaction>,
+}
+
+/// A credential the server removed from a session before storing it.
+#[derive(Object, Debug, Clone, PartialEq, Eq)]
+pub struct Redaction {
+    /// JSON pointer of the string it was in (`/messages/12/text`).
+    pub pointer: String,
+    /// The rule that found it (gitleaks' rule ids, such as `aws-access-token`); the string now
+    /// reads `[REDACTED:<rule>]` where the credential was.
+    pub rule: String,
 }
 
 impl Example for ShareCreated {
@@ -227,6 +240,10 @@ impl Example for ShareCreated {
             expires_at: None,
             revision: 1,
             updated: false,
+            redactions: vec![Redaction {
+                pointer: "/messages/14/text".into(),
+                rule: "github-pat".into(),
+            }],
         }
     }
 }
@@ -254,6 +271,8 @@ pub struct ShareSummary {
     pub revision_count: u32,
     /// When the latest revision was shared.
     pub updated_at: DateTime<Utc>,
+    /// Credentials replaced in the latest revision before it was stored.
+    pub redactions: u32,
 }
 
 /// One revision of a share.
@@ -266,6 +285,8 @@ pub struct RevisionSummary {
     /// Its size in bytes, as uploaded.
     pub size: u64,
     pub message_count: u64,
+    /// Credentials replaced in it before it was stored.
+    pub redactions: u32,
     /// Where it reads: `GET /api/sessions/{id}?revision=N`.
     pub url: String,
 }

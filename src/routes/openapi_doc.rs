@@ -128,6 +128,11 @@ fn error_example(operation: &str, status: u16) -> Option<ErrorBody> {
         410 => ApiError::session_expired(),
         413 => ApiError::payload_too_large(64 * 1024 * 1024),
         415 => ApiError::unsupported_media_type(Some("text/plain")),
+        422 => ApiError::secrets_found(&[crate::secrets::Finding {
+            rule: "github-pat".into(),
+            pointer: "/messages/14/text".into(),
+            raw: 0..0,
+        }]),
         429 => ApiError::rate_limited(2),
         500 => {
             ApiError::new(ErrorStatus::Internal, ErrorCode::InternalError, "internal server error")

@@ -74,6 +74,7 @@ impl RevisionsApi {
                 created_at: r.created_at,
                 size: r.size,
                 message_count: r.message_count,
+                redactions: r.redactions,
             })
             .collect();
         Ok(RevisionsResponse::Ok(Json(RevisionList { id: id.to_string(), items })))

@@ -13,7 +13,7 @@ use poem_openapi::{
 use super::{
     ApiTags,
     auth::{OptionalKey, RequiredKey},
-    errors::{Refusal, Statuses},
+    errors::{Refusal, SECRETS_FOUND, Statuses},
     models::{SerializedSession, ShareCreated, ShareSummary, ShareUpdate},
     read::{ReadRequest, accepts_gzip, read},
     sharing,
@@ -27,6 +27,7 @@ use crate::{
         share_options::{check_expiry, default_title, parse_description, parse_tags, parse_title},
     },
     error::{ApiError, ErrorCode, ErrorStatus},
+    secrets::{Finding, SecretPolicy, SecretScanner},
     state::AppState,
     storage::{StorageError, UpdateError},
 };
@@ -81,6 +82,7 @@ impl Statuses for ReplaceErrors {
             ErrorStatus::UnsupportedMediaType,
             "`UNSUPPORTED_MEDIA_TYPE`: send the body as `Content-Type: application/json`.",
         ),
+        SECRETS_FOUND,
     ];
 }
 
@@ -109,6 +111,7 @@ impl Statuses for UpdateErrors {
             ErrorStatus::UnsupportedMediaType,
             "`UNSUPPORTED_MEDIA_TYPE`: send the body as `Content-Type: application/json`.",
         ),
+        SECRETS_FOUND,
     ];
 }
 
@@ -130,7 +133,12 @@ pub enum ReplaceResponse {
     /// Replaced: the session sent is the share's latest revision now, the one it had an
     /// earlier one.
     #[oai(status = 200)]
-    Ok(Json<ShareCreated>),
+    Ok(
+        Json<ShareCreated>,
+        /// How many credentials were replaced before storing (`redactions` lists them).
+        #[oai(header = "X-Session-Redactions")]
+        u32,
+    ),
 }
 
 #[derive(ApiResponse)]
@@ -229,8 +237,13 @@ impl SessionApi {
             }
             other => other?,
         };
-        tracing::info!(share_id = %id, username = %owner, revision = created.record.revision, "session replaced");
-        Ok(ReplaceResponse::Ok(Json(sharing::share_created(&state, &created))))
+        tracing::info!(share_id = %id, username = %owner, revision = created.record.revision,
+            redactions = checked.redactions.len(), "session replaced");
+        let count = checked.redactions.len() as u32;
+        Ok(ReplaceResponse::Ok(
+            Json(sharing::share_created(&state, &created, &checked.redactions)),
+            count,
+        ))
     }
 
     /// Change a share's options
@@ -257,7 +270,8 @@ impl SessionApi {
         let owner = state.access.writer(&key.key(), &client).await?;
         let id = ShareId::parse(id.trim())?;
         let bytes = body.read(MAX_UPDATE_BODY, &state.uploads, &state.metrics).await?.0;
-        let change = Change::parse(&bytes, state.max_ttl)?;
+        let mut change = Change::parse(&bytes, state.max_ttl)?;
+        change.keep_out_secrets(state.secret_policy)?;
         let updated =
             match state.sessions.update_options(&owner, &id, |record| change.apply(record)).await {
                 Ok(updated) => updated,
@@ -351,6 +365,40 @@ impl Change {
                 .transpose()
                 .map_err(field)?,
         })
+    }
+
+    /// A title, description or tag is shown to everyone the share is: credentials in them are
+    /// redacted or refused as in a session (`--secret-policy`).
+    fn keep_out_secrets(&mut self, policy: SecretPolicy) -> Result<(), ApiError> {
+        if policy == SecretPolicy::Off {
+            return Ok(());
+        }
+        let scanner = SecretScanner::embedded();
+        let mut found = Vec::new();
+        let mut check = |pointer: String, text: &mut String| {
+            if let Some((redacted, rules)) = scanner.redact_text(text) {
+                *text = redacted;
+                // Not in a document: there are no document bytes to point at.
+                found.extend(rules.into_iter().map(|rule| Finding {
+                    rule,
+                    pointer: pointer.clone(),
+                    raw: 0..0,
+                }));
+            }
+        };
+        if let Some(Some(title)) = &mut self.title {
+            check("/title".into(), title);
+        }
+        if let Some(Some(description)) = &mut self.description {
+            check("/description".into(), description);
+        }
+        for (i, tag) in self.tags.iter_mut().flatten().enumerate() {
+            check(format!("/tags/{i}"), tag);
+        }
+        match policy {
+            SecretPolicy::Reject if !found.is_empty() => Err(ApiError::secrets_found(&found)),
+            _ => Ok(()),
+        }
     }
 
     /// Applied to the freshest record, again on every compare-and-swap retry.

@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::{
     ApiTags,
     auth::{OptionalKey, RequiredKey},
-    errors::{Refusal, Statuses},
+    errors::{Refusal, SECRETS_FOUND, Statuses},
     models::{CreateOrImport, ShareList},
     read::{ReadRequest, accepts_gzip, read},
     sharing::{self, CreateResponse},
@@ -71,6 +71,7 @@ impl Statuses for CreateOrImportErrors {
             ErrorStatus::UnsupportedMediaType,
             "`UNSUPPORTED_MEDIA_TYPE`: send the body as `Content-Type: application/json`.",
         ),
+        SECRETS_FOUND,
     ];
 }
 

@@ -7,7 +7,7 @@ use poem_openapi::{ApiResponse, payload::Json};
 use serde_json::Value;
 
 use super::{
-    models::{ShareCreated, ShareSummary},
+    models::{Redaction, ShareCreated, ShareSummary},
     upload::cpu,
 };
 use crate::{
@@ -17,6 +17,7 @@ use crate::{
     },
     error::{ApiError, ErrorCode},
     json::readable,
+    secrets::{self, Finding, SecretPolicy, SecretScanner},
     state::{AppState, Reshare},
     storage::{Compressed, Created, NewShare, Placement},
     validation::SessionValidator,
@@ -29,7 +30,13 @@ pub enum CreateResponse {
     /// of a task its owner shared before is that share's next revision, same `id` and `url`
     /// (`updated: true`).
     #[oai(status = 201)]
-    Created(Json<ShareCreated>, #[oai(header = "Location")] String),
+    Created(
+        Json<ShareCreated>,
+        #[oai(header = "Location")] String,
+        /// How many credentials were replaced before storing (`redactions` lists them).
+        #[oai(header = "X-Session-Redactions")]
+        u32,
+    ),
 }
 
 /// A session checked and compressed, ready to store.
@@ -37,11 +44,15 @@ pub struct Checked {
     pub share: NewShare,
     /// `task.id`: what a share of the same task again finds.
     pub task_id: Option<String>,
+    /// Credentials replaced before storing (`--secret-policy redact`).
+    pub redactions: Vec<Finding>,
 }
 
-/// Checks `bytes` against the schema (parsing them, unless the caller had to already) and
-/// compresses them as they are stored, at once, each on its own blocking thread when large:
-/// a large create waits for the longer of the two, not the sum.
+/// Checks `bytes` against the schema (parsing them, unless the caller had to already),
+/// compresses them as they are stored and looks for credentials, at once, each on its own
+/// blocking thread when large: a large create waits for the longest of the three, not the sum.
+/// Credentials found are then refused or replaced (`--secret-policy`); a redacted document is
+/// checked and compressed again, so that what is stored is exactly what was checked.
 pub async fn check(
     state: &AppState,
     bytes: &Bytes,
@@ -49,9 +60,56 @@ pub async fn check(
 ) -> Result<Checked, ApiError> {
     // Held from the parse to the end of validation: the parsed tree lives that long.
     let _checking = state.checks.acquire().await.map_err(ApiError::internal)?;
+    let policy = state.secret_policy;
+    let scanned = bytes.clone();
+    let ((facts, compressed), findings) = tokio::join!(
+        validate_and_compress(state, bytes, parsed),
+        cpu(bytes.len(), move || {
+            Ok(match policy {
+                SecretPolicy::Off => Vec::new(),
+                _ => SecretScanner::embedded().scan_document(&scanned),
+            })
+        })
+    );
+    // An invalid session is told so first: its credentials are not the problem yet.
+    let facts = facts?;
+    let findings = findings?;
+    if findings.is_empty() {
+        return Ok(Checked::of(facts, compressed?, bytes.len(), findings));
+    }
+    if policy == SecretPolicy::Reject {
+        return Err(ApiError::secrets_found(&findings));
+    }
+    let redacted = Bytes::from(secrets::redact(bytes, &findings));
+    let (facts, compressed) = validate_and_compress(state, &redacted, None).await;
+    Ok(Checked::of(facts?, compressed?, redacted.len(), findings))
+}
+
+impl Checked {
+    fn of(facts: Facts, compressed: Compressed, size: usize, redactions: Vec<Finding>) -> Self {
+        Checked {
+            share: NewShare {
+                compressed,
+                size: size as u64,
+                message_count: facts.message_count,
+                task_excerpt: facts.task_excerpt,
+                options: facts.options,
+                redactions: redactions.len() as u32,
+            },
+            task_id: facts.task_id,
+            redactions,
+        }
+    }
+}
+
+async fn validate_and_compress(
+    state: &AppState,
+    bytes: &Bytes,
+    parsed: Option<Value>,
+) -> (Result<Facts, ApiError>, Result<Compressed, ApiError>) {
     let (validator, max_ttl, checked, packing) =
         (state.validator.clone(), state.max_ttl, bytes.clone(), bytes.clone());
-    let (facts, compressed) = tokio::join!(
+    tokio::join!(
         cpu(bytes.len(), move || {
             let document = match parsed {
                 Some(document) => document,
@@ -61,18 +119,7 @@ pub async fn check(
             Facts::of(&document, max_ttl)
         }),
         cpu(bytes.len(), move || Ok(Compressed::of(&packing)))
-    );
-    let facts = facts?;
-    Ok(Checked {
-        share: NewShare {
-            compressed: compressed?,
-            size: bytes.len() as u64,
-            message_count: facts.message_count,
-            task_excerpt: facts.task_excerpt,
-            options: facts.options,
-        },
-        task_id: facts.task_id,
-    })
+    )
 }
 
 /// What is kept beside a valid document, read from it while it is parsed.
@@ -121,16 +168,17 @@ pub async fn share(
     let created = state.sessions.create(owner, &checked.share, &placement).await?;
     tracing::info!(share_id = %created.id, username = %owner, bytes = checked.share.size,
         stored = checked.share.compressed.len(), revision = created.record.revision,
-        updated = created.updated, "session shared");
-    Ok(created_response(state, &created))
-}
-
-pub fn created_response(state: &AppState, created: &Created) -> CreateResponse {
+        updated = created.updated, redactions = checked.redactions.len(), "session shared");
     let location = format!("{}/api/sessions/{}", state.public_url, created.id);
-    CreateResponse::Created(Json(share_created(state, created)), location)
+    let count = checked.redactions.len() as u32;
+    Ok(CreateResponse::Created(
+        Json(share_created(state, &created, &checked.redactions)),
+        location,
+        count,
+    ))
 }
 
-pub fn share_created(state: &AppState, created: &Created) -> ShareCreated {
+pub fn share_created(state: &AppState, created: &Created, redactions: &[Finding]) -> ShareCreated {
     let record = &created.record;
     ShareCreated {
         url: state.share_url(&created.id),
@@ -144,6 +192,10 @@ pub fn share_created(state: &AppState, created: &Created) -> ShareCreated {
         expires_at: record.expires_at,
         revision: record.revision,
         updated: created.updated,
+        redactions: redactions
+            .iter()
+            .map(|f| Redaction { pointer: f.pointer.clone(), rule: f.rule.clone() })
+            .collect(),
     }
 }
 
@@ -164,5 +216,6 @@ pub fn summary(state: &AppState, id: &ShareId, record: &ShareRecord) -> ShareSum
         revision: record.revision,
         revision_count: record.earlier.len() as u32 + 1,
         updated_at: record.revised_at,
+        redactions: record.redactions,
     }
 }

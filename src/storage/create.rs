@@ -29,6 +29,8 @@ pub struct NewShare {
     pub message_count: u64,
     pub task_excerpt: String,
     pub options: ShareOptions,
+    /// Credentials replaced in it before it was stored.
+    pub redactions: u32,
 }
 
 /// Where a create goes.
@@ -135,7 +137,7 @@ impl SessionStore {
         for _ in 0..MAX_ATTEMPTS {
             let replacing = if look {
                 match self.revise(owner, id, share, Revise::Task).await? {
-                    Revised::Made(created) => return Ok(Some(created)),
+                    Revised::Made(created) => return Ok(Some(*created)),
                     Revised::Dead => return Ok(None),
                     Revised::Withdrawn(version) => Some(version),
                     Revised::Missing => None,
@@ -179,6 +181,7 @@ impl SessionStore {
             revised_at: now,
             size: share.size,
             message_count: share.message_count,
+            redactions: share.redactions,
             earlier: vec![],
             pending_until: Some(deadline),
         };
@@ -405,7 +408,8 @@ async fn sleep_until(at: DateTime<Utc>) {
 
 /// What adding a revision found.
 pub(super) enum Revised {
-    Made(Created),
+    /// Boxed: a record is far larger than the other answers.
+    Made(Box<Created>),
     /// Nothing is at the id.
     Missing,
     /// The id's share was deleted or expired: it is never used again.
@@ -435,7 +439,7 @@ impl SessionStore {
         if_match: Option<&str>,
     ) -> Result<Created, StorageError> {
         match self.revise(owner, id, share, Revise::Put { if_match }).await? {
-            Revised::Made(created) => Ok(created),
+            Revised::Made(created) => Ok(*created),
             Revised::Missing | Revised::Dead | Revised::Withdrawn(_) => {
                 Err(StorageError::NotFound { path: format!("share {id}") })
             }
@@ -485,11 +489,11 @@ impl SessionStore {
             }
             if object.slice(header_len..) == share.compressed.bytes() {
                 // The very document of the latest revision: nothing to add.
-                return Ok(Revised::Made(Created {
+                return Ok(Revised::Made(Box::new(Created {
                     id: id.clone(),
                     record: latest,
                     updated: true,
-                }));
+                })));
             }
             // Kept as it is, first: if what follows fails, nothing is lost.
             let archive = layout::revision(owner, id, latest.revision);
@@ -506,6 +510,7 @@ impl SessionStore {
             next.revised_at = Utc::now();
             next.size = share.size;
             next.message_count = share.message_count;
+            next.redactions = share.redactions;
             next.task_excerpt = share.task_excerpt.clone();
             next.pending_until = None;
             next.earlier.push(latest.this_revision());
@@ -535,11 +540,11 @@ impl SessionStore {
                             tracing::warn!(%error, "an old revision stays until gc");
                         }
                     }
-                    return Ok(Revised::Made(Created {
+                    return Ok(Revised::Made(Box::new(Created {
                         id: id.clone(),
                         record: next,
                         updated: true,
-                    }));
+                    })));
                 }
                 Err(
                     object_store::Error::Precondition { .. }

@@ -15,6 +15,7 @@ mod listing;
 mod owners;
 mod probe;
 mod read;
+mod rescan;
 pub mod share_file;
 mod store;
 #[cfg(test)]
@@ -31,6 +32,7 @@ pub use key_store::{KeyRecord, KeyStore, KeyStoreError};
 pub use listing::{ListPage, ListPosition};
 pub use probe::{ConditionalWrites, ConditionalWritesState, probe_conditional_writes};
 pub use read::Opened;
+pub use rescan::{Cleaned, Hit, ScanReport};
 pub use share_file::Compressed;
 pub use store::{DEFAULT_MAX_REVISIONS, IdSource, MAX_REVISIONS_LIMIT, SessionStore};
 pub use traced::StorageBounds;

@@ -196,6 +196,7 @@ mod tests {
             revised_at: Utc::now(),
             size: 9,
             message_count: 0,
+            redactions: 0,
             earlier: vec![],
             pending_until: None,
         }
@@ -252,12 +253,14 @@ mod tests {
         longest.description = Some(worst(MAX_DESCRIPTION_CHARS));
         longest.tags = vec![worst(MAX_TAG_CHARS); MAX_TAGS];
         longest.task_excerpt = worst(MAX_TASK_EXCERPT_CHARS);
+        longest.redactions = u32::MAX;
         longest.earlier = (1..crate::storage::MAX_REVISIONS_LIMIT)
             .map(|n| crate::domain::RevisionInfo {
                 revision: n,
                 created_at: Utc::now(),
                 size: u64::MAX,
                 message_count: u64::MAX,
+                redactions: u32::MAX,
             })
             .collect();
         let stored = StoredRecord::Share(longest);

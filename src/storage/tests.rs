@@ -37,6 +37,7 @@ fn share(document: &[u8]) -> NewShare {
         size: document.len() as u64,
         message_count: 1,
         task_excerpt: "a task".into(),
+        redactions: 0,
         options: ShareOptions {
             title: "a task".into(),
             description: None,

@@ -250,6 +250,7 @@ async fn gc_collects_what_expiry_and_failures_leave_and_is_safe_to_run_twice_at_
         revised_at: then,
         size: small_session().len() as u64,
         message_count: 8,
+        redactions: 0,
         earlier: vec![],
         pending_until: Some(then + chrono::Duration::seconds(11)),
     };
@@ -290,4 +291,54 @@ async fn gc_collects_what_expiry_and_failures_leave_and_is_safe_to_run_twice_at_
         app.get(&format!("/api/sessions/{live}?revision=1")).await.bytes().await.unwrap(),
         live_body
     );
+}
+
+/// `scan` finds credentials in shares stored without the check, every revision of them, and
+/// `scan --redact` rewrites them as a create would have stored them.
+#[tokio::test]
+async fn scan_finds_credentials_stored_before_and_redacts_them() {
+    use session_share::secrets::SecretPolicy;
+    let app = crate::helpers::spawn_app_with(crate::helpers::AppOptions {
+        secret_policy: Some(SecretPolicy::Off),
+        ..Default::default()
+    })
+    .await;
+    let corpus = crate::credentials::session(21);
+    let id = app.create_id(corpus.upload.clone()).await;
+    let latest = crate::helpers::with_message(&corpus.upload, "one more step");
+    assert_eq!(app.create(latest.clone()).await["revision"], 2);
+    let clean = app.create_id(crate::helpers::fresh_session()).await;
+
+    let storage = app.storage_url.clone();
+    let scan = |args: &'static [&'static str]| {
+        let storage = storage.clone();
+        tokio::task::spawn_blocking(move || run(&storage, args).0)
+    };
+    let report = scan(&["scan"]).await.unwrap();
+    let count = corpus.planted.len();
+    for revision in [1, 2] {
+        let line = format!("alice/{id} revision {revision}: {count} credential(s): ");
+        assert!(report.contains(&line), "{report}");
+    }
+    assert!(!report.contains(&clean), "{report}");
+    assert!(report.contains("3 documents scanned, 2 with credentials"), "{report}");
+    assert_eq!(app.get(&format!("/api/sessions/{id}")).await.bytes().await.unwrap(), latest);
+
+    let report = scan(&["scan", "--username", "alice", "--redact"]).await.unwrap();
+    assert_eq!(report.matches("(redacted)").count(), 2, "{report}");
+    let redacted_latest = crate::helpers::with_message(&corpus.redacted, "one more step");
+    let app = &app;
+    let read = |path: String| async move { app.get(&path).await.bytes().await.unwrap() };
+    // Another process rewrote it: this service sees it within --metadata-cache-ttl.
+    crate::helpers::eventually(Duration::from_secs(15), || async {
+        read(format!("/api/sessions/{id}")).await == redacted_latest
+    })
+    .await;
+    assert_eq!(read(format!("/api/sessions/{id}?revision=1")).await, corpus.redacted);
+    let revisions: Value = app.revisions(&id).await.json().await.unwrap();
+    let counts: Vec<&Value> =
+        revisions["items"].as_array().unwrap().iter().map(|r| &r["redactions"]).collect();
+    assert_eq!(counts, [count, count]);
+    let report = scan(&["scan"]).await.unwrap();
+    assert!(report.contains("3 documents scanned, 0 with credentials"), "{report}");
 }

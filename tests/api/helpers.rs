@@ -227,6 +227,10 @@ pub struct AppOptions {
     pub max_revisions: Option<u32>,
     /// `--reshare new-link`.
     pub reshare_new_link: bool,
+    /// `--secret-policy` (default `redact`).
+    pub secret_policy: Option<session_share::secrets::SecretPolicy>,
+    /// `--allow-indexing`.
+    pub allow_indexing: bool,
     /// Make no key (the storage cannot hold one, say).
     pub no_key: bool,
 }
@@ -276,6 +280,8 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     if options.reshare_new_link {
         settings.reshare = session_share::state::Reshare::NewLink;
     }
+    settings.secret_policy = options.secret_policy.unwrap_or(settings.secret_policy);
+    settings.allow_indexing = options.allow_indexing;
     let app = Application::build(settings).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
@@ -363,6 +369,16 @@ impl TestApp {
     pub async fn import(&self, body: Value, key: Option<&str>) -> Response {
         json_request(self.client.post(self.url("/api/sessions")), key, body.to_string())
             .header("Accept", "application/json")
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `GET path` as a browser asks for a page.
+    pub async fn page(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .header("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
             .send()
             .await
             .unwrap()

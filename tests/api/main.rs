@@ -6,6 +6,8 @@ mod compression;
 mod concurrency;
 mod connections;
 mod create;
+#[path = "../support/credentials.rs"]
+mod credentials;
 mod errors;
 mod faults;
 mod fixtures;
@@ -23,5 +25,6 @@ mod pages;
 mod read;
 mod remote_auth;
 mod revisions;
+mod secrets;
 #[path = "../support/sessions.rs"]
 mod sessions;

@@ -1,0 +1,288 @@
+//! Credentials in a session, found before it is stored.
+//!
+//! The rules are gitleaks' (`gitleaks.toml`, v8.30.1, MIT, copied verbatim; see
+//! `LICENSE-gitleaks`) plus `own-rules.toml`. No crate that ships them builds with this
+//! toolchain without hundreds of dependencies, so the rules are read here and run with
+//! `regex`: a keyword prefilter (Aho-Corasick, as gitleaks does) picks the few rules worth
+//! running on each text, and most texts run none.
+//!
+//! A session is scanned string by string (see [`strings`]): the task, every message's text,
+//! tool inputs and outputs (JSON inside JSON strings is scanned as the text it is), never
+//! images. A secret found is replaced in the upload's own bytes by `[REDACTED:<rule>]`; the
+//! rest of the upload is untouched, byte for byte.
+
+mod rules;
+mod strings;
+
+use std::{ops::Range, sync::LazyLock};
+
+use aho_corasick::{AhoCorasick, MatchKind};
+
+use rules::Rules;
+
+static GITLEAKS: &str = include_str!("gitleaks.toml");
+static OWN_RULES: &str = include_str!("own-rules.toml");
+
+/// What a create does with credentials it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SecretPolicy {
+    /// Store the session with each credential replaced by `[REDACTED:<rule>]`.
+    Redact,
+    /// Refuse the session (422 `SECRETS_FOUND`), saying where each credential is.
+    Reject,
+    /// Do not look.
+    Off,
+}
+
+/// A credential found in a document: which rule found it, at which string, and which bytes of
+/// the document it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub rule: String,
+    /// JSON pointer of the string it is in.
+    pub pointer: String,
+    /// Its bytes in the document as uploaded (still JSON-escaped).
+    pub raw: Range<usize>,
+}
+
+impl Finding {
+    /// "message 3 (/messages/2/text)", "the task (/task/task)": where, for a person.
+    pub fn place(&self) -> String {
+        let message = self
+            .pointer
+            .strip_prefix("/messages/")
+            .and_then(|rest| rest.split('/').next()?.parse::<usize>().ok());
+        match message {
+            Some(index) => format!("message {} ({})", index + 1, self.pointer),
+            None => format!("{} ({})", self.pointer.trim_start_matches('/'), self.pointer),
+        }
+    }
+}
+
+pub struct SecretScanner {
+    rules: Rules,
+    /// Every rule's keywords; each keyword leads to the rules that have it.
+    keywords: AhoCorasick,
+    rules_of_keyword: Vec<Vec<usize>>,
+    /// Rules without keywords: run on every text.
+    always: Vec<usize>,
+}
+
+static SCANNER: LazyLock<SecretScanner> = LazyLock::new(|| {
+    SecretScanner::new(&[GITLEAKS, OWN_RULES]).expect("the embedded rules compile")
+});
+
+impl SecretScanner {
+    /// The embedded rules, compiled once per process (about 50 ms).
+    pub fn embedded() -> &'static SecretScanner {
+        &SCANNER
+    }
+
+    fn new(sources: &[&str]) -> Result<Self, String> {
+        let rules = Rules::load(sources)?;
+        let mut words: Vec<String> = Vec::new();
+        let mut rules_of_keyword: Vec<Vec<usize>> = Vec::new();
+        let mut always = Vec::new();
+        for (r, rule) in rules.rules.iter().enumerate() {
+            if rule.keywords.is_empty() {
+                always.push(r);
+            }
+            for word in &rule.keywords {
+                let k = words.iter().position(|w| w == word).unwrap_or_else(|| {
+                    words.push(word.clone());
+                    rules_of_keyword.push(Vec::new());
+                    words.len() - 1
+                });
+                rules_of_keyword[k].push(r);
+            }
+        }
+        let keywords = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+            .build(&words)
+            .map_err(|e| e.to_string())?;
+        Ok(Self { rules, keywords, rules_of_keyword, always })
+    }
+
+    /// How many rules there are.
+    pub fn rule_count(&self) -> usize {
+        self.rules.rules.len()
+    }
+
+    /// The credentials in a JSON document's strings, in document order, none overlapping.
+    pub fn scan_document(&self, raw: &[u8]) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        strings::string_values(raw, |path, content| {
+            let found = self.scan_string(raw, content.clone(), NESTED_JSON);
+            if found.is_empty() {
+                return;
+            }
+            let pointer = strings::pointer(raw, path);
+            for (secret, rule) in found {
+                findings.push(Finding {
+                    rule: self.rule_id(rule).to_owned(),
+                    pointer: pointer.clone(),
+                    raw: secret,
+                });
+            }
+        });
+        findings
+    }
+
+    /// The secrets in the JSON string whose escaped characters are `json[content]`, as
+    /// ranges of `json`. A string that is JSON itself (a tool's input, a file it read, in
+    /// Roo's messages) is also read as such, `depth` levels down: its own strings are escaped
+    /// once more, and a secret in them is followed by `\"` where a rule expects `"`.
+    fn scan_string(
+        &self,
+        json: &[u8],
+        content: Range<usize>,
+        depth: u32,
+    ) -> Vec<(Range<usize>, usize)> {
+        let escaped = &json[content.clone()];
+        let text = strings::decode(escaped);
+        let mut found = self.candidates(&text);
+        if depth > 0 && looks_like_json(&text) {
+            strings::string_values(&text, |_, inner| {
+                // A string without escapes reads the same in `text`: already scanned.
+                if memchr::memchr(b'\\', &text[inner.clone()]).is_some() {
+                    found.extend(self.scan_string(&text, inner, depth - 1));
+                }
+            });
+        }
+        merge(found, |r| self.rules.rules[r].id.contains("generic"))
+            .into_iter()
+            .map(|(secret, rule)| {
+                let secret = char_bounds(&text, secret);
+                let at = |i: usize| match text {
+                    std::borrow::Cow::Borrowed(_) => content.start + i,
+                    std::borrow::Cow::Owned(_) => {
+                        content.start + strings::escaped_offset(escaped, i)
+                    }
+                };
+                (at(secret.start)..at(secret.end), rule)
+            })
+            .collect()
+    }
+
+    /// A text with its credentials replaced, and the rules that found them; `None`: none.
+    pub fn redact_text(&self, text: &str) -> Option<(String, Vec<String>)> {
+        let found = self.scan_text(text.as_bytes());
+        if found.is_empty() {
+            return None;
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut kept = 0;
+        let mut rules = Vec::new();
+        for (secret, rule) in found {
+            let secret = char_bounds(text.as_bytes(), secret);
+            out.push_str(&text[kept..secret.start]);
+            out.push_str(&marker(self.rule_id(rule)));
+            kept = secret.end;
+            rules.push(self.rule_id(rule).to_owned());
+        }
+        out.push_str(&text[kept..]);
+        Some((out, rules))
+    }
+
+    fn rule_id(&self, rule: usize) -> &str {
+        &self.rules.rules[rule].id
+    }
+
+    /// Secrets in one decoded text: (where, which rule), in order, merged where they overlap.
+    fn scan_text(&self, text: &[u8]) -> Vec<(Range<usize>, usize)> {
+        merge(self.candidates(text), |r| self.rules.rules[r].id.contains("generic"))
+    }
+
+    /// What the rules whose keywords `text` has find in it, overlaps and all.
+    fn candidates(&self, text: &[u8]) -> Vec<(Range<usize>, usize)> {
+        let mut run = vec![false; self.rules.rules.len()];
+        for r in &self.always {
+            run[*r] = true;
+        }
+        let mut any = !self.always.is_empty();
+        for m in self.keywords.find_overlapping_iter(text) {
+            for &r in &self.rules_of_keyword[m.pattern().as_usize()] {
+                run[r] = true;
+                any = true;
+            }
+        }
+        if !any {
+            return Vec::new();
+        }
+        let mut found = Vec::new();
+        for (r, _) in run.iter().enumerate().filter(|(_, run)| **run) {
+            self.rules.find(r, text, |secret| {
+                if !secret.is_empty() {
+                    found.push((secret, r))
+                }
+            });
+        }
+        found
+    }
+}
+
+/// How many levels of JSON inside JSON strings are read (see `scan_string`).
+const NESTED_JSON: u32 = 2;
+
+fn looks_like_json(text: &[u8]) -> bool {
+    matches!(text.iter().find(|b| !b.is_ascii_whitespace()), Some(b'{' | b'['))
+}
+
+/// Findings in order, overlapping ones made one; a specific rule names it over a generic one
+/// (as gitleaks' report prefers), else the first.
+fn merge(
+    mut found: Vec<(Range<usize>, usize)>,
+    generic: impl Fn(usize) -> bool,
+) -> Vec<(Range<usize>, usize)> {
+    found.sort_by_key(|(s, r)| (s.start, std::cmp::Reverse(s.end), *r));
+    let mut merged: Vec<(Range<usize>, usize)> = Vec::new();
+    for (secret, r) in found {
+        match merged.last_mut() {
+            Some((last, rule)) if secret.start < last.end => {
+                last.end = last.end.max(secret.end);
+                if generic(*rule) && !generic(r) {
+                    *rule = r;
+                }
+            }
+            _ => merged.push((secret, r)),
+        }
+    }
+    merged
+}
+
+/// What a credential is replaced by.
+pub fn marker(rule: &str) -> String {
+    format!("[REDACTED:{rule}]")
+}
+
+/// `raw` with each finding's bytes replaced by its marker. The markers need no escaping, and
+/// findings start and end on whole characters, so JSON stays JSON.
+pub fn redact(raw: &[u8], findings: &[Finding]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut kept = 0;
+    for finding in findings {
+        out.extend_from_slice(&raw[kept..finding.raw.start]);
+        out.extend_from_slice(marker(&finding.rule).as_bytes());
+        kept = finding.raw.end;
+    }
+    out.extend_from_slice(&raw[kept..]);
+    out
+}
+
+/// `range` widened to whole UTF-8 characters of `text` (a byte regex may cut one).
+fn char_bounds(text: &[u8], range: Range<usize>) -> Range<usize> {
+    let continuation = |i: usize| i < text.len() && text[i] & 0xC0 == 0x80;
+    let (mut start, mut end) = (range.start, range.end);
+    while start > 0 && continuation(start) {
+        start -= 1;
+    }
+    while continuation(end) {
+        end += 1;
+    }
+    start..end
+}
+
+#[cfg(test)]
+mod tests;
