@@ -10,7 +10,9 @@
 //!   (`BENCH_ROUNDS`, default 3) and the best round of each kept.
 //!
 //! `cargo bench --bench roundtrip`. Uses the tests' in-process s3s-fs server, or
-//! `TEST_S3_ENDPOINT` like the tests. `BENCH_PART=latency|throughput|page|trivial` runs one
+//! `TEST_S3_ENDPOINT` like the tests. `BENCH_PART=secrets` compares creates with and without
+//! the credential scan, `BENCH_PART=reshare` a re-share with a create (neither runs by
+//! default). `BENCH_PART=latency|throughput|page|trivial` runs one
 //! part; `BENCH_FIXTURE=small.json` (etc.) one fixture; for profiling, `BENCH_CREATE_ONLY=1`
 //! or `BENCH_READ_ONLY=1` with `BENCH_PART=throughput`.
 
@@ -70,6 +72,14 @@ async fn main() {
         println!("trivial route (a static asset), {clients} clients: {best:.0} requests/s");
         return;
     }
+    if part == "secrets" {
+        secrets_cost().await;
+        return;
+    }
+    if part == "reshare" {
+        reshare_cost(&app).await;
+        return;
+    }
     if part != "throughput" {
         latency(&app).await;
     }
@@ -91,7 +101,7 @@ async fn pages(app: &Arc<helpers::TestApp>) {
     for name in ["medium.json", "large.json"] {
         let id = app.create(helpers::fixture(name)).await["id"].as_str().unwrap().to_owned();
         let page = Arc::new(format!("/session/{id}"));
-        let size = app.get(&page).await.bytes().await.unwrap().len();
+        let size = app.page(&page).await.bytes().await.unwrap().len();
         let (mut asset, mut view) = (0f64, 0f64);
         for _ in 0..3 {
             let a = app.clone();
@@ -111,7 +121,7 @@ async fn pages(app: &Arc<helpers::TestApp>) {
                 rate(clients, total, move |_| {
                     let (a, p) = (a.clone(), p.clone());
                     async move {
-                        let resp = a.get(&p).await;
+                        let resp = a.page(&p).await;
                         assert_eq!(resp.status(), 200);
                         resp.bytes().await.unwrap();
                     }
@@ -156,8 +166,10 @@ async fn latency(app: &helpers::TestApp) {
             app.store.put(&path, PutPayload::from_bytes(body.clone())).await.unwrap();
             put.push(t.elapsed());
 
+            // A task of its own each time: a share of the same task again is a re-share.
+            let fresh = helpers::another_task(&body);
             let t = Instant::now();
-            let created = app.create(body.clone()).await;
+            let created = app.create(fresh).await;
             create.push(t.elapsed());
             let id = created["id"].as_str().unwrap().to_owned();
 
@@ -213,6 +225,80 @@ async fn latency(app: &helpers::TestApp) {
             ms(gzip),
             ms(gzip) / ms(get),
             ms(validate)
+        );
+    }
+}
+
+/// Creates with `--secret-policy redact` (the default) against `off`, one of each in turn on
+/// two services of the same storage: what looking for credentials adds to a create.
+async fn secrets_cost() {
+    use session_share::secrets::SecretPolicy;
+    let iterations: usize = env_or("BENCH_ITERATIONS", 15);
+    let on = helpers::spawn_app().await;
+    let off = helpers::spawn_app_with(helpers::AppOptions {
+        secret_policy: Some(SecretPolicy::Off),
+        ..Default::default()
+    })
+    .await;
+    println!("create with --secret-policy redact and off: medians of {iterations} in ms");
+    println!("{:<12}{:>10}{:>10}{:>10}{:>8}", "fixture", "bytes", "off", "redact", "ratio");
+    for name in ["small.json", "medium.json", "large.json", "xlarge.json"] {
+        let body = helpers::fixture(name);
+        let (mut with, mut without) = (vec![], vec![]);
+        for i in 0..iterations {
+            for (app, times) in if i % 2 == 0 {
+                [(&on, &mut with), (&off, &mut without)]
+            } else {
+                [(&off, &mut without), (&on, &mut with)]
+            } {
+                let fresh = helpers::another_task(&body);
+                let t = Instant::now();
+                let created = app.create(fresh).await;
+                times.push(t.elapsed());
+                assert_eq!(created["redactions"], serde_json::json!([]));
+            }
+        }
+        let (with, without) = (median(with), median(without));
+        println!(
+            "{:<12}{:>10}{:>10.2}{:>10.2}{:>8.3}",
+            name,
+            body.len(),
+            ms(without),
+            ms(with),
+            with.as_secs_f64() / without.as_secs_f64()
+        );
+    }
+}
+
+/// Sharing a task again (a new revision: the old one kept, the share rewritten) against
+/// sharing a new task, in turn.
+async fn reshare_cost(app: &helpers::TestApp) {
+    let iterations: usize = env_or("BENCH_ITERATIONS", 15);
+    println!("re-share (new revision) and create (new task): medians of {iterations} in ms");
+    println!("{:<12}{:>10}{:>10}{:>10}{:>8}", "fixture", "bytes", "create", "re-share", "ratio");
+    for name in ["small.json", "medium.json", "large.json"] {
+        let body = helpers::another_task(&helpers::fixture(name));
+        app.create(body.clone()).await;
+        let (mut creates, mut reshares) = (vec![], vec![]);
+        for i in 0..iterations {
+            let next = helpers::with_message(&body, &format!("step {i}"));
+            let t = Instant::now();
+            let revised = app.create(next).await;
+            reshares.push(t.elapsed());
+            assert_eq!(revised["updated"], true);
+            let fresh = helpers::another_task(&body);
+            let t = Instant::now();
+            app.create(fresh).await;
+            creates.push(t.elapsed());
+        }
+        let (creates, reshares) = (median(creates), median(reshares));
+        println!(
+            "{:<12}{:>10}{:>10.2}{:>10.2}{:>8.2}",
+            name,
+            body.len(),
+            ms(creates),
+            ms(reshares),
+            reshares.as_secs_f64() / creates.as_secs_f64()
         );
     }
 }
@@ -304,12 +390,19 @@ async fn throughput(app: &Arc<helpers::TestApp>) {
                 })
                 .await,
             );
-            let (a, b, kept) = (app.clone(), body.clone(), ids.clone());
-            if std::env::var("BENCH_CREATE_ONLY").is_ok() {
+            // Each create a task of its own: a share of the same task again is a re-share.
+            let only = std::env::var("BENCH_CREATE_ONLY").is_ok();
+            let fresh: Arc<Vec<Bytes>> = Arc::new(
+                (0..if only { total * 4 } else { total })
+                    .map(|_| helpers::another_task(&body))
+                    .collect(),
+            );
+            let (a, b, kept) = (app.clone(), fresh.clone(), ids.clone());
+            if only {
                 // For profiling: creates alone, nothing else in the profile.
                 create = create.max(
-                    rate(clients, total * 4, move |_| {
-                        let (a, b) = (a.clone(), b.clone());
+                    rate(clients, total * 4, move |i| {
+                        let (a, b) = (a.clone(), b[i].clone());
                         async move {
                             a.create(b).await;
                         }
@@ -320,8 +413,8 @@ async fn throughput(app: &Arc<helpers::TestApp>) {
                 return;
             }
             create = create.max(
-                rate(clients, total, move |_| {
-                    let (a, b, kept) = (a.clone(), b.clone(), kept.clone());
+                rate(clients, total, move |i| {
+                    let (a, b, kept) = (a.clone(), b[i].clone(), kept.clone());
                     async move {
                         let created = a.create(b).await;
                         kept.lock().unwrap().push(created["id"].as_str().unwrap().to_owned());

@@ -123,6 +123,8 @@ impl Application {
             )),
             max_ttl,
             reshare: settings.reshare,
+            secret_policy: settings.secret_policy,
+            allow_indexing: settings.allow_indexing,
         };
         let client_ip_header = ClientIpHeader(settings.client_ip_header.clone());
         tracing::info!(
@@ -249,6 +251,7 @@ fn app(
         .nest("/", api_service())
         .nest("/session", pages::session_routes())
         .nest("/assets", pages::asset_routes())
+        .at("/favicon.ico", pages::favicon_route())
         .at(
             "/api/openapi.json",
             poem::get(poem::endpoint::make_sync(move |_| {

@@ -21,10 +21,12 @@ pub struct PageDocument {
     order: std::sync::OnceLock<Vec<usize>>,
 }
 
-/// Rendered messages by index, within a budget counted in [`PageDocument::weight`].
+/// Rendered messages by index, and whole pages gzip-compressed by their fingerprint, within
+/// one budget counted in [`PageDocument::weight`].
 #[derive(Debug, Default)]
 struct Rendered {
     html: std::sync::RwLock<std::collections::HashMap<usize, Bytes>>,
+    pages: std::sync::RwLock<std::collections::HashMap<u64, Bytes>>,
     used: std::sync::atomic::AtomicUsize,
 }
 
@@ -90,7 +92,8 @@ impl PageDocument {
                     + 256 * (1 + m.images.len())
             })
             .sum();
-        3 * text
+        // At least room for a page of a short session, compressed.
+        (3 * text).max(64 * 1024)
     }
 
     /// Message `index` as HTML: rendered by `render` the first time, remembered while the
@@ -100,14 +103,41 @@ impl PageDocument {
             return html;
         }
         let html = Bytes::from(render());
-        use std::sync::atomic::Ordering;
-        let used = self.rendered.used.fetch_add(html.len(), Ordering::Relaxed) + html.len();
-        if used <= self.render_budget() {
-            self.rendered.html.write().unwrap().insert(index, html.clone());
-        } else {
-            self.rendered.used.fetch_sub(html.len(), Ordering::Relaxed);
+        if self.reserve(html.len()) {
+            if let Some(old) = self.rendered.html.write().unwrap().insert(index, html.clone()) {
+                self.release(old.len());
+            }
         }
         html
+    }
+
+    /// A whole page, gzip-compressed, if kept (see [`Self::keep_compressed_page`]).
+    pub fn compressed_page(&self, key: u64) -> Option<Bytes> {
+        self.rendered.pages.read().unwrap().get(&key).cloned()
+    }
+
+    /// Keeps a compressed page under `key` (what it depends on besides the session) while
+    /// the budget allows.
+    pub fn keep_compressed_page(&self, key: u64, gzip: Bytes) {
+        if self.reserve(gzip.len()) {
+            if let Some(old) = self.rendered.pages.write().unwrap().insert(key, gzip) {
+                self.release(old.len());
+            }
+        }
+    }
+
+    fn reserve(&self, bytes: usize) -> bool {
+        use std::sync::atomic::Ordering;
+        let used = self.rendered.used.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        if used > self.render_budget() {
+            self.release(bytes);
+            return false;
+        }
+        true
+    }
+
+    fn release(&self, bytes: usize) {
+        self.rendered.used.fetch_sub(bytes, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Message `index` as HTML if it has been rendered.

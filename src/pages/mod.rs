@@ -6,32 +6,40 @@
 //! styles and images. Long conversations are split into pages of
 //! [`render::MESSAGES_PER_PAGE`] messages and streamed; images are separate, lazily loaded
 //! requests, never inlined.
+//!
+//! The page's URL is also what users paste into "import task", and what agents are handed,
+//! so `/session/{id}` answers what the client asks for (`Accept`): the page, the stored
+//! JSON exactly as `GET /api/sessions/{id}` answers it (older extensions GET a pasted URL
+//! with `Accept: application/json`), or a Markdown transcript (also `/session/{id}.md`).
 
 mod document;
+mod html;
+mod load;
 mod markdown;
 mod render;
+mod transcript;
 
 use std::sync::{Arc, LazyLock};
 
-use bytes::Bytes;
-use futures::{StreamExt, TryStreamExt};
 use poem::{
-    Body, Response, Route, get, handler,
+    IntoResponse, Request, Response, Route, get, handler,
     http::{StatusCode, header},
-    web::{Data, Path, Query},
+    web::{Accept, Data, Path, Query},
 };
 use serde::Deserialize;
 
 pub use document::DocumentCache;
-use document::{PageDocument, decode_image};
-use render::{MESSAGES_PER_PAGE, PageContext, bottom, error_page, message, top};
+use document::decode_image;
+use html::html_error;
+use load::{Loaded, load};
+use render::{MESSAGES_PER_PAGE, PageContext};
 
 use crate::{
-    access::{ClientAddr, check_readable},
-    domain::{RevisionInfo, ShareId, ShareRecord, Username},
-    error::{ApiError, ErrorStatus},
+    access::ClientAddr,
+    domain::{ShareId, Username},
+    error::ApiError,
+    routes::{ReadRequest, key_in, read},
     state::AppState,
-    storage::{Opened, share_file},
 };
 
 /// Only this binary's own script, styles and images; nothing inline, nothing elsewhere.
@@ -42,6 +50,7 @@ const MESSAGES_PER_PART: usize = 25;
 
 static PAGE_CSS: &str = include_str!("assets/page.css");
 static PAGE_JS: &str = include_str!("assets/page.js");
+static FAVICON: &[u8] = include_bytes!("assets/favicon.ico");
 static HIGHLIGHT_CSS: LazyLock<String> = LazyLock::new(markdown::highlight_css);
 
 /// Routes below `/session`.
@@ -111,132 +120,72 @@ pub struct PageSettings {
     pub vscode_extension_id: String,
 }
 
+/// What a request for a share's page asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    Html,
+    Json,
+    Markdown,
+}
+
+impl Form {
+    /// The first of the page, the JSON or the transcript that `Accept` names, most wanted
+    /// first; the page when it names none of them (or nothing).
+    fn wanted(accept: &Accept) -> Self {
+        let acceptable = accept.0.iter().filter(|m| m.get_param("q").is_none_or(|q| q != "0"));
+        for mime in acceptable {
+            match (mime.type_().as_str(), mime.subtype().as_str()) {
+                ("text", "html" | "*") | ("*", "*") | ("application", "xhtml+xml") => {
+                    return Self::Html;
+                }
+                ("application", "json") => return Self::Json,
+                ("text", "markdown") => return Self::Markdown,
+                _ => {}
+            }
+        }
+        Self::Html
+    }
+}
+
 #[handler]
 async fn page_by_id(
+    req: &Request,
     Path(id): Path<String>,
     Query(query): Query<PageQuery>,
+    accept: Accept,
     state: Data<&AppState>,
     settings: Data<&PageSettings>,
     client: ClientAddr,
 ) -> Response {
-    page(&state, &settings, &client, &id, &query).await.unwrap_or_else(html_error)
-}
-
-/// `/session/{username}/{id}` answers with a permanent redirect to `/session/{id}`: the
-/// extension parses only that form, so any page URL a user copies from the address bar must
-/// be one it can import. No storage is read; the page itself checks the share.
-#[handler]
-async fn page_by_share_code(
-    Path((username, id)): Path<(String, String)>,
-    Query(query): Query<PageQuery>,
-    state: Data<&AppState>,
-) -> Response {
-    let parsed = Username::parse(username.trim()).and_then(|_| ShareId::parse(id.trim()));
-    match parsed {
-        Ok(id) => {
-            let page = query.page.as_deref().and_then(|p| p.trim().parse::<usize>().ok());
-            let location = format!("{}{}", state.share_url(&id), query.with_page(page));
-            Response::builder()
-                .status(StatusCode::MOVED_PERMANENTLY)
-                .header(header::LOCATION, location)
-                .finish()
-        }
-        Err(e) => html_error(e.into()),
-    }
-}
-
-/// A share's revision as a page shows it: the record (the latest's options, the revision's
-/// own size and messages) and the parsed document.
-struct Loaded {
-    record: ShareRecord,
-    /// Every revision kept, oldest first.
-    revisions: Vec<RevisionInfo>,
-    doc: Arc<PageDocument>,
-}
-
-/// The record decides access on every request (a share may have been deleted, made private
-/// or have expired since it was cached); the parsed document comes from the cache.
-async fn load(
-    state: &AppState,
-    settings: &PageSettings,
-    id: &ShareId,
-    revision: Option<u32>,
-) -> Result<Loaded, ApiError> {
-    // A browser sends no key: private shares are not shown here.
-    let latest = state.sessions.current_record(id, None).await?;
-    check_readable(&latest, None)?;
-    let revision = revision.unwrap_or(latest.revision);
-    let shown = shown_revision(&latest, revision).ok_or_else(ApiError::revision_not_found)?;
-    let revisions = latest.revisions();
-    let key = format!("{id}@{revision}");
-    if let Some(doc) = settings.cache.get(&key).await {
-        return Ok(Loaded { record: shown, revisions, doc });
-    }
-    // Not parsed yet: one storage read gives the document.
-    let opened = if revision == latest.revision {
-        state.sessions.open(id, Some(&latest.username), None).await
-    } else {
-        state.sessions.open_revision(id, Some(&latest.username), revision, None).await
+    // `/session/{id}.md` is the transcript whatever `Accept` says.
+    let (id, form) = match id.trim().strip_suffix(".md") {
+        Some(id) => (id.to_owned(), Form::Markdown),
+        None => (id, Form::wanted(&accept)),
     };
-    let (record, Opened::Found { rest, .. }) = opened? else {
-        return Err(ApiError::internal("not-modified answer to an unconditional read"));
+    let answer = match form {
+        Form::Json => return stored_json(req, &state, &client, &id, &query).await,
+        Form::Html => page(req, &state, &settings, &client, &id, &query).await,
+        Form::Markdown => markdown_transcript(&state, &settings, &client, &id, &query).await,
     };
-    check_readable(&record, None)?;
-    let chunks: Vec<Bytes> = share_file::as_gzip(rest).try_collect().await.map_err(|e| {
-        tracing::warn!(error = %e, share_id = %id, "reading a session for its page failed");
-        ApiError::storage_unavailable()
-    })?;
-    let stored: Bytes = chunks.concat().into();
-    let limit = state.uploads.max_body.max(record.size);
-    let document = tokio::task::spawn_blocking(move || crate::compression::gunzip(&stored, limit))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|e| {
-            ApiError::from(crate::storage::StorageError::Corrupt {
-                path: format!("the share {id}"),
-                reason: e.to_string(),
-            })
-        })?;
-    let doc = settings.cache.insert(&key, document).await.map_err(ApiError::internal)?;
-    Ok(Loaded { record, revisions, doc })
+    let mut response = answer.unwrap_or_else(html_error);
+    response
+        .headers_mut()
+        .insert(header::VARY, header::HeaderValue::from_static("Accept, Accept-Encoding"));
+    response
 }
 
-/// Revision `revision` of the share whose latest record is `latest`, as a page shows it.
-fn shown_revision(latest: &ShareRecord, revision: u32) -> Option<ShareRecord> {
-    if revision == latest.revision {
-        return Some(latest.clone());
-    }
-    let earlier = latest.earlier.iter().find(|r| r.revision == revision)?;
-    let mut shown = latest.clone();
-    shown.revision = earlier.revision;
-    shown.revised_at = earlier.created_at;
-    shown.size = earlier.size;
-    shown.message_count = earlier.message_count;
-    Some(shown)
-}
-
-async fn page(
+/// The page's context for the revision and page asked for, and the parsed session.
+async fn context(
     state: &AppState,
     settings: &PageSettings,
     client: &ClientAddr,
     id: &str,
     query: &PageQuery,
-) -> Result<Response, ApiError> {
+) -> Result<(PageContext, Arc<document::PageDocument>), ApiError> {
     state.access.charge_read(None, client)?;
     let id = ShareId::parse(id.trim())?;
     let (page, revision) = (query.page()?, query.revision()?);
     let Loaded { record, revisions, doc } = load(state, settings, &id, revision).await?;
-    let order = doc.chronological();
-    let pages = order.len().div_ceil(MESSAGES_PER_PAGE).max(1);
-    if page > pages {
-        return Err(ApiError::session_not_found());
-    }
-    let shown: Vec<usize> = order
-        .iter()
-        .skip((page - 1) * MESSAGES_PER_PAGE)
-        .take(MESSAGES_PER_PAGE)
-        .copied()
-        .collect();
     let latest = revisions.last().map_or(record.revision, |r| r.revision);
     // Links within an earlier revision stay in it; the latest needs no query.
     let revision_query = if record.revision == latest {
@@ -244,108 +193,111 @@ async fn page(
     } else {
         format!("revision={}", record.revision)
     };
-    let ctx = Arc::new(PageContext {
+    let ctx = PageContext {
         id: id.to_string(),
         share_url: state.share_url(&id),
+        public_url: state.public_url.clone(),
         import_url: format!("vscode://{}/import-session?id={id}", settings.vscode_extension_id),
+        indexable: state.allow_indexing && record.is_public,
         revision_query,
         revisions,
         record,
         page,
-        pages,
-    });
-
-    // The head and header go out first, so the browser can paint while the rest renders.
-    let first = Bytes::from(top(&ctx, &doc));
-    let parts: Vec<Vec<usize>> = shown.chunks(MESSAGES_PER_PART).map(<[usize]>::to_vec).collect();
-    let (ctx_parts, doc_parts) = (ctx.clone(), doc.clone());
-    let middle = futures::stream::iter(parts).then(move |part| {
-        let (ctx, doc) = (ctx_parts.clone(), doc_parts.clone());
-        async move {
-            let first = part.first().copied().unwrap_or_default();
-            let id = ctx.id.clone();
-            // A part seen before is copied together from the rendered messages.
-            let cached: Option<Vec<Bytes>> = part.iter().map(|&i| doc.cached(i)).collect();
-            if let Some(cached) = cached {
-                return Bytes::from(cached.concat());
-            }
-            // Markdown and highlighting are CPU work.
-            let rendered = tokio::task::spawn_blocking(move || {
-                let html: Vec<Bytes> =
-                    part.iter().map(|&i| doc.rendered(i, || message(&ctx, i, &doc))).collect();
-                Bytes::from(html.concat())
-            })
-            .await;
-            part_or_notice(rendered, &id, first)
-        }
-    });
-    let last = Bytes::from(bottom(&ctx));
-    let stream = futures::stream::once(async { first })
-        .chain(middle)
-        .chain(futures::stream::once(async { last }))
-        .map(Ok::<_, std::io::Error>);
-    Ok(html_response(StatusCode::OK)
-        .header(header::CACHE_CONTROL, "no-cache")
-        .body(Body::from_bytes_stream(stream)))
-}
-
-/// A rendered part, or, if rendering it panicked, a notice in its place and an error in the
-/// log: never a silent gap in the conversation.
-fn part_or_notice(
-    rendered: Result<Bytes, tokio::task::JoinError>,
-    id: &str,
-    first_message: usize,
-) -> Bytes {
-    match rendered {
-        Ok(part) => part,
-        Err(error) => {
-            tracing::error!(share_id = %id, first_message, %error,
-                "rendering part of a share page failed");
-            Bytes::from_static(
-                b"<p class=\"render-error\">Some messages here could not be shown.</p>",
-            )
-        }
-    }
-}
-
-fn html_response(status: StatusCode) -> poem::ResponseBuilder {
-    Response::builder()
-        .status(status)
-        .content_type("text/html; charset=utf-8")
-        .header("Content-Security-Policy", PAGE_CSP)
-        .header("X-Content-Type-Options", "nosniff")
-        .header("Referrer-Policy", "no-referrer")
-}
-
-/// Errors as pages a person can read, with the right status.
-fn html_error(err: ApiError) -> Response {
-    let (heading, text) = match err.status {
-        ErrorStatus::NotFound => (
-            "Session not found",
-            "There is no shared session here. It may have been deleted, or the link may be wrong.",
-        ),
-        ErrorStatus::Gone => (
-            "This session has expired",
-            "Its owner shared it for a limited time, and that time is over.",
-        ),
-        ErrorStatus::BadRequest => {
-            ("Not a session link", "This link does not look like a share link.")
-        }
-        ErrorStatus::TooManyRequests => {
-            ("Too many requests", "Please wait a moment and try again.")
-        }
-        ErrorStatus::Unavailable => (
-            "Temporarily unavailable",
-            "Sessions cannot be loaded right now. Please try again shortly.",
-        ),
-        _ => ("Something went wrong", "The session could not be shown."),
+        pages: doc.chronological().len().div_ceil(MESSAGES_PER_PAGE).max(1),
     };
-    let status = err.status.http();
-    let mut builder = html_response(status).header(header::CACHE_CONTROL, "no-store");
-    if let Some(secs) = err.retry_after {
-        builder = builder.header(header::RETRY_AFTER, secs);
+    Ok((ctx, doc))
+}
+
+async fn page(
+    req: &Request,
+    state: &AppState,
+    settings: &PageSettings,
+    client: &ClientAddr,
+    id: &str,
+    query: &PageQuery,
+) -> Result<Response, ApiError> {
+    let (ctx, doc) = context(state, settings, client, id, query).await?;
+    let gzip = crate::compression::accepts_gzip(req.header(header::ACCEPT_ENCODING));
+    html::page(ctx, doc, gzip)
+}
+
+/// The whole session as Markdown, every message (no pages).
+async fn markdown_transcript(
+    state: &AppState,
+    settings: &PageSettings,
+    client: &ClientAddr,
+    id: &str,
+    query: &PageQuery,
+) -> Result<Response, ApiError> {
+    let (ctx, doc) = context(state, settings, client, id, query).await?;
+    let indexable = ctx.indexable;
+    let text = tokio::task::spawn_blocking(move || transcript::transcript(&ctx, &doc))
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Response::builder()
+        .content_type("text/markdown; charset=utf-8")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .header("X-Robots-Tag", if indexable { "all" } else { "noindex" })
+        .body(text))
+}
+
+/// The stored session, exactly as `GET /api/sessions/{id}` answers it (a key may be sent,
+/// as there), with its errors as JSON: the client asking is a program.
+async fn stored_json(
+    req: &Request,
+    state: &AppState,
+    client: &ClientAddr,
+    id: &str,
+    query: &PageQuery,
+) -> Response {
+    let answer = async {
+        let caller = state.access.reader(key_in(req), client).await?;
+        let id = ShareId::parse(id.trim())?;
+        let ask = ReadRequest {
+            id: &id,
+            owner: None,
+            revision: query.revision()?,
+            if_none_match: req.header(header::IF_NONE_MATCH),
+            accepts_gzip: crate::compression::accepts_gzip(req.header(header::ACCEPT_ENCODING)),
+        };
+        read(state, caller.as_ref(), ask).await
+    };
+    let mut response = match answer.await {
+        Ok(read) => read.into_response(),
+        Err(e) => poem::error::ResponseError::as_response(&e),
+    };
+    response
+        .headers_mut()
+        .insert(header::VARY, header::HeaderValue::from_static("Accept, Accept-Encoding"));
+    response
+}
+
+/// `/session/{username}/{id}` answers with a permanent redirect to `/session/{id}` (and
+/// `/session/{username}/{id}.md` to `/session/{id}.md`): the extension parses only that form,
+/// so any page URL a user copies from the address bar must be one it can import. No storage
+/// is read; the page itself checks the share.
+#[handler]
+async fn page_by_share_code(
+    Path((username, id)): Path<(String, String)>,
+    Query(query): Query<PageQuery>,
+    state: Data<&AppState>,
+) -> Response {
+    let (id, suffix) = match id.trim().strip_suffix(".md") {
+        Some(id) => (id.to_owned(), ".md"),
+        None => (id, ""),
+    };
+    let parsed = Username::parse(username.trim()).and_then(|_| ShareId::parse(id.trim()));
+    match parsed {
+        Ok(id) => {
+            let page = query.page.as_deref().and_then(|p| p.trim().parse::<usize>().ok());
+            let location = format!("{}{suffix}{}", state.share_url(&id), query.with_page(page));
+            Response::builder()
+                .status(StatusCode::MOVED_PERMANENTLY)
+                .header(header::LOCATION, location)
+                .finish()
+        }
+        Err(e) => html_error(e.into()),
     }
-    builder.body(error_page(status.as_u16(), heading, text))
 }
 
 /// One image of one message, decoded from its data URL; charged as a read.
@@ -404,16 +356,47 @@ fn highlight_css() -> Response {
     asset("text/css; charset=utf-8", HIGHLIGHT_CSS.as_str())
 }
 
+#[handler]
+fn favicon() -> Response {
+    Response::builder()
+        .content_type("image/x-icon")
+        .header(header::CACHE_CONTROL, "public, max-age=86400")
+        .body(FAVICON)
+}
+
+/// `/favicon.ico`, which browsers ask for on every page.
+pub fn favicon_route() -> poem::RouteMethod {
+    get(favicon)
+}
+
 #[cfg(test)]
 mod tests {
+    use poem::FromRequest;
+
     use super::*;
 
-    #[tokio::test]
-    async fn a_part_that_panics_becomes_a_visible_notice() {
-        let ok = tokio::task::spawn_blocking(|| Bytes::from_static(b"<article>")).await;
-        assert_eq!(part_or_notice(ok, "abc", 0), Bytes::from_static(b"<article>"));
-        let panicked = tokio::task::spawn_blocking(|| -> Bytes { panic!("a renderer bug") }).await;
-        let notice = part_or_notice(panicked, "abc", 25);
-        assert!(String::from_utf8_lossy(&notice).contains("could not be shown"));
+    fn wanted(accept: &str) -> Form {
+        let req = Request::builder().header(header::ACCEPT, accept).finish();
+        let accept = futures::executor::block_on(Accept::from_request_without_body(&req)).unwrap();
+        Form::wanted(&accept)
+    }
+
+    #[test]
+    fn the_page_answers_what_the_client_prefers() {
+        use Form::*;
+        for (accept, form) in [
+            ("", Html),
+            ("*/*", Html),
+            ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", Html),
+            ("application/json", Json),
+            ("application/json, text/plain, */*", Json),
+            ("text/html;q=0.5, application/json", Json),
+            ("application/json;q=0.5, text/html", Html),
+            ("text/markdown", Markdown),
+            ("text/markdown, text/html;q=0.9", Markdown),
+            ("text/html;q=0, application/json", Json),
+        ] {
+            assert_eq!(wanted(accept), form, "{accept:?}");
+        }
     }
 }

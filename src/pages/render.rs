@@ -26,12 +26,36 @@ pub struct PageContext {
     /// latest).
     pub revision_query: String,
     pub share_url: String,
+    /// The service's public base URL.
+    pub public_url: String,
     pub import_url: String,
     pub page: usize,
     pub pages: usize,
+    /// Whether search engines may index it (`--allow-indexing`).
+    pub indexable: bool,
 }
 
 impl PageContext {
+    /// The stored JSON of the revision shown.
+    pub fn json_url(&self) -> String {
+        let query = if self.revision_query.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", self.revision_query)
+        };
+        format!("{}/api/sessions/{}{query}", self.public_url, self.id)
+    }
+
+    /// The transcript of the revision shown.
+    pub fn markdown_url(&self) -> String {
+        let query = if self.revision_query.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", self.revision_query)
+        };
+        format!("{}.md{query}", self.share_url)
+    }
+
     /// A link's query within this page's revision, to `page` if given.
     pub fn query(&self, page: Option<usize>) -> String {
         let parts: Vec<String> = [
@@ -81,15 +105,36 @@ impl PageContext {
     }
 }
 
-fn head(title: &str, description: &str, url: Option<&str>) -> String {
+/// What a page's head says besides its title and description.
+#[derive(Default)]
+struct Head<'a> {
+    /// The share page's own URL.
+    url: Option<&'a str>,
+    /// The same page as Markdown.
+    markdown: Option<&'a str>,
+    indexable: bool,
+}
+
+fn head(title: &str, description: &str, more: Head) -> String {
     let (title, description) = (escape(title), escape(description));
-    let og_url = url
+    let og_url = more
+        .url
         .map(|u| format!("<meta property=\"og:url\" content=\"{}\">\n", escape(u)))
         .unwrap_or_default();
+    let alternate = more
+        .markdown
+        .map(|u| {
+            format!(
+                "<link rel=\"alternate\" type=\"text/markdown\" href=\"{}\" title=\"Transcript (Markdown)\">\n",
+                escape(u)
+            )
+        })
+        .unwrap_or_default();
+    let robots = if more.indexable { "" } else { "<meta name=\"robots\" content=\"noindex\">\n" };
     format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <meta name=\"color-scheme\" content=\"light dark\">\n\
+         <meta name=\"color-scheme\" content=\"light dark\">\n{robots}\
          <title>{title} · session-share</title>\n\
          <meta name=\"description\" content=\"{description}\">\n\
          <meta property=\"og:type\" content=\"article\">\n\
@@ -99,6 +144,7 @@ fn head(title: &str, description: &str, url: Option<&str>) -> String {
          <meta name=\"twitter:card\" content=\"summary\">\n\
          <meta name=\"twitter:title\" content=\"{title}\">\n\
          <meta name=\"twitter:description\" content=\"{description}\">\n\
+         <link rel=\"icon\" href=\"/favicon.ico\" sizes=\"32x32\">\n{alternate}\
          <link rel=\"stylesheet\" href=\"/assets/page.css\">\n\
          <link rel=\"stylesheet\" href=\"/assets/highlight.css\">\n\
          <script src=\"/assets/page.js\" defer></script>\n</head>\n<body>\n"
@@ -109,7 +155,7 @@ fn head(title: &str, description: &str, url: Option<&str>) -> String {
 pub fn error_page(status: u16, heading: &str, text: &str) -> String {
     format!(
         "{}<main class=\"error\"><p class=\"status\">{status}</p><h1>{}</h1><p>{}</p></main>\n</body>\n</html>\n",
-        head(heading, text, None),
+        head(heading, text, Head::default()),
         escape(heading),
         escape(text)
     )
@@ -152,13 +198,21 @@ pub fn top(ctx: &PageContext, doc: &PageDocument) -> String {
          <p class=\"meta\"><span class=\"author\" id=\"author\">{author}</span> · \
          <time datetime=\"{iso}\">{date}</time> · <span id=\"message-count\" data-count=\"{count}\">{count_text} messages</span>{pager}</p>\n\
          <p class=\"stats\"><span>{tin} tokens in</span> · <span>{tout} tokens out</span> · <span id=\"cost\">${cost:.2}</span></p>\n\
-         {revision_nav}<nav class=\"actions\">\n\
+         {revision_nav}{redactions}<nav class=\"actions\">\n\
          <a class=\"button primary\" id=\"import\" href=\"{import}\">Import to VS Code</a>\n\
          <button type=\"button\" class=\"button\" id=\"copy-code\" data-code=\"{code}\">Copy share code</button>\n\
          <a class=\"button\" id=\"download\" href=\"/api/public/sessions/{id}{query}\" download=\"{id}.json\">Download JSON</a>\n\
          <input id=\"share-code\" class=\"share-code\" value=\"{code}\" readonly hidden>\n\
          </nav>\n</header>\n<main class=\"chat\" id=\"chat\">\n",
-        head = head(&ctx.record.title, &description, Some(&ctx.share_url)),
+        head = head(
+            &ctx.record.title,
+            &description,
+            Head {
+                url: Some(&ctx.share_url),
+                markdown: Some(&ctx.markdown_url()),
+                indexable: ctx.indexable,
+            }
+        ),
         prompt = escape(prompt),
         author = escape(ctx.record.username.as_str()),
         iso = created.to_rfc3339(),
@@ -173,6 +227,13 @@ pub fn top(ctx: &PageContext, doc: &PageDocument) -> String {
         id = escape(&ctx.id),
         query = ctx.query(None),
         revision_nav = ctx.revision_nav(),
+        redactions = match ctx.record.redactions {
+            0 => String::new(),
+            n => format!(
+                "<p class=\"notice\" id=\"redactions\" role=\"note\">{}</p>\n",
+                super::transcript::redaction_notice(n)
+            ),
+        },
     )
 }
 
@@ -200,11 +261,11 @@ pub fn bottom(ctx: &PageContext) -> String {
     nav
 }
 
-fn kind(m: &PageMessage) -> &str {
+pub(super) fn kind(m: &PageMessage) -> &str {
     m.say.as_deref().or(m.ask.as_deref()).unwrap_or("message")
 }
 
-fn is_user(index_in_doc: usize, m: &PageMessage, doc: &PageDocument) -> bool {
+pub(super) fn is_user(index_in_doc: usize, m: &PageMessage, doc: &PageDocument) -> bool {
     matches!(m.say.as_deref(), Some("user_feedback" | "user_feedback_diff"))
         || (index_in_doc == 0
             && m.say.as_deref() == Some("text")
@@ -339,7 +400,7 @@ fn content(m: &PageMessage) -> (String, String) {
     }
 }
 
-fn label(kind: &str) -> String {
+pub(super) fn label(kind: &str) -> String {
     match kind {
         "text" => "Assistant".into(),
         "user_feedback" => "User".into(),

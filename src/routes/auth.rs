@@ -17,6 +17,17 @@ pub struct SyntxApiKey(auth::ApiKey);
 #[oai(rename = "BearerKey", ty = "bearer")]
 pub struct BearerKey(auth::Bearer);
 
+/// The key a request carries, read as the API's security schemes read it: for the routes
+/// outside the OpenAPI document (a share page asked for JSON).
+pub fn key_in(req: &poem::Request) -> Option<ApiKey> {
+    if let Some(key) = req.header("Syntx-Api-Key") {
+        return Some(ApiKey::presented(key));
+    }
+    let authorization = req.header(poem::http::header::AUTHORIZATION)?;
+    let (scheme, token) = authorization.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| ApiKey::presented(token.trim()))
+}
+
 /// A key is required.
 #[derive(SecurityScheme)]
 pub enum RequiredKey {

@@ -15,7 +15,9 @@
 //!   refusal instead of a broken pipe (Node's fetch, the extension's client, reports EPIPE
 //!   otherwise). Past a bound the answer says `Connection: close`, and the connection is
 //!   closed after it.
-//! - Every answer says `X-Content-Type-Options: nosniff`.
+//! - Every answer says `X-Content-Type-Options: nosniff`, and `X-Robots-Tag: noindex` unless
+//!   the route said otherwise (a public share's page under `--allow-indexing`): what users
+//!   share is not for search engines unless the operator decides it is.
 
 use std::sync::{
     Arc, LazyLock,
@@ -55,8 +57,11 @@ pub async fn envelope<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Re
             );
         }
     }
-    resp.headers_mut()
-        .insert("x-content-type-options", poem::http::HeaderValue::from_static("nosniff"));
+    let headers = resp.headers_mut();
+    headers.insert("x-content-type-options", poem::http::HeaderValue::from_static("nosniff"));
+    if !headers.contains_key("x-robots-tag") {
+        headers.insert("x-robots-tag", poem::http::HeaderValue::from_static("noindex"));
+    }
     Ok(resp)
 }
 
@@ -244,6 +249,7 @@ static ROUTES: LazyLock<Vec<(Vec<String>, Vec<String>)>> = LazyLock::new(|| {
         "/session/{username}/{id}",
         "/session/{id}/images/{message}/{n}",
         "/assets/{file}",
+        "/favicon.ico",
         "/api/openapi.json",
         "/docs",
     ] {

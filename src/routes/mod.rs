@@ -19,9 +19,11 @@ mod sharing;
 mod stored;
 mod upload;
 
+pub use auth::key_in;
 pub use envelope::envelope;
 pub use models::ShareSummary;
 pub use openapi_doc::{EXAMPLE_ID, EXAMPLE_ID_KEY};
+pub use read::{ReadRequest, read};
 pub use sharing::summary;
 
 use poem_openapi::Tags;

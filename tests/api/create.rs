@@ -271,7 +271,7 @@ async fn a_lone_surrogate_escape_is_accepted_and_kept() {
     let id = app.create(body.clone()).await["id"].as_str().unwrap().to_owned();
     let stored = app.get(&format!("/api/sessions/{id}")).await.bytes().await.unwrap();
     assert_eq!(stored, body.as_bytes(), "stored bytes changed");
-    let page = app.get(&format!("/session/{id}")).await;
+    let page = app.page(&format!("/session/{id}")).await;
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.unwrap().contains("cut \u{fffd}| and \u{fffd}|"));
 }

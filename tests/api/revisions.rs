@@ -42,7 +42,7 @@ async fn sharing_a_task_again_keeps_its_link_and_every_revision() {
     let import = app.import(json!({"id": id, "username": "alice"}), None).await;
     assert_eq!(import.headers()["x-session-revision"], "3");
     assert_eq!(import.bytes().await.unwrap(), third);
-    let page = app.get(&format!("/session/{id}")).await.text().await.unwrap();
+    let page = app.page(&format!("/session/{id}")).await.text().await.unwrap();
     assert!(
         page.contains("and on") && page.contains("revision 3 of 3"),
         "the page shows the latest"
@@ -54,7 +54,7 @@ async fn sharing_a_task_again_keeps_its_link_and_every_revision() {
         let code = app.get(&format!("/api/sessions/alice/{id}?revision={n}")).await;
         assert_eq!(code.bytes().await.unwrap(), body.clone(), "revision {n} by share code");
     }
-    let old_page = app.get(&format!("/session/{id}?revision=1")).await.text().await.unwrap();
+    let old_page = app.page(&format!("/session/{id}?revision=1")).await.text().await.unwrap();
     assert!(old_page.contains("revision 1 of 3") && !old_page.contains("and on"));
     assert!(old_page.contains(&format!("href=\"/session/{id}?revision=2\"")), "links to the next");
     assert_error(

@@ -152,3 +152,28 @@ test("Node's fetch imports a share served gzip-compressed, byte for byte", async
     }
   }
 });
+
+// The older extension imports a pasted share URL by GETting it as it stands, with
+// `Accept: application/json` and the key as a bearer token, then checks the JSON's shape
+// (`version`, `task`, `messages`). Before the page route negotiated, it got the HTML page and
+// showed "Import failed: Unexpected token '<'".
+test("the older extension's import of a pasted share URL gets the session JSON", async () => {
+  const body = JSON.stringify({ ...JSON.parse(session(1)), isPublic: false, task: { ...JSON.parse(session(1)).task, id: "pasted-url" } });
+  const created = await fetch(`${service.base}/api/sessions/create`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "Syntx-Api-Key": service.key },
+    body,
+  });
+  assert.equal(created.status, 201);
+  const { url } = await created.json();
+  assert.match(url, /\/session\/[A-Za-z0-9_-]{21}$/);
+  const resp = await fetch(url, { headers: { Accept: "application/json", Authorization: `Bearer ${service.key}` } });
+  assert.equal(resp.status, 200);
+  const session_ = await resp.json();
+  assert.equal(typeof session_.version, "string");
+  assert.ok(Array.isArray(session_.messages) && session_.task);
+  assert.equal(JSON.stringify(session_), JSON.stringify(JSON.parse(body)));
+  // What an agent reads of the same link.
+  const markdown = await fetch(`${url}.md`, { headers: { Authorization: `Bearer ${service.key}` } });
+  assert.equal(markdown.status, 404, "a private share's transcript is not public");
+});

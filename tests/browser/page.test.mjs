@@ -145,14 +145,16 @@ test("missing, private and expired shares get HTML pages with 404 and 410", asyn
   assert.match(resp.headers()["content-type"], /^text\/html/);
   assert.equal(await page.textContent("h1"), "Session not found");
 
+  // Each a task of its own: sharing a task again adds a revision and keeps the options.
   const base = JSON.parse(fixture("small.json"));
-  const secret = await share(service, JSON.stringify({ ...base, isPublic: false }));
+  const task = (id) => ({ ...base.task, id: `${id}-${Date.now()}` });
+  const secret = await share(service, JSON.stringify({ ...base, task: task("private"), isPublic: false }));
   resp = await page.goto(`${service.base}/session/${secret.id}`);
   assert.equal(resp.status(), 404);
   assert.equal(await page.textContent("h1"), "Session not found");
 
   const soon = new Date(Date.now() + 2000).toISOString();
-  const expiring = await share(service, JSON.stringify({ ...base, expiresAt: soon }));
+  const expiring = await share(service, JSON.stringify({ ...base, task: task("expiring"), expiresAt: soon }));
   resp = await page.goto(`${service.base}/session/viragtiwari/${expiring.id}`);
   assert.equal(resp.status(), 200);
   await new Promise((r) => setTimeout(r, 2500));
