@@ -252,6 +252,7 @@ fn app(
         .nest("/session", pages::session_routes())
         .nest("/assets", pages::asset_routes())
         .at("/favicon.ico", pages::favicon_route())
+        .at("/my", pages::owner_route())
         .at(
             "/api/openapi.json",
             poem::get(poem::endpoint::make_sync(move |_| {

@@ -16,6 +16,7 @@ mod document;
 mod html;
 mod load;
 mod markdown;
+mod owner;
 mod render;
 mod transcript;
 
@@ -50,6 +51,7 @@ const MESSAGES_PER_PART: usize = 25;
 
 static PAGE_CSS: &str = include_str!("assets/page.css");
 static PAGE_JS: &str = include_str!("assets/page.js");
+static OWNER_JS: &str = include_str!("assets/my.js");
 static FAVICON: &[u8] = include_bytes!("assets/favicon.ico");
 static HIGHLIGHT_CSS: LazyLock<String> = LazyLock::new(markdown::highlight_css);
 
@@ -66,6 +68,7 @@ pub fn asset_routes() -> Route {
     Route::new()
         .at("/page.css", get(page_css))
         .at("/page.js", get(page_js))
+        .at("/my.js", get(owner_js))
         .at("/highlight.css", get(highlight_css))
 }
 
@@ -349,6 +352,16 @@ fn page_css() -> Response {
 #[handler]
 fn page_js() -> Response {
     asset("text/javascript; charset=utf-8", PAGE_JS)
+}
+
+#[handler]
+fn owner_js() -> Response {
+    asset("text/javascript; charset=utf-8", OWNER_JS)
+}
+
+/// `/my`, the owner's page.
+pub fn owner_route() -> poem::RouteMethod {
+    get(owner::owner_page)
 }
 
 #[handler]

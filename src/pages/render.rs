@@ -113,6 +113,13 @@ struct Head<'a> {
     /// The same page as Markdown.
     markdown: Option<&'a str>,
     indexable: bool,
+    /// The page's one script, if it has one.
+    script: Option<&'a str>,
+}
+
+/// The head of a page of this service that is not a share: its own script, out of search.
+pub fn head_of_page(title: &str, description: &str, script: &str) -> String {
+    head(title, description, Head { script: Some(script), ..Head::default() })
 }
 
 fn head(title: &str, description: &str, more: Head) -> String {
@@ -131,6 +138,8 @@ fn head(title: &str, description: &str, more: Head) -> String {
         })
         .unwrap_or_default();
     let robots = if more.indexable { "" } else { "<meta name=\"robots\" content=\"noindex\">\n" };
+    let script =
+        more.script.map(|s| format!("<script src=\"{s}\" defer></script>\n")).unwrap_or_default();
     format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
@@ -146,8 +155,7 @@ fn head(title: &str, description: &str, more: Head) -> String {
          <meta name=\"twitter:description\" content=\"{description}\">\n\
          <link rel=\"icon\" href=\"/favicon.ico\" sizes=\"32x32\">\n{alternate}\
          <link rel=\"stylesheet\" href=\"/assets/page.css\">\n\
-         <link rel=\"stylesheet\" href=\"/assets/highlight.css\">\n\
-         <script src=\"/assets/page.js\" defer></script>\n</head>\n<body>\n"
+         <link rel=\"stylesheet\" href=\"/assets/highlight.css\">\n{script}</head>\n<body>\n"
     )
 }
 
@@ -211,6 +219,7 @@ pub fn top(ctx: &PageContext, doc: &PageDocument) -> String {
                 url: Some(&ctx.share_url),
                 markdown: Some(&ctx.markdown_url()),
                 indexable: ctx.indexable,
+                script: Some("/assets/page.js"),
             }
         ),
         prompt = escape(prompt),
@@ -257,7 +266,10 @@ pub fn bottom(ctx: &PageContext) -> String {
         }
         nav.push_str("</nav>\n");
     }
-    nav.push_str("<footer class=\"foot\">Shared with session-share</footer>\n</body>\n</html>\n");
+    nav.push_str(
+        "<footer class=\"foot\">Shared with session-share · \
+         <a href=\"/my\" id=\"manage\">Manage your shares</a></footer>\n</body>\n</html>\n",
+    );
     nav
 }
 

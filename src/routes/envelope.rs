@@ -250,6 +250,7 @@ static ROUTES: LazyLock<Vec<(Vec<String>, Vec<String>)>> = LazyLock::new(|| {
         "/session/{id}/images/{message}/{n}",
         "/assets/{file}",
         "/favicon.ico",
+        "/my",
         "/api/openapi.json",
         "/docs",
     ] {

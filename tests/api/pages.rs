@@ -405,3 +405,22 @@ async fn white_space_around_ids_and_usernames_is_ignored() {
         assert_eq!(app.page(&path).await.status(), StatusCode::OK, "{path}");
     }
 }
+
+/// `/my` is a fixed shell under the page's policy: its one script is a file of this service.
+#[tokio::test]
+async fn the_owner_page_is_a_shell_with_one_script_of_its_own() {
+    let app = spawn_app().await;
+    let resp = app.page("/my").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let csp = resp.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(resp.headers()["x-robots-tag"], "noindex");
+    let html = resp.text().await.unwrap();
+    assert_eq!(html.matches("<script").count(), 1);
+    assert!(html.contains("<script src=\"/assets/my.js\" defer></script>"));
+    assert!(html.contains("type=\"password\""));
+    let script = app.page("/assets/my.js").await;
+    assert_eq!(script.headers()["content-type"], "text/javascript; charset=utf-8");
+    let script = script.text().await.unwrap();
+    assert!(!script.contains("innerHTML"), "every field is written as text");
+}
