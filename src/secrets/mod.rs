@@ -197,22 +197,19 @@ impl SecretScanner {
 
     /// What the rules whose keywords `text` has find in it, overlaps and all.
     fn candidates(&self, text: &[u8]) -> Vec<(Range<usize>, usize)> {
-        let mut run = vec![false; self.rules.rules.len()];
-        for r in &self.always {
-            run[*r] = true;
-        }
-        let mut any = !self.always.is_empty();
-        for m in self.keywords.find_overlapping_iter(text) {
-            for &r in &self.rules_of_keyword[m.pattern().as_usize()] {
-                run[r] = true;
-                any = true;
-            }
-        }
-        if !any {
+        // No rule finds anything this short (the shortest, a URL with a password, is longer).
+        if text.len() < MIN_TEXT {
             return Vec::new();
         }
+        // Which rules to run, in rule order: most texts name no keyword and run none.
+        let mut run: Vec<usize> = self.always.clone();
+        for m in self.keywords.find_overlapping_iter(text) {
+            run.extend_from_slice(&self.rules_of_keyword[m.pattern().as_usize()]);
+        }
+        run.sort_unstable();
+        run.dedup();
         let mut found = Vec::new();
-        for (r, _) in run.iter().enumerate().filter(|(_, run)| **run) {
+        for r in run {
             self.rules.find(r, text, |secret| {
                 if !secret.is_empty() {
                     found.push((secret, r))
@@ -222,6 +219,9 @@ impl SecretScanner {
         found
     }
 }
+
+/// Texts shorter than this are not scanned.
+const MIN_TEXT: usize = 8;
 
 /// How many levels of JSON inside JSON strings are read (see `scan_string`).
 const NESTED_JSON: u32 = 2;
