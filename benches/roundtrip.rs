@@ -9,7 +9,8 @@
 //!   sessions, requests per second, direct and service alternated in rounds
 //!   (`BENCH_ROUNDS`, default 3) and the best round of each kept.
 //!
-//! `cargo bench --bench roundtrip`. Uses the tests' in-process s3s-fs server, or
+//! `cargo bench --bench roundtrip` (`BENCH_SECRET_POLICY=off` for a service that does not
+//! look for credentials). Uses the tests' in-process s3s-fs server, or
 //! `TEST_S3_ENDPOINT` like the tests. `BENCH_PART=secrets` compares creates with and without
 //! the credential scan, `BENCH_PART=reshare` a re-share with a create (neither runs by
 //! default). `BENCH_PART=latency|throughput|page|trivial` runs one
@@ -52,7 +53,17 @@ async fn main() {
     if std::env::var("BENCH_LOG").is_ok() {
         session_share::telemetry::init(session_share::configuration::LogFormat::Json);
     }
-    let app = Arc::new(helpers::spawn_app().await);
+    // BENCH_SECRET_POLICY=off: the service without the credential scan, to tell its cost apart.
+    let policy = std::env::var("BENCH_SECRET_POLICY").ok().map(|p| {
+        <session_share::secrets::SecretPolicy as clap::ValueEnum>::from_str(&p, true).unwrap()
+    });
+    let app = Arc::new(
+        helpers::spawn_app_with(helpers::AppOptions {
+            secret_policy: policy,
+            ..Default::default()
+        })
+        .await,
+    );
     let part = std::env::var("BENCH_PART").unwrap_or_default();
     if part == "trivial" {
         let clients: usize = env_or("BENCH_CLIENTS", 16);
