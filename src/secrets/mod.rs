@@ -142,14 +142,29 @@ impl SecretScanner {
     ) -> Vec<(Range<usize>, usize)> {
         let escaped = &json[content.clone()];
         let text = strings::decode(escaped);
-        let mut found = self.candidates(&text);
+        let mut found = Vec::new();
         if depth > 0 && looks_like_json(&text) {
+            // Its strings with escapes (a file a tool read) are scanned decoded, once; the
+            // rest of it (keys, plain values, structure) as it stands, between them.
+            let mut from = 0;
+            let mut between = |found: &mut Vec<_>, part: Range<usize>| {
+                let at = part.start;
+                found.extend(
+                    self.candidates(&text[part])
+                        .into_iter()
+                        .map(|(s, r): (Range<usize>, usize)| (s.start + at..s.end + at, r)),
+                );
+            };
             strings::string_values(&text, |_, inner| {
-                // A string without escapes reads the same in `text`: already scanned.
                 if memchr::memchr(b'\\', &text[inner.clone()]).is_some() {
-                    found.extend(self.scan_string(&text, inner, depth - 1));
+                    between(&mut found, from..inner.start);
+                    found.extend(self.scan_string(&text, inner.clone(), depth - 1));
+                    from = inner.end;
                 }
             });
+            between(&mut found, from..text.len());
+        } else {
+            found = self.candidates(&text);
         }
         merge(found, |r| self.rules.rules[r].id.contains("generic"))
             .into_iter()
