@@ -147,7 +147,7 @@ impl SecretScanner {
             // Its strings with escapes (a file a tool read) are scanned decoded, once; the
             // rest of it (keys, plain values, structure) as it stands, between them.
             let mut from = 0;
-            let mut between = |found: &mut Vec<_>, part: Range<usize>| {
+            let between = |found: &mut Vec<_>, part: Range<usize>| {
                 let at = part.start;
                 found.extend(
                     self.candidates(&text[part])
