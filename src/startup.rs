@@ -132,6 +132,10 @@ impl Application {
             max_body = state.uploads.max_body, "session-share listening"
         );
         tokio::spawn(probe_until_known(opened.store, conditional_writes));
+        if state.secret_policy != crate::secrets::SecretPolicy::Off {
+            // The rules compile once (about 50 ms): at start-up, not in the first create.
+            tokio::task::spawn_blocking(|| crate::secrets::SecretScanner::embedded().rule_count());
+        }
         tokio::spawn(async move {
             let mut every = tokio::time::interval(LIMITER_CLEANUP);
             loop {
