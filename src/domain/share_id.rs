@@ -1,7 +1,7 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::{DomainError, Username};
+use super::{error::DomainError, username::Username};
 
 /// The id of a share: 21 URL-safe characters when this service makes it
 /// (`K9gGyX8OAbcdefghijklm`): its owner's [`Username::id_prefix`], then 13 more.
@@ -39,7 +39,7 @@ impl ShareId {
     /// future longer id format stays readable; beyond this they are refused outright.
     pub const MAX_LEN: usize = 64;
     /// Ids this service makes start with their owner's prefix, this long.
-    pub const OWNER_PREFIX_LEN: usize = 8;
+    pub const OWNER_PREFIX_LEN: usize = Username::ID_PREFIX_LEN;
     const TAIL_LEN: usize = Self::GENERATED_LEN - Self::OWNER_PREFIX_LEN;
 
     /// Accepts 1 to 64 characters of the URL-safe alphabet `A-Z a-z 0-9 _ -`.

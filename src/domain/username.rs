@@ -1,4 +1,4 @@
-use super::{DomainError, ShareId};
+use super::error::DomainError;
 
 /// The owner of a share, as it appears in share codes (`username/id`) and storage paths.
 ///
@@ -36,6 +36,9 @@ impl Username {
         &self.0
     }
 
+    /// How many characters [`Username::id_prefix`] has.
+    pub const ID_PREFIX_LEN: usize = 8;
+
     /// The first characters of every id drawn for this owner (see [`ShareId::generate_for`]):
     /// 48 bits of the name's SHA-256, in the ids' alphabet. It lets storage keep an owner's
     /// shares under one prefix that an id alone also leads to. Two owners may share a prefix
@@ -45,7 +48,7 @@ impl Username {
         use sha2::Digest;
         let digest = sha2::Sha256::digest(self.0.as_bytes());
         let mut prefix = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..6]);
-        prefix.truncate(ShareId::OWNER_PREFIX_LEN);
+        prefix.truncate(Self::ID_PREFIX_LEN);
         prefix
     }
 }

@@ -17,9 +17,9 @@ use poem::{
 };
 
 use super::{
-    MESSAGES_PER_PART, PAGE_CSP,
     document::PageDocument,
     render::{MESSAGES_PER_PAGE, PageContext, bottom, error_page, message, top},
+    settings::{MESSAGES_PER_PART, PAGE_CSP},
 };
 use crate::error::{ApiError, ErrorStatus};
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::TryStreamExt;
 
-use super::{PageSettings, document::PageDocument};
+use super::{document::PageDocument, settings::PageSettings};
 use crate::{
     access::check_readable,
     domain::{RevisionInfo, ShareId, ShareRecord},

@@ -18,6 +18,7 @@ mod load;
 mod markdown;
 mod owner;
 mod render;
+mod settings;
 mod transcript;
 
 use std::sync::{Arc, LazyLock};
@@ -34,6 +35,7 @@ use document::decode_image;
 use html::html_error;
 use load::{Loaded, load};
 use render::{MESSAGES_PER_PAGE, PageContext};
+pub use settings::PageSettings;
 
 use crate::{
     access::ClientAddr,
@@ -42,12 +44,6 @@ use crate::{
     routes::{ReadRequest, key_in, read},
     state::AppState,
 };
-
-/// Only this binary's own script, styles and images; nothing inline, nothing elsewhere.
-const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
-     connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
-/// Messages rendered per streamed part of a page.
-const MESSAGES_PER_PART: usize = 25;
 
 static PAGE_CSS: &str = include_str!("assets/page.css");
 static PAGE_JS: &str = include_str!("assets/page.js");
@@ -112,15 +108,6 @@ fn number(raw: Option<&str>, name: &str) -> Result<Option<usize>, ApiError> {
             .ok_or_else(|| ApiError::invalid_request(format!("{name} must be a number from 1")))
     })
     .transpose()
-}
-
-/// What only the share pages need, beside [`AppState`].
-#[derive(Clone)]
-pub struct PageSettings {
-    /// Parsed sessions, so that page views and image requests do not each parse one.
-    pub cache: DocumentCache,
-    /// The extension the page's "Import to VS Code" deep link opens.
-    pub vscode_extension_id: String,
 }
 
 /// What a request for a share's page asks for.

@@ -8,7 +8,7 @@
 
 use poem::{Response, handler, http::header};
 
-use super::{PAGE_CSP, render::head_of_page};
+use super::{render::head_of_page, settings::PAGE_CSP};
 
 #[handler]
 pub fn owner_page() -> Response {

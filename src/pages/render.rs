@@ -240,7 +240,7 @@ pub fn top(ctx: &PageContext, doc: &PageDocument) -> String {
             0 => String::new(),
             n => format!(
                 "<p class=\"notice\" id=\"redactions\" role=\"note\">{}</p>\n",
-                super::transcript::redaction_notice(n)
+                redaction_notice(n)
             ),
         },
     )
@@ -459,4 +459,12 @@ pub fn message(ctx: &PageContext, index: usize, doc: &PageDocument) -> String {
         kind_attr = escape(kind(m)),
         label = escape(&label),
     )
+}
+
+/// "2 credentials were redacted before this was shared."
+pub fn redaction_notice(count: u32) -> String {
+    match count {
+        1 => "1 credential was redacted before this was shared.".to_owned(),
+        n => format!("{n} credentials were redacted before this was shared."),
+    }
 }

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::{
     document::PageDocument,
-    render::{PageContext, is_user, kind, label},
+    render::{PageContext, is_user, kind, label, redaction_notice},
 };
 
 /// The whole session, every message in order.
@@ -41,14 +41,6 @@ pub fn transcript(ctx: &PageContext, doc: &PageDocument) -> String {
         out.push_str(&message(ctx, doc, index, n + 1));
     }
     out
-}
-
-/// "2 credentials were redacted before this was shared."
-pub fn redaction_notice(count: u32) -> String {
-    match count {
-        1 => "1 credential was redacted before this was shared.".to_owned(),
-        n => format!("{n} credentials were redacted before this was shared."),
-    }
 }
 
 fn message(ctx: &PageContext, doc: &PageDocument, index: usize, n: usize) -> String {

@@ -234,7 +234,7 @@ impl AsResponse for ApiError {
 
 /// The methods each route takes: the OpenAPI document's, and the pages'.
 static ROUTES: LazyLock<Vec<(Vec<String>, Vec<String>)>> = LazyLock::new(|| {
-    let doc = super::openapi_doc::document();
+    let doc = super::openapi_doc::document(&super::api::api_service().spec());
     let mut routes: Vec<(Vec<String>, Vec<String>)> = doc["paths"]
         .as_object()
         .into_iter()

@@ -28,10 +28,9 @@ pub const EXAMPLE_ID_KEY: &[u8; 32] = b"session-share's OpenAPI examples";
 const ID_PATTERN: &str = r"^[A-Za-z0-9_-]{1,64}$";
 const USERNAME_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$";
 
-/// The finished document.
-pub fn document() -> Value {
-    let mut doc: Value =
-        serde_json::from_str(&super::api_service().spec()).expect("poem-openapi writes JSON");
+/// The finished document, from poem-openapi's (`spec`).
+pub fn document(spec: &str) -> Value {
+    let mut doc: Value = serde_json::from_str(spec).expect("poem-openapi writes JSON");
     if let Some(paths) = doc["paths"].as_object_mut() {
         for (path, item) in paths.iter_mut() {
             let Some(item) = item.as_object_mut() else { continue };
