@@ -48,6 +48,12 @@ pub struct OperationLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectionLabels {
+    /// `open` (being served) or `waiting` (its address at its cap).
+    pub state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CacheLabels {
     pub cache: &'static str,
     pub result: &'static str,
@@ -68,6 +74,7 @@ pub struct Metrics {
     bytes_in: Counter,
     bytes_out: Counter,
     uploads_in_flight: Gauge,
+    connections: Family<ConnectionLabels, Gauge>,
     cache: Family<CacheLabels, Counter>,
 }
 
@@ -132,6 +139,12 @@ impl Metrics {
             "Session uploads being received or checked",
             uploads_in_flight.clone(),
         );
+        let connections = Family::<ConnectionLabels, Gauge>::default();
+        registry.register(
+            "connections",
+            "Client connections: open, or waiting for their address's turn",
+            connections.clone(),
+        );
         let cache = Family::<CacheLabels, Counter>::default();
         registry.register(
             "cache_lookups",
@@ -148,6 +161,7 @@ impl Metrics {
             bytes_in,
             bytes_out,
             uploads_in_flight,
+            connections,
             cache,
         })
     }
@@ -187,6 +201,13 @@ impl Metrics {
         UploadGuard(self.clone())
     }
 
+    /// Counts a connection in `state` (`open`, `waiting`) until the guard drops.
+    pub fn connection(&self, state: &'static str) -> ConnectionGuard {
+        let gauge = self.connections.get_or_create(&ConnectionLabels { state }).clone();
+        gauge.inc();
+        ConnectionGuard(gauge)
+    }
+
     pub fn cache(&self, cache: &'static str, hit: bool) {
         let result = if hit { "hit" } else { "miss" };
         self.cache.get_or_create(&CacheLabels { cache, result }).inc();
@@ -206,6 +227,14 @@ pub struct UploadGuard(Arc<Metrics>);
 impl Drop for UploadGuard {
     fn drop(&mut self) {
         self.0.uploads_in_flight.dec();
+    }
+}
+
+pub struct ConnectionGuard(Gauge);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 

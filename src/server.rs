@@ -27,6 +27,7 @@ use std::{
     time::Duration,
 };
 
+use crate::metrics::Metrics;
 use http_body_util::combinators::BoxBody;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
@@ -78,6 +79,7 @@ struct Serving<A> {
     limits: ConnectionLimits,
     slots: Arc<Semaphore>,
     addresses: Addresses,
+    metrics: Arc<Metrics>,
     /// Becomes `true` on shutdown; every connection holds a receiver while it lives.
     stopping: tokio::sync::watch::Receiver<bool>,
 }
@@ -87,6 +89,7 @@ pub async fn serve(
     listener: TcpListener,
     app: impl Endpoint + 'static,
     limits: ConnectionLimits,
+    metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let (stop, stopping) = tokio::sync::watch::channel(false);
@@ -101,6 +104,7 @@ pub async fn serve(
         limits,
         slots: Arc::new(Semaphore::new(limits.max_connections.max(1))),
         addresses: Addresses::default(),
+        metrics,
         stopping,
     });
     tokio::pin!(shutdown);
@@ -170,6 +174,7 @@ impl<A: Endpoint<Output = poem::Response> + 'static> Serving<A> {
         waiting: Waiting,
     ) {
         let deadline = Instant::now() + self.limits.header_timeout;
+        let counted = self.metrics.connection("waiting");
         let held = loop {
             let freed = self.addresses.freed.notified();
             if let Some(held) = waiting.take_turn(cap) {
@@ -189,6 +194,7 @@ impl<A: Endpoint<Output = poem::Response> + 'static> Serving<A> {
                 Ok(permit) => permit.expect("the semaphore is never closed"),
                 Err(_) => return refuse(socket).await,
             };
+        drop(counted);
         self.connection(socket, peer, permit, Some(held));
     }
 
@@ -222,6 +228,7 @@ impl<A: Endpoint<Output = poem::Response> + 'static> Serving<A> {
         let io = TokioIo::new(Watched::new(socket, self.limits, phase));
         let connection = self.builder.serve_connection(io, service).into_owned();
         let mut stopping = self.stopping.clone();
+        let counted = self.metrics.connection("open");
         tokio::spawn(async move {
             tokio::pin!(connection);
             let closed = tokio::select! {
@@ -241,7 +248,7 @@ impl<A: Endpoint<Output = poem::Response> + 'static> Serving<A> {
             if let Err(error) = closed {
                 tracing::debug!(%error, %peer, "connection closed with an error");
             }
-            drop((permit, held, stopping, conn));
+            drop((permit, held, stopping, conn, counted));
         });
     }
 }

@@ -182,6 +182,7 @@ impl Application {
 
     /// Serves until SIGTERM or Ctrl-C, then drains in-flight requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let metrics = self.state.metrics.clone();
         let app = app(self.state, self.pages, self.cors_origins, self.client_ip_header);
         let per_client = self.per_client;
         let app = app.around(move |next, req| {
@@ -193,7 +194,7 @@ impl Application {
                 }
             }
         });
-        crate::server::serve(self.listener, app, self.limits, shutdown_signal()).await
+        crate::server::serve(self.listener, app, self.limits, metrics, shutdown_signal()).await
     }
 }
 

@@ -196,7 +196,10 @@ async fn sigterm_lets_an_in_flight_upload_finish() {
         .body(reqwest::Body::wrap_stream(stream))
         .send();
     let upload = tokio::spawn(upload);
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    crate::helpers::eventually(Duration::from_secs(5), || async {
+        crate::helpers::metric_at(&server.address, "session_share_uploads_in_flight").await == 1.0
+    })
+    .await;
     server.terminate();
     let resp = upload.await.unwrap().unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);

@@ -10,7 +10,7 @@ use tokio::{
     net::{TcpSocket, TcpStream},
 };
 
-use crate::helpers::{AppOptions, TestApp, black_hole, spawn_app_with};
+use crate::helpers::{AppOptions, TestApp, black_hole, eventually, spawn_app_with};
 
 fn server(app: &TestApp) -> SocketAddr {
     app.address.trim_start_matches("http://").parse().unwrap()
@@ -183,7 +183,7 @@ async fn connections_past_the_cap_wait_for_a_free_one() {
     for socket in &mut held {
         socket.write_all(b"GET /api/health HTTP/1.1\r\nHost: test\r\n").await.unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Connections are accepted in the order they were made: the two hold the places.
     let mut third = connect(&app).await;
     third
         .write_all(b"GET /api/health HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
@@ -217,7 +217,10 @@ async fn one_address_holds_at_most_its_share_of_connections() {
     for _ in 0..12 {
         waiting.push(connect_from(&app, from).await.unwrap());
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    eventually(Duration::from_secs(5), || async {
+        app.metric("session_share_connections{state=\"waiting\"}").await == 12.0
+    })
+    .await;
     let mut refused = connect_from(&app, from).await.unwrap();
     let mut answer = vec![0u8; 1024];
     let n = tokio::time::timeout(Duration::from_secs(1), refused.read(&mut answer))
@@ -275,7 +278,10 @@ async fn behind_a_proxy_one_client_holds_at_most_its_share_of_requests() {
         }
     };
     let _held = (stalled("203.0.113.7").await, stalled("203.0.113.7").await);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually(Duration::from_secs(5), || async {
+        app.metric("session_share_uploads_in_flight").await == 2.0
+    })
+    .await;
     let third = app
         .client
         .get(app.url("/api/health"))

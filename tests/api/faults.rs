@@ -11,7 +11,7 @@ use futures::StreamExt;
 use reqwest::StatusCode;
 
 use crate::helpers::{
-    AppOptions, Fault, FaultyProxy, S3Target, another_task, fixture, spawn_app_with,
+    AppOptions, Fault, FaultyProxy, S3Target, another_task, eventually, fixture, spawn_app_with,
 };
 
 const CREATES: usize = 60;
@@ -123,8 +123,11 @@ async fn a_create_answered_503_never_shows_up_when_its_write_lands_late() {
         let (status, answer) = (resp.status(), resp.json::<serde_json::Value>().await.unwrap());
         eprintln!("held {hold:?}: {status} after {:?}", started.elapsed());
         assert!(proxy.held.load(std::sync::atomic::Ordering::SeqCst) >= 1, "no write was held");
-        // Past the hold, whatever was held has landed.
-        tokio::time::sleep(hold + Duration::from_secs(1)).await;
+        // Past the hold, whatever was held lands.
+        eventually(hold + Duration::from_secs(5), || async {
+            reader.stored_sessions().await.len() == 1
+        })
+        .await;
         let stored = reader.stored_sessions().await;
         if made {
             assert_eq!(status, StatusCode::CREATED, "{answer}");

@@ -456,6 +456,11 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The value of one series of `GET /metrics` (`name{labels}` as exposed), 0 if absent.
+    pub async fn metric(&self, series: &str) -> f64 {
+        metric_at(&self.address, series).await
+    }
+
     /// `GET /api/sessions/{id}/revisions`.
     pub async fn revisions(&self, id: &str) -> Response {
         self.get(&format!("/api/sessions/{id}/revisions")).await
@@ -633,6 +638,16 @@ where
         assert!(tokio::time::Instant::now() < deadline, "condition not met within {timeout:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The value of one series of `GET {address}/metrics`, 0 if absent; on a connection of its own,
+/// closed after, so that it does not take a place the test is counting.
+pub async fn metric_at(address: &str, series: &str) -> f64 {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let text = client.get(format!("{address}/metrics")).send().await.unwrap().text().await.unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// Sends `GET path` byte for byte (HTTP clients normalise `..` and `%2E%2E` away, attackers

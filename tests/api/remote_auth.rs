@@ -17,7 +17,7 @@ use poem::{
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{AppOptions, assert_error, small_session, spawn_app_with};
+use crate::helpers::{AppOptions, assert_error, eventually, small_session, spawn_app_with};
 
 /// Accepts `remote-good` as user `Carol` and refuses anything else; counts its calls.
 /// Dropping the sender stops it, connections and all.
@@ -55,7 +55,7 @@ async fn unknown_keys_are_checked_remotely_and_cached() {
     let calls = Arc::new(AtomicUsize::new(0));
     let (url, service) = start_key_service(calls.clone()).await;
     let app = spawn_app_with(AppOptions {
-        auth_url: Some(url),
+        auth_url: Some(url.clone()),
         auth_cache_ttl: Some(Duration::from_secs(300)),
         ..Default::default()
     })
@@ -88,7 +88,11 @@ async fn unknown_keys_are_checked_remotely_and_cached() {
 
     // The key service goes away: a key it has not vouched for is a 503, not a 401.
     drop(service);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let address = url.trim_start_matches("http://").trim_end_matches("/check").to_owned();
+    eventually(Duration::from_secs(5), || async {
+        tokio::net::TcpStream::connect(&address).await.is_err()
+    })
+    .await;
     let resp = create("remote-other").await.unwrap();
     assert_eq!(resp.headers()["retry-after"], "5");
     assert_error(resp, StatusCode::SERVICE_UNAVAILABLE, "AUTH_UNAVAILABLE").await;
