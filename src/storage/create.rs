@@ -9,29 +9,19 @@
 //! it (a proxy that held it, say) never counts: its record says by when it had to land
 //! (`pendingUntil`), and readers treat a later one as not there (see [`settle`](SessionStore::settle)).
 
-use std::{sync::LazyLock, time::Duration};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use object_store::{ObjectStoreExt, PutMode, PutPayload, UpdateVersion, path::Path};
 
 use super::{
     ConditionalWrites, SessionStore, StorageError, layout,
-    share_file::{self, Compressed, Marker, StoredRecord},
-    store::{Slot, corrupt},
+    revise::{Revise, Revised},
+    share_file::{self, Marker, StoredRecord},
+    store::corrupt,
+    writes::{Created, EMPTY, MAX_ATTEMPTS, NewShare, READ_BACK_ATTEMPTS},
 };
-use crate::domain::{ShareId, ShareOptions, ShareRecord, Username};
-
-/// A validated document to store, with what is kept beside it.
-pub struct NewShare {
-    pub compressed: Compressed,
-    /// The document's size as uploaded.
-    pub size: u64,
-    pub message_count: u64,
-    pub task_excerpt: String,
-    pub options: ShareOptions,
-    /// Credentials replaced in it before it was stored.
-    pub redactions: u32,
-}
+use crate::domain::{ShareId, ShareRecord, Username};
 
 /// Where a create goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,14 +30,6 @@ pub enum Placement {
     Task(String),
     /// A share of its own, with a new link.
     NewLink,
-}
-
-#[derive(Debug, Clone)]
-pub struct Created {
-    pub id: ShareId,
-    pub record: ShareRecord,
-    /// An existing share got this revision (or already had this very document).
-    pub updated: bool,
 }
 
 /// How far the storage's clock may be from ours. A create's write counts if storage stamped it
@@ -59,19 +41,12 @@ pub const CLOCK_ALLOWANCE: Duration = Duration::from_secs(1);
 const MAX_GENERATIONS: u32 = 32;
 /// Random ids have 78 bits besides the owner's prefix; the bound only stops a misbehaving store.
 const MAX_ID_ATTEMPTS: usize = 8;
-/// Rounds of read-and-write against concurrent writers before giving up with a conflict.
-const MAX_ATTEMPTS: usize = 10;
 /// A document larger than this looks at its task's id before writing: a write refused
 /// because the share exists would move the whole document for nothing.
 const LOOK_FIRST_BYTES: usize = 256 * 1024;
-/// Reads of what a failed create's write left before its answer stays open (each within the
-/// storage bound).
-const READ_BACK_ATTEMPTS: usize = 5;
 /// How long a create that could not be settled keeps being looked after in the background:
 /// S3 and MinIO refuse a request signed longer ago than 15 minutes.
 const SETTLE_LATER_FOR: Duration = Duration::from_secs(15 * 60);
-
-pub(super) static EMPTY: LazyLock<Compressed> = LazyLock::new(|| Compressed::of(b"{}"));
 
 // Short-lived, matched at once: boxing the record would only add an allocation.
 #[allow(clippy::large_enum_variant)]
@@ -228,74 +203,6 @@ impl SessionStore {
         Ok(Claim::Made(record))
     }
 
-    /// Writes where nothing is. A store found not to honour `If-None-Match` is noted, and
-    /// written to anyway (the caller looked first).
-    async fn put_new(&self, path: &Path, object: PutPayload) -> object_store::Result<()> {
-        match self.put(path, object.clone(), PutMode::Create).await {
-            Err(object_store::Error::NotImplemented { .. }) => {
-                self.conditional.set(ConditionalWrites::Unsupported);
-                self.put(path, object, PutMode::Overwrite).await
-            }
-            other => other,
-        }
-    }
-
-    /// Writes over the object's `version` only. Stores without `If-Match` (the local file
-    /// system, one host): the version is compared just before, under this replica's lock for
-    /// the share, which changes hold.
-    pub(super) async fn put_over(
-        &self,
-        path: &Path,
-        object: PutPayload,
-        version: UpdateVersion,
-    ) -> object_store::Result<()> {
-        match self.put(path, object.clone(), PutMode::Update(version.clone())).await {
-            Err(object_store::Error::NotImplemented { .. }) => {
-                let changed = || object_store::Error::Precondition {
-                    path: path.to_string(),
-                    source: "changed since it was read".into(),
-                };
-                match self.store.head(path).await {
-                    Ok(meta) if meta.e_tag == version.e_tag => {
-                        self.put(path, object, PutMode::Overwrite).await
-                    }
-                    Ok(_) | Err(object_store::Error::NotFound { .. }) => Err(changed()),
-                    Err(e) => Err(e),
-                }
-            }
-            other => other,
-        }
-    }
-
-    /// Whether `path` holds exactly `object`, written in time (see [`SessionStore::settle`]).
-    async fn holds(
-        &self,
-        path: &Path,
-        object: &PutPayload,
-        deadline: DateTime<Utc>,
-    ) -> Result<bool, StorageError> {
-        let found = match self.store.get(path).await {
-            Ok(found) if found.meta.size != object.content_length() as u64 => return Ok(false),
-            Ok(found) => found,
-            Err(object_store::Error::NotFound { .. }) => return Ok(false),
-            Err(e) => return Err(StorageError::from_store("read", path, e)),
-        };
-        let in_time = found.meta.last_modified <= deadline;
-        let stored = found.bytes().await.map_err(|e| StorageError::from_store("read", path, e))?;
-        let mut rest = &stored[..];
-        let ours = object.iter().all(|part| match rest.split_at_checked(part.len()) {
-            Some((head, tail)) if head == &part[..] => {
-                rest = tail;
-                true
-            }
-            _ => false,
-        });
-        if ours {
-            tracing::info!(%path, in_time, "a write whose answer was lost is stored");
-        }
-        Ok(ours && in_time)
-    }
-
     /// A create's write failed as far as we can tell, yet it may have landed, or land later.
     /// Settles which: `true` if it counts (the share is made, the client is told so).
     ///
@@ -346,17 +253,6 @@ impl SessionStore {
         false
     }
 
-    /// Whether `path` holds exactly `object` (a few tries); `None` if storage cannot tell.
-    async fn read_back(&self, path: &Path, object: &PutPayload) -> Option<bool> {
-        let whenever = DateTime::<Utc>::MAX_UTC;
-        for _ in 0..READ_BACK_ATTEMPTS {
-            if let Ok(ours) = self.holds(path, object, whenever).await {
-                return Some(ours);
-            }
-        }
-        None
-    }
-
     /// Keeps trying to read what a failed create left; a share of ours found there, which
     /// its client was told did not exist, is replaced by a marker.
     async fn settle_later(
@@ -393,196 +289,8 @@ impl SessionStore {
 }
 
 /// Storage refused the write's condition (someone else's version is there now).
-fn is_refusal(error: &object_store::Error) -> bool {
-    matches!(
-        error,
-        object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. }
-    )
-}
-
 async fn sleep_until(at: DateTime<Utc>) {
     if let Ok(wait) = (at - Utc::now()).to_std() {
         tokio::time::sleep(wait).await;
-    }
-}
-
-/// What adding a revision found.
-pub(super) enum Revised {
-    /// Boxed: a record is far larger than the other answers.
-    Made(Box<Created>),
-    /// Nothing is at the id.
-    Missing,
-    /// The id's share was deleted or expired: it is never used again.
-    Dead,
-    /// What a failed create left, at this version: as good as empty.
-    Withdrawn(UpdateVersion),
-}
-
-/// How a revision is added.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Revise<'a> {
-    /// Sharing a task again: an expired share is made dead (the task gets a new link).
-    Task,
-    /// `PUT` by the owner, on the version they read when they send one.
-    Put { if_match: Option<&'a str> },
-}
-
-impl SessionStore {
-    /// Replaces the session of `owner`'s share `id` (`PUT`): the session it had becomes a
-    /// revision. `if_match` is the entity tag the owner read, if they want the change only on
-    /// that version.
-    pub async fn replace(
-        &self,
-        owner: &Username,
-        id: &ShareId,
-        share: &NewShare,
-        if_match: Option<&str>,
-    ) -> Result<Created, StorageError> {
-        match self.revise(owner, id, share, Revise::Put { if_match }).await? {
-            Revised::Made(created) => Ok(*created),
-            Revised::Missing | Revised::Dead | Revised::Withdrawn(_) => {
-                Err(StorageError::NotFound { path: format!("share {id}") })
-            }
-        }
-    }
-
-    /// Adds `share` as the next revision of the live share at `id`: the latest is kept as a
-    /// revision of its own (as it is: a standard gzip file), then the new one is written over
-    /// it, only if it is still the version read. An expired share shared again dies instead
-    /// (it is never revived).
-    pub(super) async fn revise(
-        &self,
-        owner: &Username,
-        id: &ShareId,
-        share: &NewShare,
-        how: Revise<'_>,
-    ) -> Result<Revised, StorageError> {
-        let path = layout::share(owner, id);
-        let _queued = self.lock_for(id).lock().await;
-        let _room = self.rewrites.acquire().await.expect("the semaphore is never closed");
-        for _ in 0..MAX_ATTEMPTS {
-            let Some((found, header_len, object)) = self.read_whole(&path).await? else {
-                return Ok(Revised::Missing);
-            };
-            let latest = match found.slot() {
-                Slot::Live(record) => record,
-                Slot::Dead => {
-                    self.caches.dead(id).await;
-                    return Ok(Revised::Dead);
-                }
-                Slot::Withdrawn => return Ok(Revised::Withdrawn(found.version)),
-            };
-            if let Revise::Put { if_match: Some(tag) } = how {
-                if !super::etag_matches(tag, found.version.e_tag.as_deref()) {
-                    return Err(StorageError::ChangedMeanwhile { path: path.to_string() });
-                }
-            }
-            if latest.is_expired(Utc::now()) {
-                if how == Revise::Task {
-                    match self.bury(owner, id, found.version).await {
-                        Ok(()) => return Ok(Revised::Dead),
-                        Err(StorageError::ChangedMeanwhile { .. }) => continue,
-                        Err(e) => return Err(e),
-                    }
-                }
-                return Err(StorageError::Expired { path: path.to_string() });
-            }
-            if object.slice(header_len..) == share.compressed.bytes() {
-                // The very document of the latest revision: nothing to add.
-                return Ok(Revised::Made(Box::new(Created {
-                    id: id.clone(),
-                    record: latest,
-                    updated: true,
-                })));
-            }
-            // Kept as it is, first: if what follows fails, nothing is lost.
-            let archive = layout::revision(owner, id, latest.revision);
-            match self.put_new(&archive, PutPayload::from(object.clone())).await {
-                Ok(())
-                | Err(
-                    object_store::Error::AlreadyExists { .. }
-                    | object_store::Error::Precondition { .. },
-                ) => {}
-                Err(e) => return Err(StorageError::from_store("write", &archive, e)),
-            }
-            let mut next = latest.clone();
-            next.revision = latest.revision + 1;
-            next.revised_at = Utc::now();
-            next.size = share.size;
-            next.message_count = share.message_count;
-            next.redactions = share.redactions;
-            next.task_excerpt = share.task_excerpt.clone();
-            next.pending_until = None;
-            next.earlier.push(latest.this_revision());
-            let keep = self.max_revisions.saturating_sub(1) as usize;
-            let dropped: Vec<u32> = next
-                .earlier
-                .drain(..next.earlier.len().saturating_sub(keep))
-                .map(|r| r.revision)
-                .collect();
-            let object = share_file::object(&StoredRecord::Share(next.clone()), &share.compressed)
-                .map_err(|e| corrupt(&path, e))?;
-            let written = match self.put_over(&path, object.clone(), found.version).await {
-                // The write may have landed though its answer was lost: if our bytes are
-                // there, the revision is made, and the client is told so.
-                Err(error) if !is_refusal(&error) => match self.read_back(&path, &object).await {
-                    Some(true) => Ok(()),
-                    _ => Err(error),
-                },
-                written => written,
-            };
-            match written {
-                Ok(()) => {
-                    self.caches.remember(id, &next).await;
-                    for revision in dropped {
-                        let old = layout::revision(owner, id, revision);
-                        if let Err(error) = self.delete_path(&old).await {
-                            tracing::warn!(%error, "an old revision stays until gc");
-                        }
-                    }
-                    return Ok(Revised::Made(Box::new(Created {
-                        id: id.clone(),
-                        record: next,
-                        updated: true,
-                    })));
-                }
-                Err(
-                    object_store::Error::Precondition { .. }
-                    | object_store::Error::AlreadyExists { .. },
-                ) => {
-                    if matches!(how, Revise::Put { if_match: Some(_) }) {
-                        return Err(StorageError::ChangedMeanwhile { path: path.to_string() });
-                    }
-                    tracing::debug!(share_id = %id, "share changed under us; re-reading");
-                }
-                Err(e) => return Err(StorageError::from_store("write", &path, e)),
-            }
-        }
-        Err(StorageError::Contended { path: path.to_string() })
-    }
-
-    /// Replaces the share at `path` (at `version`) by a marker that keeps its id from ever
-    /// being used again, then deletes its earlier revisions.
-    pub(super) async fn bury(
-        &self,
-        owner: &Username,
-        id: &ShareId,
-        version: UpdateVersion,
-    ) -> Result<(), StorageError> {
-        let path = layout::share(owner, id);
-        let marker = StoredRecord::Deleted(Marker { username: owner.clone(), at: Utc::now() });
-        let marker = share_file::object(&marker, &EMPTY).expect("a marker fits");
-        match self.put_over(&path, marker, version).await {
-            Ok(()) => {}
-            Err(
-                object_store::Error::Precondition { .. }
-                | object_store::Error::AlreadyExists { .. },
-            ) => {
-                return Err(StorageError::ChangedMeanwhile { path: path.to_string() });
-            }
-            Err(e) => return Err(StorageError::from_store("write", &path, e)),
-        }
-        self.caches.dead(id).await;
-        self.delete_revisions(owner, id).await
     }
 }

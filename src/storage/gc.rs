@@ -115,7 +115,7 @@ impl SessionStore {
             (Slot::Withdrawn, StoredRecord::Share(_)) if found.last_modified < cutoff => {
                 let marker = StoredRecord::Withdrawn(Marker { username: owner.clone(), at: now });
                 let marker =
-                    share_file::object(&marker, &super::create::EMPTY).expect("a marker fits");
+                    share_file::object(&marker, &super::writes::EMPTY).expect("a marker fits");
                 if self.put_over(&meta.location, marker, found.version).await.is_ok() {
                     report.late += 1;
                 }

@@ -18,6 +18,7 @@ mod owners;
 mod probe;
 mod read;
 mod rescan;
+mod revise;
 pub mod share_file;
 mod store;
 #[cfg(test)]
@@ -26,9 +27,10 @@ mod testing;
 mod tests;
 mod traced;
 mod update;
+mod writes;
 
 pub use backend::{OpenedStore, S3Options, StorageUrl, open_store, open_store_bounded};
-pub use create::{CLOCK_ALLOWANCE, Created, NewShare, Placement};
+pub use create::{CLOCK_ALLOWANCE, Placement};
 pub use error::StorageError;
 pub use gc::GcReport;
 pub use key_store::{KeyRecord, KeyStore, KeyStoreError};
@@ -42,3 +44,4 @@ pub use share_file::Compressed;
 pub use store::{DEFAULT_MAX_REVISIONS, IdSource, MAX_REVISIONS_LIMIT, SessionStore};
 pub use traced::StorageBounds;
 pub use update::UpdateError;
+pub use writes::{Created, NewShare};

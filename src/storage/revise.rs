@@ -1,0 +1,195 @@
+//! Adding a revision to a share: `PUT` by its owner, or sharing its task again. The session
+//! the share had is kept as a revision, then the share is written over the version read, so
+//! that two writers cannot both win; deleting removes the share with its revisions (`bury`).
+
+use chrono::Utc;
+use object_store::{PutPayload, UpdateVersion};
+
+use super::{
+    SessionStore, StorageError, layout,
+    share_file::{self, Marker, StoredRecord},
+    store::{Slot, corrupt},
+    writes::{Created, EMPTY, MAX_ATTEMPTS, NewShare, is_refusal},
+};
+use crate::domain::{ShareId, Username};
+
+/// What adding a revision found.
+pub(super) enum Revised {
+    /// Boxed: a record is far larger than the other answers.
+    Made(Box<Created>),
+    /// Nothing is at the id.
+    Missing,
+    /// The id's share was deleted or expired: it is never used again.
+    Dead,
+    /// What a failed create left, at this version: as good as empty.
+    Withdrawn(UpdateVersion),
+}
+
+/// How a revision is added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Revise<'a> {
+    /// Sharing a task again: an expired share is made dead (the task gets a new link).
+    Task,
+    /// `PUT` by the owner, on the version they read when they send one.
+    Put { if_match: Option<&'a str> },
+}
+
+impl SessionStore {
+    /// Replaces the session of `owner`'s share `id` (`PUT`): the session it had becomes a
+    /// revision. `if_match` is the entity tag the owner read, if they want the change only on
+    /// that version.
+    pub async fn replace(
+        &self,
+        owner: &Username,
+        id: &ShareId,
+        share: &NewShare,
+        if_match: Option<&str>,
+    ) -> Result<Created, StorageError> {
+        match self.revise(owner, id, share, Revise::Put { if_match }).await? {
+            Revised::Made(created) => Ok(*created),
+            Revised::Missing | Revised::Dead | Revised::Withdrawn(_) => {
+                Err(StorageError::NotFound { path: format!("share {id}") })
+            }
+        }
+    }
+
+    /// Adds `share` as the next revision of the live share at `id`: the latest is kept as a
+    /// revision of its own (as it is: a standard gzip file), then the new one is written over
+    /// it, only if it is still the version read. An expired share shared again dies instead
+    /// (it is never revived).
+    pub(super) async fn revise(
+        &self,
+        owner: &Username,
+        id: &ShareId,
+        share: &NewShare,
+        how: Revise<'_>,
+    ) -> Result<Revised, StorageError> {
+        let path = layout::share(owner, id);
+        let _queued = self.lock_for(id).lock().await;
+        let _room = self.rewrites.acquire().await.expect("the semaphore is never closed");
+        for _ in 0..MAX_ATTEMPTS {
+            let Some((found, header_len, object)) = self.read_whole(&path).await? else {
+                return Ok(Revised::Missing);
+            };
+            let latest = match found.slot() {
+                Slot::Live(record) => record,
+                Slot::Dead => {
+                    self.caches.dead(id).await;
+                    return Ok(Revised::Dead);
+                }
+                Slot::Withdrawn => return Ok(Revised::Withdrawn(found.version)),
+            };
+            if let Revise::Put { if_match: Some(tag) } = how {
+                if !super::etag_matches(tag, found.version.e_tag.as_deref()) {
+                    return Err(StorageError::ChangedMeanwhile { path: path.to_string() });
+                }
+            }
+            if latest.is_expired(Utc::now()) {
+                if how == Revise::Task {
+                    match self.bury(owner, id, found.version).await {
+                        Ok(()) => return Ok(Revised::Dead),
+                        Err(StorageError::ChangedMeanwhile { .. }) => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+                return Err(StorageError::Expired { path: path.to_string() });
+            }
+            if object.slice(header_len..) == share.compressed.bytes() {
+                // The very document of the latest revision: nothing to add.
+                return Ok(Revised::Made(Box::new(Created {
+                    id: id.clone(),
+                    record: latest,
+                    updated: true,
+                })));
+            }
+            // Kept as it is, first: if what follows fails, nothing is lost.
+            let archive = layout::revision(owner, id, latest.revision);
+            match self.put_new(&archive, PutPayload::from(object.clone())).await {
+                Ok(())
+                | Err(
+                    object_store::Error::AlreadyExists { .. }
+                    | object_store::Error::Precondition { .. },
+                ) => {}
+                Err(e) => return Err(StorageError::from_store("write", &archive, e)),
+            }
+            let mut next = latest.clone();
+            next.revision = latest.revision + 1;
+            next.revised_at = Utc::now();
+            next.size = share.size;
+            next.message_count = share.message_count;
+            next.redactions = share.redactions;
+            next.task_excerpt = share.task_excerpt.clone();
+            next.pending_until = None;
+            next.earlier.push(latest.this_revision());
+            let keep = self.max_revisions.saturating_sub(1) as usize;
+            let dropped: Vec<u32> = next
+                .earlier
+                .drain(..next.earlier.len().saturating_sub(keep))
+                .map(|r| r.revision)
+                .collect();
+            let object = share_file::object(&StoredRecord::Share(next.clone()), &share.compressed)
+                .map_err(|e| corrupt(&path, e))?;
+            let written = match self.put_over(&path, object.clone(), found.version).await {
+                // The write may have landed though its answer was lost: if our bytes are
+                // there, the revision is made, and the client is told so.
+                Err(error) if !is_refusal(&error) => match self.read_back(&path, &object).await {
+                    Some(true) => Ok(()),
+                    _ => Err(error),
+                },
+                written => written,
+            };
+            match written {
+                Ok(()) => {
+                    self.caches.remember(id, &next).await;
+                    for revision in dropped {
+                        let old = layout::revision(owner, id, revision);
+                        if let Err(error) = self.delete_path(&old).await {
+                            tracing::warn!(%error, "an old revision stays until gc");
+                        }
+                    }
+                    return Ok(Revised::Made(Box::new(Created {
+                        id: id.clone(),
+                        record: next,
+                        updated: true,
+                    })));
+                }
+                Err(
+                    object_store::Error::Precondition { .. }
+                    | object_store::Error::AlreadyExists { .. },
+                ) => {
+                    if matches!(how, Revise::Put { if_match: Some(_) }) {
+                        return Err(StorageError::ChangedMeanwhile { path: path.to_string() });
+                    }
+                    tracing::debug!(share_id = %id, "share changed under us; re-reading");
+                }
+                Err(e) => return Err(StorageError::from_store("write", &path, e)),
+            }
+        }
+        Err(StorageError::Contended { path: path.to_string() })
+    }
+
+    /// Replaces the share at `path` (at `version`) by a marker that keeps its id from ever
+    /// being used again, then deletes its earlier revisions.
+    pub(super) async fn bury(
+        &self,
+        owner: &Username,
+        id: &ShareId,
+        version: UpdateVersion,
+    ) -> Result<(), StorageError> {
+        let path = layout::share(owner, id);
+        let marker = StoredRecord::Deleted(Marker { username: owner.clone(), at: Utc::now() });
+        let marker = share_file::object(&marker, &EMPTY).expect("a marker fits");
+        match self.put_over(&path, marker, version).await {
+            Ok(()) => {}
+            Err(
+                object_store::Error::Precondition { .. }
+                | object_store::Error::AlreadyExists { .. },
+            ) => {
+                return Err(StorageError::ChangedMeanwhile { path: path.to_string() });
+            }
+            Err(e) => return Err(StorageError::from_store("write", &path, e)),
+        }
+        self.caches.dead(id).await;
+        self.delete_revisions(owner, id).await
+    }
+}
