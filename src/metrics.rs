@@ -74,7 +74,9 @@ pub struct Metrics {
     bytes_in: Counter,
     bytes_out: Counter,
     uploads_in_flight: Gauge,
-    connections: Family<ConnectionLabels, Gauge>,
+    /// The two series of `connections`, made once: a connection counts without a lookup.
+    connections_open: Gauge,
+    connections_waiting: Gauge,
     cache: Family<CacheLabels, Counter>,
 }
 
@@ -145,6 +147,8 @@ impl Metrics {
             "Client connections: open, or waiting for their address's turn",
             connections.clone(),
         );
+        let connection = |state| connections.get_or_create(&ConnectionLabels { state }).clone();
+        let (connections_open, connections_waiting) = (connection("open"), connection("waiting"));
         let cache = Family::<CacheLabels, Counter>::default();
         registry.register(
             "cache_lookups",
@@ -161,7 +165,8 @@ impl Metrics {
             bytes_in,
             bytes_out,
             uploads_in_flight,
-            connections,
+            connections_open,
+            connections_waiting,
             cache,
         })
     }
@@ -201,11 +206,14 @@ impl Metrics {
         UploadGuard(self.clone())
     }
 
-    /// Counts a connection in `state` (`open`, `waiting`) until the guard drops.
-    pub fn connection(&self, state: &'static str) -> ConnectionGuard {
-        let gauge = self.connections.get_or_create(&ConnectionLabels { state }).clone();
-        gauge.inc();
-        ConnectionGuard(gauge)
+    /// Counts a connection being served until the guard drops.
+    pub fn connection_open(&self) -> ConnectionGuard {
+        ConnectionGuard::count(&self.connections_open)
+    }
+
+    /// Counts a connection waiting for its address's turn until the guard drops.
+    pub fn connection_waiting(&self) -> ConnectionGuard {
+        ConnectionGuard::count(&self.connections_waiting)
     }
 
     pub fn cache(&self, cache: &'static str, hit: bool) {
@@ -231,6 +239,13 @@ impl Drop for UploadGuard {
 }
 
 pub struct ConnectionGuard(Gauge);
+
+impl ConnectionGuard {
+    fn count(gauge: &Gauge) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {

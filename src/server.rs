@@ -174,7 +174,7 @@ impl<A: Endpoint<Output = poem::Response> + 'static> Serving<A> {
         waiting: Waiting,
     ) {
         let deadline = Instant::now() + self.limits.header_timeout;
-        let counted = self.metrics.connection("waiting");
+        let counted = self.metrics.connection_waiting();
         let held = loop {
             let freed = self.addresses.freed.notified();
             if let Some(held) = waiting.take_turn(cap) {
@@ -228,7 +228,7 @@ impl<A: Endpoint<Output = poem::Response> + 'static> Serving<A> {
         let io = TokioIo::new(Watched::new(socket, self.limits, phase));
         let connection = self.builder.serve_connection(io, service).into_owned();
         let mut stopping = self.stopping.clone();
-        let counted = self.metrics.connection("open");
+        let counted = self.metrics.connection_open();
         tokio::spawn(async move {
             tokio::pin!(connection);
             let closed = tokio::select! {
