@@ -41,7 +41,7 @@ use crate::{
     access::ClientAddr,
     domain::{ShareId, Username},
     error::ApiError,
-    routes::{ReadRequest, key_in, read},
+    routes::{ReadRequest, accepts_gzip, key_in, read},
     state::AppState,
 };
 
@@ -207,7 +207,7 @@ async fn page(
     query: &PageQuery,
 ) -> Result<Response, ApiError> {
     let (ctx, doc) = context(state, settings, client, id, query).await?;
-    let gzip = crate::compression::accepts_gzip(req.header(header::ACCEPT_ENCODING));
+    let gzip = accepts_gzip(req);
     html::page(ctx, doc, gzip)
 }
 
@@ -248,7 +248,7 @@ async fn stored_json(
             owner: None,
             revision: query.revision()?,
             if_none_match: req.header(header::IF_NONE_MATCH),
-            accepts_gzip: crate::compression::accepts_gzip(req.header(header::ACCEPT_ENCODING)),
+            accepts_gzip: accepts_gzip(req),
         };
         read(state, caller.as_ref(), ask).await
     };

@@ -26,7 +26,7 @@ pub use auth::key_in;
 pub use envelope::envelope;
 pub use models::ShareSummary;
 pub use openapi_doc::{EXAMPLE_ID, EXAMPLE_ID_KEY};
-pub use read::{ReadRequest, read};
+pub use read::{ReadRequest, accepts_gzip, read};
 pub use sharing::summary;
 
 pub(crate) use tags::ApiTags;
