@@ -47,7 +47,7 @@ pub const DRAIN_RATE: u64 = 64 * 1024;
 pub async fn envelope<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
     let declared =
         req.header(poem::http::header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
-    let body = has_body(&req).then(|| Leftover::share(&mut req));
+    let body = has_body(&req, declared).then(|| Leftover::share(&mut req));
     let mut resp = answer(next, req).await;
     if let Some(body) = body {
         if !body.finish(declared).await {
@@ -65,11 +65,10 @@ pub async fn envelope<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Re
     Ok(resp)
 }
 
-/// Whether a request carries a body (one that may be left unread).
-fn has_body(req: &Request) -> bool {
-    let chunked = req.headers().contains_key(poem::http::header::TRANSFER_ENCODING);
-    let length = req.header(poem::http::header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
-    chunked || length.is_some_and(|n| n > 0)
+/// Whether a request carries a body (one that may be left unread), given its declared length.
+fn has_body(req: &Request, declared: Option<u64>) -> bool {
+    req.headers().contains_key(poem::http::header::TRANSFER_ENCODING)
+        || declared.is_some_and(|n| n > 0)
 }
 
 /// A request body handed to the routes through a shared handle, so that what they leave can
