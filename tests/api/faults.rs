@@ -11,7 +11,8 @@ use futures::StreamExt;
 use reqwest::StatusCode;
 
 use crate::helpers::{
-    AppOptions, Fault, FaultyProxy, S3Target, another_task, eventually, fixture, spawn_app_with,
+    AppOptions, Fault, FaultyProxy, S3Target, TestApp, another_task, eventually, fixture,
+    spawn_app_with,
 };
 
 const CREATES: usize = 60;
@@ -23,18 +24,7 @@ async fn creates_under_storage_faults_keep_every_promise() {
     // FAULT_SEED replays another run.
     let seed = std::env::var("FAULT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(SEED);
     let proxy = FaultyProxy::start(&S3Target::get().endpoint, seed, 0.25).await;
-    let app = spawn_app_with(AppOptions {
-        s3_endpoint: Some(proxy.endpoint.clone()),
-        storage_timeout: Some(bound),
-        ..Default::default()
-    })
-    .await;
-    // A replica on the same storage, without the faults, to look at what was stored.
-    let reader = spawn_app_with(AppOptions {
-        storage_url: Some(app.storage_url.clone()),
-        ..Default::default()
-    })
-    .await;
+    let (app, reader) = behind(&proxy.endpoint, bound).await;
     // Sixty tasks, each shared once.
     let bases = [fixture("small.json"), fixture("medium.json")];
     let bodies: Vec<bytes::Bytes> = (0..CREATES).map(|i| another_task(&bases[i % 2])).collect();
@@ -106,17 +96,7 @@ async fn a_create_answered_503_never_shows_up_when_its_write_lands_late() {
         let proxy =
             crate::helpers::HoldingProxy::start(&S3Target::get().endpoint, "/sessions/", hold)
                 .await;
-        let app = spawn_app_with(AppOptions {
-            s3_endpoint: Some(proxy.endpoint.clone()),
-            storage_timeout: Some(bound),
-            ..Default::default()
-        })
-        .await;
-        let reader = spawn_app_with(AppOptions {
-            storage_url: Some(app.storage_url.clone()),
-            ..Default::default()
-        })
-        .await;
+        let (app, reader) = behind(&proxy.endpoint, bound).await;
         let body = another_task(&fixture("small.json"));
         let started = Instant::now();
         let resp = app.post_json("/api/sessions/create", body.clone()).send().await.unwrap();
@@ -158,4 +138,21 @@ async fn a_create_answered_503_never_shows_up_when_its_write_lands_late() {
             (Some(id.as_str()), Some(false))
         );
     }
+}
+
+/// The service on the S3 server behind `proxy` with storage bounded by `bound`, and a replica
+/// on the same storage without the proxy, to look at what was stored.
+async fn behind(proxy: &str, bound: Duration) -> (TestApp, TestApp) {
+    let app = spawn_app_with(AppOptions {
+        s3_endpoint: Some(proxy.to_owned()),
+        storage_timeout: Some(bound),
+        ..Default::default()
+    })
+    .await;
+    let reader = spawn_app_with(AppOptions {
+        storage_url: Some(app.storage_url.clone()),
+        ..Default::default()
+    })
+    .await;
+    (app, reader)
 }

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    AppOptions, assert_error, eventually, fresh_session, gunzip, share_key, spawn_app,
+    AppOptions, TestApp, assert_error, eventually, fresh_session, gunzip, share_key, spawn_app,
     spawn_app_with, with_message,
 };
 
@@ -191,14 +191,7 @@ async fn the_twenty_first_revision_drops_the_first() {
         body = with_message(&body, &format!("step {n}"));
         assert_eq!(app.create(body.clone()).await["revision"], n);
     }
-    let revisions: Value = app.revisions(&id).await.json().await.unwrap();
-    let numbers: Vec<u64> = revisions["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["revision"].as_u64().unwrap())
-        .collect();
-    assert_eq!(numbers, (2..=21).collect::<Vec<u64>>());
+    assert_eq!(revision_numbers(&app, &id).await, (2..=21).collect::<Vec<u64>>());
     assert_error(
         app.get(&format!("/api/sessions/{id}?revision=1")).await,
         StatusCode::NOT_FOUND,
@@ -245,15 +238,8 @@ async fn concurrent_shares_of_one_task_on_two_replicas_keep_every_revision() {
             other => panic!("{other}: {answer}"),
         }
     }
-    let revisions: Value = first.revisions(&id).await.json().await.unwrap();
-    let numbers: Vec<u64> = revisions["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["revision"].as_u64().unwrap())
-        .collect();
     assert_eq!(
-        numbers,
+        revision_numbers(&first, &id).await,
         (1..=landed + 1).collect::<Vec<u64>>(),
         "each landed share is a revision, none lost"
     );
@@ -336,4 +322,10 @@ async fn put_replaces_the_session_and_if_match_lets_exactly_one_writer_win() {
         "INVALID_SESSION",
     )
     .await;
+}
+
+/// The revision numbers `GET /api/sessions/{id}/revisions` lists, in its order.
+async fn revision_numbers(app: &TestApp, id: &str) -> Vec<u64> {
+    let revisions: Value = app.revisions(id).await.json().await.unwrap();
+    revisions["items"].as_array().unwrap().iter().map(|r| r["revision"].as_u64().unwrap()).collect()
 }
