@@ -377,6 +377,37 @@ impl ApiError {
         .retrying_after(RETRY_AFTER_SECS)
     }
 
+    /// An address over `--max-connections-per-address`, told so by the connection layer.
+    pub fn too_many_connections() -> Self {
+        Self::new(
+            ErrorStatus::Unavailable,
+            ErrorCode::ServerBusy,
+            "too many connections from your address; close some and retry",
+        )
+        .retrying_after(RETRY_AFTER_SECS)
+    }
+
+    /// This error as a whole HTTP/1.1 answer after which the connection closes: for the
+    /// connection layer, which answers before any request is served. Its length, type and body
+    /// are the ones every other answer of this error has.
+    pub fn http1_close(&self) -> bytes::Bytes {
+        use poem_openapi::types::ToJSON;
+        let body = self.body.to_json_string();
+        let status = self.status.http();
+        let mut head = format!(
+            "HTTP/1.1 {} {}\r\nContent-Type: application/json; charset=utf-8\r\n\
+             Content-Length: {}\r\nConnection: close\r\n",
+            status.as_str(),
+            status.canonical_reason().unwrap_or_default(),
+            body.len()
+        );
+        if let Some(secs) = self.retry_after {
+            head.push_str(&format!("Retry-After: {secs}\r\n"));
+        }
+        head.push_str("\r\n");
+        bytes::Bytes::from([head.into_bytes(), body.into_bytes()].concat())
+    }
+
     pub fn storage_unavailable() -> Self {
         Self::new(
             ErrorStatus::Unavailable,

@@ -56,20 +56,47 @@ pub struct ConnectionLimits {
     pub drain: Duration,
 }
 
-/// How long a connection refused for its address is kept before it is closed (its answer goes
-/// out at once): a client that reconnects as soon as it is closed cannot turn the cap into a
-/// flood of connections the accept loop must keep up with.
-const REFUSED_HOLD: Duration = Duration::from_secs(2);
+/// The listen backlog asked for (the kernel caps it at `net.core.somaxconn`, 4096 on current
+/// Linux): connections not yet accepted wait there. When it is full the kernel drops new SYNs,
+/// and every client, whatever its address, waits for its SYN to be sent again (1 s, then 3 s):
+/// it must hold more connections than one address can keep coming.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// How long a refused connection is kept to deliver its answer: it is sent, the connection is
+/// half-closed, and what the client sent is read and dropped until it closes its side (closing
+/// with unread bytes would reset the connection, and the client could lose the answer).
+const REFUSED_LINGER: Duration = Duration::from_millis(500);
+/// Refused connections lingering at once; past it one is closed as soon as its answer is
+/// written. A client that reconnects as soon as it is closed costs the service nothing held:
+/// refusals must not pile up file descriptors faster than they are closed.
+const MAX_LINGERING: usize = 256;
 
 /// How often a connection waiting for its address's turn looks for an idle one to close.
 const RECYCLE_EVERY: Duration = Duration::from_millis(50);
 /// Connections of one address that may wait their turn, as many times its cap.
 const WAITING_PER_CAP: usize = 4;
 
-/// What an address over its connection cap is told before its connection is closed.
-const TOO_MANY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n\
-Retry-After: 5\r\nConnection: close\r\nContent-Length: 99\r\n\r\n\
-{\"error\":\"too many connections from your address; close some and retry\",\"code\":\"SERVER_BUSY\"}";
+/// What an address over its connection cap is told before its connection is closed: the one
+/// error model's answer, written by hand only because no HTTP connection is served.
+static TOO_MANY: std::sync::LazyLock<bytes::Bytes> =
+    std::sync::LazyLock::new(|| crate::error::ApiError::too_many_connections().http1_close());
+
+/// Binds `address` with a listen backlog of [`LISTEN_BACKLOG`].
+pub async fn listen(address: &str) -> io::Result<TcpListener> {
+    let mut last = None;
+    for candidate in tokio::net::lookup_host(address).await? {
+        let socket = match candidate {
+            std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(candidate).and_then(|()| socket.listen(LISTEN_BACKLOG)) {
+            Ok(listener) => return Ok(listener),
+            Err(error) => last = Some(error),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind")))
+}
 
 /// What every connection is served with.
 struct Serving<A> {
@@ -78,6 +105,8 @@ struct Serving<A> {
     builder: auto::Builder<TokioExecutor>,
     limits: ConnectionLimits,
     slots: Arc<Semaphore>,
+    /// Refused connections lingering to deliver their answer (see [`refuse`]).
+    lingering: Arc<Semaphore>,
     addresses: Addresses,
     metrics: Arc<Metrics>,
     /// Becomes `true` on shutdown; every connection holds a receiver while it lives.
@@ -103,6 +132,7 @@ pub async fn serve(
         builder,
         limits,
         slots: Arc::new(Semaphore::new(limits.max_connections.max(1))),
+        lingering: Arc::new(Semaphore::new(MAX_LINGERING)),
         addresses: Addresses::default(),
         metrics,
         stopping,
@@ -139,7 +169,7 @@ pub async fn serve(
             }
             Entry::Full => {
                 drop(permit);
-                tokio::spawn(refuse(socket));
+                tokio::spawn(refuse(socket, serving.lingering.clone()));
             }
         }
     }
@@ -155,12 +185,22 @@ pub async fn serve(
     Ok(())
 }
 
-/// Answers 503 and closes, a little later (see [`REFUSED_HOLD`]).
-async fn refuse(mut socket: tokio::net::TcpStream) {
-    let answer = tokio::time::timeout(REFUSED_HOLD, socket.write_all(TOO_MANY));
-    if answer.await.is_ok() {
-        tokio::time::sleep(REFUSED_HOLD).await;
-    }
+/// Answers 503 and closes: at once when [`MAX_LINGERING`] refusals are already lingering,
+/// else once the client has read it and closed (at most [`REFUSED_LINGER`]).
+async fn refuse(mut socket: tokio::net::TcpStream, lingering: Arc<Semaphore>) {
+    use tokio::io::AsyncReadExt;
+    let Ok(_lingers) = lingering.try_acquire_owned() else {
+        let _ = socket.try_write(&TOO_MANY);
+        return;
+    };
+    let _ = tokio::time::timeout(REFUSED_LINGER, async {
+        socket.write_all(&TOO_MANY).await?;
+        socket.shutdown().await?;
+        let mut sink = [0u8; 1024];
+        while socket.read(&mut sink).await? > 0 {}
+        Ok::<_, io::Error>(())
+    })
+    .await;
 }
 
 impl<A: Endpoint<Output = poem::Response> + 'static> Serving<A> {
@@ -186,13 +226,13 @@ impl<A: Endpoint<Output = poem::Response> + 'static> Serving<A> {
             let _ = tokio::time::timeout_at(retry, freed).await;
             if Instant::now() >= deadline {
                 drop(waiting);
-                return refuse(socket).await;
+                return refuse(socket, self.lingering.clone()).await;
             }
         };
         let permit =
             match tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned()).await {
                 Ok(permit) => permit.expect("the semaphore is never closed"),
-                Err(_) => return refuse(socket).await,
+                Err(_) => return refuse(socket, self.lingering.clone()).await,
             };
         drop(counted);
         self.connection(socket, peer, permit, Some(held));

@@ -58,7 +58,7 @@ impl Application {
             metrics.clone(),
         )?;
         let validator = Arc::new(SessionValidator::new()?);
-        let listener = tokio::net::TcpListener::bind(settings.bind.as_str())
+        let listener = crate::server::listen(settings.bind.as_str())
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
         let address = listener.local_addr()?;
