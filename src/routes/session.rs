@@ -9,6 +9,7 @@ use poem_openapi::{
     payload::Json,
     types::MaybeUndefined,
 };
+use serde_json::Value;
 
 use super::{
     ApiTags,
@@ -338,7 +339,15 @@ struct Change {
 
 impl Change {
     fn parse(bytes: &[u8], max_ttl: chrono::Duration) -> Result<Self, ApiError> {
-        let body: ShareUpdate = serde_json::from_slice(bytes)
+        // An object, as the document says: serde would also read a struct from an array.
+        let body: Value = serde_json::from_slice(bytes)
+            .map_err(|e| ApiError::invalid_request(format!("not a valid update: {e}")))?;
+        if !body.is_object() {
+            return Err(ApiError::invalid_request(
+                "not a valid update: send a JSON object of the fields to change",
+            ));
+        }
+        let body: ShareUpdate = serde_json::from_value(body)
             .map_err(|e| ApiError::invalid_request(format!("not a valid update: {e}")))?;
         let field = |e: crate::domain::FieldError| {
             ApiError::invalid_field(ErrorCode::InvalidRequest, e.pointer, e.message)
@@ -439,5 +448,8 @@ mod tests {
         assert!(Change::parse(br#"{"colour": "red"}"#, ttl).is_err());
         assert!(Change::parse(br#"{"isPublic": "yes"}"#, ttl).is_err());
         assert!(Change::parse(br#"{"expiresAt": "2000-01-01T00:00:00Z"}"#, ttl).is_err());
+        for not_an_object in [&b"[]"[..], b"[null, null]", b"\"x\"", b"1", b"null"] {
+            assert!(Change::parse(not_an_object, ttl).is_err());
+        }
     }
 }

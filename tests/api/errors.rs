@@ -73,3 +73,38 @@ async fn error_answers_put_the_message_first() {
     let text = resp.text().await.unwrap();
     assert!(text.starts_with("{\"error\":"), "{text}");
 }
+
+/// Every body the document says is an object is refused with 400 when it is not: a PATCH, a
+/// PUT, both creates and an import, each with an array, a string, a number and null.
+#[tokio::test]
+async fn bodies_that_are_not_objects_are_refused() {
+    let app = spawn_app().await;
+    let id = app.create_id(crate::helpers::fresh_session()).await;
+    for body in ["[]", "[null]", "\"x\"", "1", "null"] {
+        let patch = app.client.patch(app.url(&format!("/api/sessions/{id}")));
+        let sent = [
+            ("PATCH", patch),
+            ("PUT", app.client.put(app.url(&format!("/api/sessions/{id}")))),
+            ("create", app.client.post(app.url("/api/sessions/create"))),
+            ("POST /api/sessions", app.client.post(app.url("/api/sessions"))),
+        ];
+        for (what, request) in sent {
+            let resp = request
+                .header("Content-Type", "application/json")
+                .header("Syntx-Api-Key", &app.api_key)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{what} {body}");
+            let error: serde_json::Value = resp.json().await.unwrap();
+            assert!(
+                ["INVALID_REQUEST", "INVALID_SESSION"].contains(&error["code"].as_str().unwrap()),
+                "{what} {body}: {error}"
+            );
+        }
+    }
+    // Nothing was changed by any of them.
+    let resp = app.get(&format!("/api/sessions/{id}")).await;
+    assert_eq!(resp.headers()["x-session-revision"], "1");
+}
