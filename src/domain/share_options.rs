@@ -4,6 +4,8 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
+use super::ShareRecord;
+
 pub const MAX_TITLE_CHARS: usize = 200;
 pub const MAX_DESCRIPTION_CHARS: usize = 2000;
 pub const MAX_TAGS: usize = 20;
@@ -22,46 +24,69 @@ fn field_error(pointer: &'static str, message: impl Into<String>) -> FieldError 
     FieldError { pointer, message: message.into() }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The options a request carries: a session's top-level fields (on a create, a re-share or a
+/// replace) or a PATCH body. `None`: not carried, so left as the share has it (a new share
+/// has the defaults: the task prompt's first line as title, no description or tags, public,
+/// no expiry). An inner `None`: carried blank or `null`, so back to the default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ShareOptions {
-    pub title: String,
-    pub description: Option<String>,
-    pub tags: Vec<String>,
-    pub is_public: bool,
-    pub expires_at: Option<DateTime<Utc>>,
+    pub title: Option<Option<String>>,
+    pub description: Option<Option<String>>,
+    pub tags: Option<Vec<String>>,
+    pub is_public: Option<bool>,
+    pub expires_at: Option<Option<DateTime<Utc>>>,
 }
 
 impl ShareOptions {
-    /// Reads the options of a schema-valid session document.
+    /// Reads the options a schema-valid session document carries.
     pub fn from_document(
         document: &Value,
         now: DateTime<Utc>,
         max_ttl: Duration,
     ) -> Result<Self, FieldError> {
         let text = |key: &str| document.get(key).and_then(Value::as_str);
-        let task = document.pointer("/task/task").and_then(Value::as_str).unwrap_or_default();
-        let title = match text("title") {
-            Some(raw) => parse_title(raw)?,
-            None => None,
-        };
         let tags = match document.get("tags").and_then(Value::as_array) {
             Some(tags) => {
                 let tags: Vec<&str> = tags.iter().filter_map(Value::as_str).collect();
-                parse_tags(&tags)?
+                Some(parse_tags(&tags)?)
             }
-            None => Vec::new(),
-        };
-        let expires_at = match text("expiresAt") {
-            Some(raw) => Some(parse_expiry(raw, now, max_ttl)?),
             None => None,
         };
         Ok(Self {
-            title: title.unwrap_or_else(|| default_title(task)),
-            description: text("description").map(parse_description).transpose()?.flatten(),
+            title: text("title").map(parse_title).transpose()?,
+            description: text("description").map(parse_description).transpose()?,
             tags,
-            is_public: document.get("isPublic").and_then(Value::as_bool).unwrap_or(true),
-            expires_at,
+            is_public: document.get("isPublic").and_then(Value::as_bool),
+            expires_at: text("expiresAt")
+                .map(|raw| parse_expiry(raw, now, max_ttl).map(Some))
+                .transpose()?,
         })
+    }
+
+    /// Puts the options carried on `record`; what is not carried stays as it is.
+    pub fn apply(&self, record: &mut ShareRecord) {
+        if let Some(title) = &self.title {
+            record.title = title.clone().unwrap_or_else(|| default_title(&record.task_excerpt));
+        }
+        if let Some(description) = &self.description {
+            record.description = description.clone();
+        }
+        if let Some(tags) = &self.tags {
+            record.tags = tags.clone();
+        }
+        if let Some(is_public) = self.is_public {
+            record.is_public = is_public;
+        }
+        if let Some(expires_at) = self.expires_at {
+            record.expires_at = expires_at;
+        }
+    }
+
+    /// Whether applying these options would change `record`.
+    pub fn changes(&self, record: &ShareRecord) -> bool {
+        let mut changed = record.clone();
+        self.apply(&mut changed);
+        changed != *record
     }
 }
 
@@ -173,27 +198,65 @@ mod tests {
         DateTime::parse_from_rfc3339("2026-11-21T12:00:00Z").unwrap().with_timezone(&Utc)
     }
 
+    fn record() -> ShareRecord {
+        ShareRecord {
+            username: crate::domain::Username::parse("alice").unwrap(),
+            created_at: now(),
+            title: "old".into(),
+            description: Some("d".into()),
+            tags: vec!["t".into()],
+            is_public: true,
+            expires_at: None,
+            task_excerpt: "\n  Fix the flaky upload test  \nwith details".into(),
+            revision: 1,
+            revised_at: now(),
+            size: 1,
+            message_count: 1,
+            redactions: 0,
+            earlier: vec![],
+            pending_until: None,
+        }
+    }
+
     #[test]
-    fn defaults_come_from_the_task() {
-        let doc = json!({"task": {"task": "\n  Fix the flaky upload test  \nwith details"}});
-        let options = ShareOptions::from_document(&doc, now(), Duration::days(365)).unwrap();
-        assert_eq!(options.title, "Fix the flaky upload test");
-        assert!(options.is_public);
-        assert_eq!(options.tags, Vec::<String>::new());
-        assert_eq!(options.expires_at, None);
+    fn options_not_carried_stay_and_blank_ones_go_back_to_the_default() {
+        let none = ShareOptions::from_document(
+            &json!({"task": {"task": "t"}}),
+            now(),
+            Duration::days(365),
+        )
+        .unwrap();
+        assert_eq!(none, ShareOptions::default());
+        let mut kept = record();
+        none.apply(&mut kept);
+        assert_eq!(kept, record());
+        assert!(!none.changes(&record()));
+        let blank = ShareOptions::from_document(
+            &json!({"title": "  ", "description": ""}),
+            now(),
+            Duration::days(365),
+        )
+        .unwrap();
+        let mut reset = record();
+        blank.apply(&mut reset);
+        assert_eq!(reset.title, "Fix the flaky upload test");
+        assert_eq!(reset.description, None);
         assert_eq!(default_title(&"é".repeat(500)).chars().count(), MAX_TITLE_CHARS);
         assert_eq!(default_title("   "), "Untitled session");
     }
 
     #[test]
-    fn explicit_options_are_checked_and_normalised() {
+    fn explicit_options_are_checked_normalised_and_applied() {
         let doc = json!({"task": {"task": "t"}, "title": " Mine ", "description": "d",
             "tags": ["Rust", "rust ", "cli"], "isPublic": false, "expiresAt": "2026-11-22T12:00:00+02:00"});
         let options = ShareOptions::from_document(&doc, now(), Duration::days(365)).unwrap();
-        assert_eq!(options.title, "Mine");
-        assert_eq!(options.tags, ["rust", "cli"]);
-        assert!(!options.is_public);
-        assert_eq!(options.expires_at.unwrap().to_rfc3339(), "2026-11-22T10:00:00+00:00");
+        let mut shared = record();
+        assert!(options.changes(&shared));
+        options.apply(&mut shared);
+        assert_eq!(shared.title, "Mine");
+        assert_eq!(shared.tags, ["rust", "cli"]);
+        assert!(!shared.is_public);
+        assert_eq!(shared.expires_at.unwrap().to_rfc3339(), "2026-11-22T10:00:00+00:00");
     }
 
     #[test]

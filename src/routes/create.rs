@@ -54,7 +54,8 @@ impl CreateApi {
     /// folder. Sharing a task (`task.id`) that its owner shared before adds a revision to that
     /// share and answers its id and URL again (`updated: true`); `new=true` makes a share of
     /// its own instead. Optional top-level `title`, `description`, `tags`, `isPublic` and
-    /// `expiresAt` set a new share's options. Requires an API key. The body may be sent with
+    /// `expiresAt` set the share's options: a new share's, or, on a re-share, those carried
+    /// replace the share's and the others stay. Requires an API key. The body may be sent with
     /// `Content-Encoding: gzip`; `--max-body` applies to it before and after decoding.
     #[oai(
         path = "/api/sessions/create",

@@ -24,8 +24,8 @@ use super::{
 use crate::{
     access::ClientAddr,
     domain::{
-        ShareId, ShareRecord, Username,
-        share_options::{check_expiry, default_title, parse_description, parse_tags, parse_title},
+        ShareId, ShareOptions, ShareRecord, Username,
+        share_options::{check_expiry, parse_description, parse_tags, parse_title},
     },
     error::{ApiError, ErrorCode, ErrorStatus},
     secrets::{Finding, SecretPolicy, SecretScanner},
@@ -204,7 +204,8 @@ impl SessionApi {
     ///
     /// The owner shares a new session under the same link: it is checked as a create is, and
     /// becomes the share's latest revision; the session it had becomes an earlier one (the
-    /// last `--max-revisions` are kept). Options (privacy, expiry, title, tags) stay. Send the
+    /// last `--max-revisions` are kept). Options the session carries (`title`, `isPublic`, ...)
+    /// replace the share's; the others stay. Send the
     /// `ETag` you read as `If-Match` to replace only that version (412 if another got in
     /// first).
     #[oai(
@@ -328,14 +329,8 @@ async fn missing_or_not_yours(state: &AppState, id: &ShareId, owner: &Username) 
     }
 }
 
-/// The checked changes. Outer `None`: leave as is.
-struct Change {
-    title: Option<Option<String>>,
-    description: Option<Option<String>>,
-    tags: Option<Vec<String>>,
-    is_public: Option<bool>,
-    expires_at: Option<Option<DateTime<Utc>>>,
-}
+/// The checked changes of a PATCH: the options it carries.
+struct Change(ShareOptions);
 
 impl Change {
     fn parse(bytes: &[u8], max_ttl: chrono::Duration) -> Result<Self, ApiError> {
@@ -360,7 +355,7 @@ impl Change {
                 .transpose()
                 .map_err(field)
         };
-        Ok(Self {
+        Ok(Self(ShareOptions {
             title: nullable(body.title, parse_title)?,
             description: nullable(body.description, parse_description)?,
             tags: body
@@ -373,7 +368,7 @@ impl Change {
                 .map(|at| at.map(|at| check_expiry(at, now, max_ttl)).transpose())
                 .transpose()
                 .map_err(field)?,
-        })
+        }))
     }
 
     /// A title, description or tag is shown to everyone the share is: credentials in them are
@@ -395,13 +390,13 @@ impl Change {
                 }));
             }
         };
-        if let Some(Some(title)) = &mut self.title {
+        if let Some(Some(title)) = &mut self.0.title {
             check("/title".into(), title);
         }
-        if let Some(Some(description)) = &mut self.description {
+        if let Some(Some(description)) = &mut self.0.description {
             check("/description".into(), description);
         }
-        for (i, tag) in self.tags.iter_mut().flatten().enumerate() {
+        for (i, tag) in self.0.tags.iter_mut().flatten().enumerate() {
             check(format!("/tags/{i}"), tag);
         }
         match policy {
@@ -415,21 +410,7 @@ impl Change {
         if record.is_expired(Utc::now()) {
             return Err(ApiError::session_expired());
         }
-        if let Some(title) = &self.title {
-            record.title = title.clone().unwrap_or_else(|| default_title(&record.task_excerpt));
-        }
-        if let Some(description) = &self.description {
-            record.description = description.clone();
-        }
-        if let Some(tags) = &self.tags {
-            record.tags = tags.clone();
-        }
-        if let Some(is_public) = self.is_public {
-            record.is_public = is_public;
-        }
-        if let Some(expires_at) = self.expires_at {
-            record.expires_at = expires_at;
-        }
+        self.0.apply(record);
         Ok(())
     }
 }
@@ -442,9 +423,9 @@ mod tests {
     fn updates_tell_absent_from_null() {
         let ttl = chrono::Duration::days(1);
         let change = Change::parse(br#"{"description": null, "tags": ["A", "a"]}"#, ttl).unwrap();
-        assert_eq!(change.title, None);
-        assert_eq!(change.description, Some(None));
-        assert_eq!(change.tags, Some(vec!["a".to_owned()]));
+        assert_eq!(change.0.title, None);
+        assert_eq!(change.0.description, Some(None));
+        assert_eq!(change.0.tags, Some(vec!["a".to_owned()]));
         assert!(Change::parse(br#"{"colour": "red"}"#, ttl).is_err());
         assert!(Change::parse(br#"{"isPublic": "yes"}"#, ttl).is_err());
         assert!(Change::parse(br#"{"expiresAt": "2000-01-01T00:00:00Z"}"#, ttl).is_err());

@@ -21,7 +21,7 @@ use super::{
     store::corrupt,
     writes::{Created, EMPTY, MAX_ATTEMPTS, NewShare, READ_BACK_ATTEMPTS},
 };
-use crate::domain::{ShareId, ShareRecord, Username};
+use crate::domain::{ShareId, ShareRecord, Username, share_options::default_title};
 
 /// Where a create goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,14 +143,14 @@ impl SessionStore {
         let now = Utc::now();
         let bound = self.bounds.for_upload(share.compressed.len()) + CLOCK_ALLOWANCE;
         let deadline = now + chrono::Duration::from_std(bound).expect("a bounded duration");
-        let record = ShareRecord {
+        let mut record = ShareRecord {
             username: owner.clone(),
             created_at: now,
-            title: share.options.title.clone(),
-            description: share.options.description.clone(),
-            tags: share.options.tags.clone(),
-            is_public: share.options.is_public,
-            expires_at: share.options.expires_at,
+            title: default_title(&share.task_excerpt),
+            description: None,
+            tags: vec![],
+            is_public: true,
+            expires_at: None,
             task_excerpt: share.task_excerpt.clone(),
             revision: 1,
             revised_at: now,
@@ -160,6 +160,7 @@ impl SessionStore {
             earlier: vec![],
             pending_until: Some(deadline),
         };
+        share.options.apply(&mut record);
         let object = share_file::object(&StoredRecord::Share(record.clone()), &share.compressed)
             .map_err(|e| corrupt(&path, e))?;
         let written = match replacing {

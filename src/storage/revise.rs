@@ -95,12 +95,33 @@ impl SessionStore {
                 return Err(StorageError::Expired { path: path.to_string() });
             }
             if object.slice(header_len..) == share.compressed.bytes() {
-                // The very document of the latest revision: nothing to add.
-                return Ok(Revised::Made(Box::new(Created {
-                    id: id.clone(),
-                    record: latest,
-                    updated: true,
-                })));
+                // The very document of the latest revision: no revision to add, but the
+                // options it carries still apply (the share may have been changed since).
+                if !share.options.changes(&latest) {
+                    return Ok(Revised::Made(Box::new(Created {
+                        id: id.clone(),
+                        record: latest,
+                        updated: true,
+                    })));
+                }
+                let mut changed = latest.clone();
+                share.options.apply(&mut changed);
+                changed.pending_until = None;
+                let header = share_file::header(&StoredRecord::Share(changed.clone()))
+                    .map_err(|e| corrupt(&path, e))?;
+                let rewritten = PutPayload::from_iter([header, object.slice(header_len..)]);
+                match self.put_over(&path, rewritten, found.version).await {
+                    Ok(()) => {
+                        self.caches.remember(id, &changed).await;
+                        return Ok(Revised::Made(Box::new(Created {
+                            id: id.clone(),
+                            record: changed,
+                            updated: true,
+                        })));
+                    }
+                    Err(e) if is_refusal(&e) => continue,
+                    Err(e) => return Err(StorageError::from_store("write", &path, e)),
+                }
             }
             // Kept as it is, first: if what follows fails, nothing is lost.
             let archive = layout::revision(owner, id, latest.revision);
@@ -121,6 +142,8 @@ impl SessionStore {
             next.task_excerpt = share.task_excerpt.clone();
             next.pending_until = None;
             next.earlier.push(latest.this_revision());
+            // The options this share carries replace the share's; the others stay.
+            share.options.apply(&mut next);
             let keep = self.max_revisions.saturating_sub(1) as usize;
             let dropped: Vec<u32> = next
                 .earlier

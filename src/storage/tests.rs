@@ -38,13 +38,7 @@ fn share(document: &[u8]) -> NewShare {
         message_count: 1,
         task_excerpt: "a task".into(),
         redactions: 0,
-        options: ShareOptions {
-            title: "a task".into(),
-            description: None,
-            tags: vec![],
-            is_public: true,
-            expires_at: None,
-        },
+        options: ShareOptions::default(),
     }
 }
 

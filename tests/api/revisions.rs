@@ -122,6 +122,94 @@ async fn options_apply_to_every_revision() {
     );
 }
 
+/// A re-share applies the options it carries and leaves the others as they are, in both
+/// directions: public to private and back, a title, a description, tags and an expiry set,
+/// changed and kept. The released extensions carry none, so their re-shares keep everything.
+#[tokio::test]
+async fn a_reshare_applies_the_options_it_carries_and_keeps_the_rest() {
+    let app = spawn_app().await;
+    let first = fresh_session();
+    let id = app.create_id(first.clone()).await;
+    let carrying = |doc: &[u8], options: Value| {
+        let mut doc: Value = serde_json::from_slice(doc).unwrap();
+        for (k, v) in options.as_object().unwrap() {
+            doc[k] = v.clone();
+        }
+        serde_json::to_vec(&doc).unwrap()
+    };
+    let soon = (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339();
+    let later = (chrono::Utc::now() + chrono::Duration::days(9)).to_rfc3339();
+    let private = app
+        .create(carrying(
+            &with_message(&first, "two"),
+            json!({"isPublic": false, "title": "now private", "description": "why",
+                   "tags": ["Rust", "cli"], "expiresAt": soon}),
+        ))
+        .await;
+    assert_eq!(private["id"], id.as_str());
+    assert_eq!(
+        (private["isPublic"].as_bool(), private["title"].as_str(), private["tags"].clone()),
+        (Some(false), Some("now private"), json!(["rust", "cli"]))
+    );
+    assert_error(
+        app.get(&format!("/api/sessions/{id}")).await,
+        StatusCode::NOT_FOUND,
+        "SESSION_NOT_FOUND",
+    )
+    .await;
+    assert_eq!(app.page(&format!("/session/{id}")).await.status(), StatusCode::NOT_FOUND);
+    let owner = app.get_as(&format!("/api/sessions/{id}"), &app.api_key).await;
+    assert_eq!(owner.headers()["x-session-description"], "why");
+    // The released extensions send none of them: everything stays.
+    let plain = app.create(with_message(&first, "three")).await;
+    assert_eq!(
+        (plain["revision"].as_u64(), plain["isPublic"].as_bool(), plain["title"].as_str()),
+        (Some(3), Some(false), Some("now private"))
+    );
+    assert_eq!(plain["tags"], json!(["rust", "cli"]));
+    assert!(plain["expiresAt"].as_str().is_some());
+    // And back: public, another title and description, other tags, a later expiry.
+    let public = app
+        .create(carrying(
+            &with_message(&first, "four"),
+            json!({"isPublic": true, "title": "public again", "description": "",
+                   "tags": [], "expiresAt": later}),
+        ))
+        .await;
+    assert_eq!(
+        (public["isPublic"].as_bool(), public["title"].as_str(), public["tags"].clone()),
+        (Some(true), Some("public again"), json!([]))
+    );
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(public["expiresAt"].as_str().unwrap()).unwrap();
+    assert!(expires > chrono::Utc::now() + chrono::Duration::days(8), "{expires}");
+    let read = app.get(&format!("/api/sessions/{id}")).await;
+    assert_eq!(read.status(), StatusCode::OK);
+    assert!(
+        read.headers().get("x-session-description").is_none(),
+        "a blank description removes it"
+    );
+    // A session carrying an option that changes the share, then the very same session again:
+    // no revision is added for it, and the option it carries still applies.
+    let same = app
+        .create(carrying(&with_message(&first, "four"), json!({"isPublic": false, "title": "public again", "description": "", "tags": [], "expiresAt": later})))
+        .await;
+    assert_eq!((same["revision"].as_u64(), same["isPublic"].as_bool()), (Some(5), Some(false)));
+    // Made public since, by a PATCH: the same session again still makes it private.
+    let made_public = app.patch(&id, json!({"isPublic": true}), &app.api_key).await;
+    assert_eq!(made_public.status(), StatusCode::OK);
+    let again = app
+        .create(carrying(&with_message(&first, "four"), json!({"isPublic": false, "title": "public again", "description": "", "tags": [], "expiresAt": later})))
+        .await;
+    assert_eq!((again["revision"].as_u64(), again["isPublic"].as_bool()), (Some(5), Some(false)));
+    assert_error(
+        app.get(&format!("/api/sessions/{id}")).await,
+        StatusCode::NOT_FOUND,
+        "SESSION_NOT_FOUND",
+    )
+    .await;
+}
+
 /// `?new=true` and `--reshare new-link` make a new link; another user's share of a task with
 /// the same id is their own; an unchanged session adds no revision.
 #[tokio::test]
