@@ -56,8 +56,7 @@ pub enum Command {
         #[arg(long)]
         username: Option<String>,
         /// Rewrite each such share with its credentials replaced by `[REDACTED:<rule>]`, as
-        /// `--secret-policy redact` would have stored it. Replicas show the change within
-        /// --metadata-cache-ttl.
+        /// `--secret-policy redact` would have stored it. Replicas show the change at once.
         #[arg(long)]
         redact: bool,
         #[command(flatten)]
@@ -169,9 +168,9 @@ pub struct ServeArgs {
         default_value = "OrangecatTechPvtLtd.syntx"
     )]
     pub vscode_extension_id: String,
-    /// How long a replica trusts what it has read of keys and share options. A key revoked
-    /// (or made) elsewhere, or a share made private or deleted through another replica, takes
-    /// effect here within this time; through this replica at once. 0 turns the caches off.
+    /// How long a replica trusts a key check: a key revoked (or made) elsewhere takes effect
+    /// here within this time; through this replica at once. Share records are remembered too,
+    /// but always confirmed with storage before they count. 0 turns the caches off.
     #[arg(long, env = "SESSION_SHARE_METADATA_CACHE_TTL", default_value = "10s", value_parser = humantime::parse_duration)]
     pub metadata_cache_ttl: Duration,
     /// Memory for parsed sessions behind the share pages.

@@ -1,8 +1,11 @@
 //! What a replica remembers between requests, each bounded in entries.
 //!
-//! - **Records**, by share id, for `--metadata-cache-ttl`: a change made through another
-//!   replica is seen here within it. Reads use them to let storage answer `If-None-Match` and
-//!   to decide access to a share page or a revision without reading the share again.
+//! - **Records**, by share id, with the ETag of the stored object they were read from. A
+//!   record is never trusted as it is: a page confirms it with storage by that ETag (a
+//!   conditional read that storage answers "not modified" without a body), so a share made
+//!   private or deleted through any replica is refused here at once; and storage may answer a
+//!   client's `If-None-Match` by itself only when the tag is the one the record was read from.
+//!   After a write through this replica the record is forgotten: the next read reads it.
 //! - **Listing order**: when a share was made, or that its id is dead. Neither ever changes,
 //!   so a listing sorts an owner's shares without reading each of them again.
 
@@ -20,10 +23,19 @@ use crate::{
 const RECORDS: u64 = 20_000;
 /// An id and a time: under 100 bytes each.
 const ORDER: u64 = 500_000;
+/// How long a record no one asks for is kept: every use confirms it with storage anyway.
+const RECORD_IDLE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// A share's record as read, and the ETag of the object it was read from.
+#[derive(Debug, Clone)]
+pub struct Known {
+    pub record: ShareRecord,
+    pub etag: String,
+}
 
 #[derive(Clone)]
 pub struct Caches {
-    records: Option<Cache<ShareId, ShareRecord>>,
+    records: Option<Cache<ShareId, Known>>,
     order: Cache<ShareId, Order>,
     metrics: Arc<Metrics>,
 }
@@ -48,22 +60,36 @@ impl Caches {
 
     pub fn new(ttl: std::time::Duration, metrics: Arc<Metrics>) -> Self {
         let records = (!ttl.is_zero())
-            .then(|| Cache::builder().max_capacity(RECORDS).time_to_live(ttl).build());
+            .then(|| Cache::builder().max_capacity(RECORDS).time_to_idle(RECORD_IDLE).build());
         Self { records, metrics, ..Self::off() }
     }
 
-    pub async fn record(&self, id: &ShareId) -> Option<ShareRecord> {
+    pub async fn record(&self, id: &ShareId) -> Option<Known> {
         let cache = self.records.as_ref()?;
         let found = cache.get(id).await;
         self.metrics.cache("records", found.is_some());
         found
     }
 
-    pub async fn remember(&self, id: &ShareId, record: &ShareRecord) {
+    /// `record`, as read from the object whose ETag is `etag` (none known: only its place in
+    /// the listing order is kept).
+    pub async fn remember(&self, id: &ShareId, record: &ShareRecord, etag: Option<&str>) {
         if let Some(cache) = &self.records {
-            cache.insert(id.clone(), record.clone()).await;
+            match etag {
+                Some(etag) => {
+                    let known = Known { record: record.clone(), etag: etag.to_owned() };
+                    cache.insert(id.clone(), known).await;
+                }
+                None => cache.invalidate(id).await,
+            }
         }
         self.order.insert(id.clone(), Order::Made(record.created_at)).await;
+    }
+
+    /// This replica wrote `record`: its place in the order is known, the record is read again
+    /// when next needed (with the ETag storage gives it).
+    pub async fn wrote(&self, id: &ShareId, record: &ShareRecord) {
+        self.remember(id, record, None).await;
     }
 
     pub async fn forget(&self, id: &ShareId) {

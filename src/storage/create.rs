@@ -200,7 +200,7 @@ impl SessionStore {
         if !made {
             return Ok(Claim::Taken);
         }
-        self.caches.remember(id, &record).await;
+        self.caches.wrote(id, &record).await;
         Ok(Claim::Made(record))
     }
 

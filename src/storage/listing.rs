@@ -126,9 +126,11 @@ impl SessionStore {
         owner: &Username,
         id: &ShareId,
     ) -> Result<Option<ShareRecord>, StorageError> {
-        match self.read_header(&layout::share(owner, id)).await?.map(|f| f.slot()) {
+        let found = self.read_header(&layout::share(owner, id)).await?;
+        let etag = found.as_ref().and_then(|f| f.version.e_tag.clone());
+        match found.map(|f| f.slot()) {
             Some(Slot::Live(record)) => {
-                self.caches.remember(id, &record).await;
+                self.caches.remember(id, &record, etag.as_deref()).await;
                 Ok(Some(record))
             }
             Some(Slot::Dead) => {

@@ -10,7 +10,7 @@ use object_store::GetOptions;
 use super::{
     SessionStore, StorageError, layout,
     share_file::{self, SplitError},
-    store::{Found, Slot, corrupt, version_of},
+    store::{Found, Header, Slot, corrupt, version_of},
 };
 use crate::domain::{ShareId, ShareRecord, Username};
 
@@ -42,8 +42,8 @@ impl SessionStore {
 
     /// Opens share `id` (in `owner`'s folder, when the reader names it): its record, then its
     /// latest document. `if_none_match` is an entity tag the reader has; storage is asked to
-    /// match it only when the record is cached (an answer without the object would otherwise
-    /// leave us without the record, which decides who may see it).
+    /// match it only when it is the tag of the object a remembered record was read from, so
+    /// that "not modified" means that very record, which decides who may see the share.
     pub async fn open(
         &self,
         id: &ShareId,
@@ -53,21 +53,21 @@ impl SessionStore {
         for folder in self.folders(id, owner).await? {
             let path = layout::share(&folder, id);
             let cached = match if_none_match {
-                Some(_) => self.caches.record(id).await.filter(|r| r.username == folder),
+                Some(tag) => self.caches.record(id).await.filter(|known| {
+                    known.record.username == folder && super::etag_matches(tag, Some(&known.etag))
+                }),
                 None => None,
             };
-            let asked = if_none_match.filter(|_| cached.is_some()).map(str::to_owned);
+            let asked = cached.as_ref().map(|known| known.etag.clone());
             match self.open_path(&path, asked).await? {
                 Read::Missing => continue,
                 Read::NotModified => {
-                    return Ok((
-                        cached.expect("only asked with a cached record"),
-                        Opened::NotModified,
-                    ));
+                    let known = cached.expect("only asked with a remembered record");
+                    return Ok((known.record, Opened::NotModified));
                 }
                 Read::Found(found, opened) => match found.slot() {
                     Slot::Live(record) => {
-                        self.caches.remember(id, &record).await;
+                        self.caches.remember(id, &record, found.version.e_tag.as_deref()).await;
                         return Ok((record, opened));
                     }
                     Slot::Dead => {
@@ -163,10 +163,12 @@ impl SessionStore {
         owner: Option<&Username>,
     ) -> Result<ShareRecord, StorageError> {
         for folder in self.folders(id, owner).await? {
-            match self.read_header(&layout::share(&folder, id)).await?.map(|found| found.slot()) {
+            let found = self.read_header(&layout::share(&folder, id)).await?;
+            let etag = found.as_ref().and_then(|found| found.version.e_tag.clone());
+            match found.map(|found| found.slot()) {
                 None => continue,
                 Some(Slot::Live(record)) => {
-                    self.caches.remember(id, &record).await;
+                    self.caches.remember(id, &record, etag.as_deref()).await;
                     return Ok(record);
                 }
                 Some(Slot::Dead) => {
@@ -179,16 +181,38 @@ impl SessionStore {
         Err(StorageError::NotFound { path: format!("share {id}") })
     }
 
-    /// The share's record as reads see it: from the cache when one is kept (see
-    /// [`SessionStore::with_caches`]), else from storage.
+    /// The share's record as it is in storage now, for the pages: a remembered record is
+    /// confirmed by the ETag it was read from (storage answers "not modified" without sending
+    /// anything), else read. A change made through any replica counts at once.
     pub async fn current_record(
         &self,
         id: &ShareId,
         owner: Option<&Username>,
     ) -> Result<ShareRecord, StorageError> {
-        match self.caches.record(id).await {
-            Some(record) if owner.is_none_or(|o| *o == record.username) => Ok(record),
-            _ => self.record(id, owner).await,
+        let known = match self.caches.record(id).await {
+            Some(known) if owner.is_none_or(|o| *o == known.record.username) => known,
+            _ => return self.record(id, owner).await,
+        };
+        let path = layout::share(&known.record.username, id);
+        let found = match self.read_header_unless(&path, Some(&known.etag)).await? {
+            Header::Unchanged => return Ok(known.record),
+            Header::Missing => None,
+            Header::Found(found) => Some(found),
+        };
+        let etag = found.as_ref().and_then(|found| found.version.e_tag.clone());
+        match found.map(|found| found.slot()) {
+            Some(Slot::Live(record)) if owner.is_none_or(|o| *o == record.username) => {
+                self.caches.remember(id, &record, etag.as_deref()).await;
+                Ok(record)
+            }
+            Some(Slot::Dead) => {
+                self.caches.dead(id).await;
+                Err(StorageError::NotFound { path: format!("share {id}") })
+            }
+            _ => {
+                self.caches.forget(id).await;
+                Err(StorageError::NotFound { path: format!("share {id}") })
+            }
         }
     }
 }

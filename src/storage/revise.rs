@@ -112,7 +112,7 @@ impl SessionStore {
                 let rewritten = PutPayload::from_iter([header, object.slice(header_len..)]);
                 match self.put_over(&path, rewritten, found.version).await {
                     Ok(()) => {
-                        self.caches.remember(id, &changed).await;
+                        self.caches.wrote(id, &changed).await;
                         return Ok(Revised::Made(Box::new(Created {
                             id: id.clone(),
                             record: changed,
@@ -163,7 +163,7 @@ impl SessionStore {
             };
             match written {
                 Ok(()) => {
-                    self.caches.remember(id, &next).await;
+                    self.caches.wrote(id, &next).await;
                     for revision in dropped {
                         let old = layout::revision(owner, id, revision);
                         if let Err(error) = self.delete_path(&old).await {

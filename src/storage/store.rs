@@ -62,6 +62,17 @@ pub(super) struct Found {
     pub last_modified: DateTime<Utc>,
 }
 
+/// What a conditional read of a header found.
+// Short-lived, matched at once: boxing the record would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub(super) enum Header {
+    /// The object is still the version named.
+    Unchanged,
+    Found(Found),
+    Missing,
+}
+
 /// What a share's key holds, as readers must see it.
 // Short-lived, matched at once: boxing the record would only add an allocation.
 #[allow(clippy::large_enum_variant)]
@@ -171,12 +182,31 @@ impl SessionStore {
 
     /// The record at `path`, reading only the header (a ranged read); `None` if nothing is there.
     pub(super) async fn read_header(&self, path: &Path) -> Result<Option<Found>, StorageError> {
+        match self.read_header_unless(path, None).await? {
+            Header::Found(found) => Ok(Some(found)),
+            Header::Missing => Ok(None),
+            Header::Unchanged => unreachable!("asked without a condition"),
+        }
+    }
+
+    /// As [`Self::read_header`], unless the object's ETag is still `unless` (then storage
+    /// answers "not modified", and nothing is read).
+    pub(super) async fn read_header_unless(
+        &self,
+        path: &Path,
+        unless: Option<&str>,
+    ) -> Result<Header, StorageError> {
         let mut want = FIRST_READ;
         loop {
-            let options = GetOptions { range: Some((0..want).into()), ..Default::default() };
+            let options = GetOptions {
+                range: Some((0..want).into()),
+                if_none_match: unless.map(str::to_owned),
+                ..Default::default()
+            };
             let result = match self.store.get_opts(path, options).await {
                 Ok(result) => result,
-                Err(object_store::Error::NotFound { .. }) => return Ok(None),
+                Err(object_store::Error::NotModified { .. }) => return Ok(Header::Unchanged),
+                Err(object_store::Error::NotFound { .. }) => return Ok(Header::Missing),
                 Err(e) => return Err(StorageError::from_store("read", path, e)),
             };
             let (version, last_modified, size) =
@@ -184,7 +214,9 @@ impl SessionStore {
             let bytes =
                 result.bytes().await.map_err(|e| StorageError::from_store("read", path, e))?;
             match share_file::parse_header(&bytes).map_err(|e| corrupt(path, e))? {
-                Some((record, _)) => return Ok(Some(Found { record, version, last_modified })),
+                Some((record, _)) => {
+                    return Ok(Header::Found(Found { record, version, last_modified }));
+                }
                 None if size > want && want < MAX_HEADER as u64 => want = MAX_HEADER as u64,
                 None => return Err(corrupt(path, share_file::FormatError::Truncated)),
             }

@@ -65,7 +65,7 @@ impl SessionStore {
             let rewritten = PutPayload::from_iter([header, object.slice(header_len..)]);
             match self.put_over(&path, rewritten, version).await {
                 Ok(()) => {
-                    self.caches.remember(id, &record).await;
+                    self.caches.wrote(id, &record).await;
                     return Ok(record);
                 }
                 Err(

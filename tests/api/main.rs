@@ -24,6 +24,7 @@ mod owner;
 mod pages;
 mod read;
 mod remote_auth;
+mod replicas;
 mod revisions;
 mod secrets;
 #[path = "../support/sessions.rs"]
