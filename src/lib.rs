@@ -14,6 +14,7 @@ pub mod json;
 pub mod metrics;
 pub mod pages;
 pub mod remote_keys;
+pub mod router;
 pub mod routes;
 pub mod secrets;
 pub mod server;

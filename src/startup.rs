@@ -3,7 +3,7 @@
 use std::{sync::Arc, time::Duration};
 
 use poem::{
-    Endpoint, EndpointExt, Response, Route,
+    Endpoint, EndpointExt, Response,
     error::{MethodNotAllowedError, NotFoundError},
     http::Method,
     middleware::{CatchPanic, Cors},
@@ -16,7 +16,8 @@ use crate::{
     metrics::Metrics,
     pages::{self, DocumentCache, PageSettings},
     remote_keys::RemoteKeys,
-    routes::{api_service, envelope, openapi_json, swagger_ui_html},
+    router::{RouteTable, Router},
+    routes::{api, api_service, envelope, openapi_json, swagger_ui_csp, swagger_ui_html},
     server::ConnectionLimits,
     state::{AppState, Uploads},
     storage::{
@@ -40,11 +41,10 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     limits: ConnectionLimits,
     port: u16,
-    state: AppState,
-    pages: PageSettings,
-    cors_origins: Vec<String>,
-    client_ip_header: ClientIpHeader,
-    per_client: Option<RequestsPerClient>,
+    public_url: String,
+    metrics: Arc<Metrics>,
+    endpoint: poem::endpoint::BoxEndpoint<'static>,
+    routes: Arc<RouteTable>,
 }
 
 impl Application {
@@ -73,6 +73,14 @@ impl Application {
             format!("http://{host}:{}", address.port())
         });
 
+        if settings.public_url.is_none() && address.ip().is_unspecified() {
+            tracing::warn!(
+                public_url = %public_url,
+                "listening on every interface, but share links will name localhost, which other \
+                 machines do not reach: set --public-url (SESSION_SHARE_PUBLIC_URL) to the URL \
+                 clients use"
+            );
+        }
         let max_ttl = chrono::Duration::from_std(settings.max_ttl)
             .map_err(|_| anyhow::anyhow!("--max-ttl is too long"))?;
         let remote_keys = settings
@@ -160,31 +168,8 @@ impl Application {
             .client_ip_header
             .clone()
             .map(|header| RequestsPerClient::new(header, settings.max_connections_per_address));
-        Ok(Self {
-            port: address.port(),
-            listener,
-            limits,
-            state,
-            pages,
-            cors_origins,
-            client_ip_header,
-            per_client,
-        })
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    pub fn public_url(&self) -> &str {
-        &self.state.public_url
-    }
-
-    /// Serves until SIGTERM or Ctrl-C, then drains in-flight requests.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let metrics = self.state.metrics.clone();
-        let app = app(self.state, self.pages, self.cors_origins, self.client_ip_header);
-        let per_client = self.per_client;
+        let (public_url, metrics) = (state.public_url.clone(), state.metrics.clone());
+        let (app, routes) = app(state, pages, cors_origins, client_ip_header);
         let app = app.around(move |next, req| {
             let per_client = per_client.clone();
             async move {
@@ -194,7 +179,40 @@ impl Application {
                 }
             }
         });
-        crate::server::serve(self.listener, app, self.limits, metrics, shutdown_signal()).await
+        Ok(Self {
+            port: address.port(),
+            listener,
+            limits,
+            public_url,
+            metrics,
+            endpoint: app.boxed(),
+            routes,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// Every route and the methods it takes: what is routed, and what a 405's `Allow` says.
+    pub fn routes(&self) -> &RouteTable {
+        &self.routes
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then drains in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        crate::server::serve(
+            self.listener,
+            self.endpoint,
+            self.limits,
+            self.metrics,
+            shutdown_signal(),
+        )
+        .await
     }
 }
 
@@ -247,36 +265,41 @@ fn app(
     pages: PageSettings,
     cors_origins: Vec<String>,
     client_ip_header: ClientIpHeader,
-) -> poem::endpoint::BoxEndpoint<'static> {
+) -> (poem::endpoint::BoxEndpoint<'static>, Arc<RouteTable>) {
     let spec = openapi_json();
     let metrics = state.metrics.clone();
     let exposition = state.metrics.clone();
     let docs = swagger_ui_html();
-    Route::new()
-        .nest("/", api_service())
-        .nest("/session", pages::session_routes())
-        .nest("/assets", pages::asset_routes())
-        .at("/favicon.ico", pages::favicon_route())
-        .at("/my", pages::owner_route())
-        .at(
+    let docs_csp = swagger_ui_csp(&docs);
+    let router = Router::new().api(api(), api_service());
+    let (route, table) = pages::routes(router)
+        .get(
             "/api/openapi.json",
-            poem::get(poem::endpoint::make_sync(move |_| {
+            poem::endpoint::make_sync(move |_| {
                 Response::builder().content_type("application/json").body(spec.clone())
-            })),
+            }),
         )
-        .at(
+        .get(
             "/metrics",
-            poem::get(poem::endpoint::make_sync(move |_| {
+            poem::endpoint::make_sync(move |_| {
                 Response::builder()
                     .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
                     .body(exposition.render())
-            })),
+            }),
         )
-        .at("/docs", poem::get(poem::endpoint::make_sync(move |_| poem::web::Html(docs.clone()))))
-        .at(
-            "/docs/",
-            poem::get(poem::endpoint::make_sync(|_| poem::web::Redirect::see_other("/docs"))),
+        .get(
+            "/docs",
+            poem::endpoint::make_sync(move |_| {
+                Response::builder()
+                    .content_type("text/html; charset=utf-8")
+                    .header("Content-Security-Policy", docs_csp.as_str())
+                    .header("Referrer-Policy", "no-referrer")
+                    .body(docs.clone())
+            }),
         )
+        .get("/docs/", poem::endpoint::make_sync(|_| poem::web::Redirect::see_other("/docs")))
+        .build();
+    let endpoint = route
         .catch_error(|_: NotFoundError| async {
             ApiError::new(ErrorStatus::NotFound, ErrorCode::NotFound, "no such route; see /docs")
                 .body_response()
@@ -297,10 +320,14 @@ fn app(
                 .with_handler(|_| ApiError::internal("a request handler panicked").body_response()),
         )
         .with(cors(cors_origins))
-        .around(envelope)
+        .around({
+            let table = table.clone();
+            move |next, req| envelope(next, req, table.clone())
+        })
         .around(move |next, req| telemetry::log_requests(next, req, metrics.clone()))
         // Boxed: the type of the whole chain is deeper than the compiler follows by default.
-        .boxed()
+        .boxed();
+    (endpoint, table)
 }
 
 impl ApiError {

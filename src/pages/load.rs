@@ -22,6 +22,8 @@ pub struct Loaded {
     /// Every revision kept, oldest first.
     pub revisions: Vec<RevisionInfo>,
     pub doc: Arc<PageDocument>,
+    /// What the parsed document is kept under: it names the revision's bytes.
+    pub key: String,
 }
 
 /// The record decides access on every request (a share may have been deleted, made private
@@ -41,7 +43,7 @@ pub async fn load(
     // The size and redactions change if `scan --redact` rewrites the revision.
     let key = format!("{id}@{revision}:{}:{}", shown.size, shown.redactions);
     if let Some(doc) = settings.cache.get(&key).await {
-        return Ok(Loaded { record: shown, revisions, doc });
+        return Ok(Loaded { record: shown, revisions, doc, key });
     }
     // Not parsed yet: one storage read gives the document.
     let opened = if revision == latest.revision {
@@ -69,7 +71,7 @@ pub async fn load(
             })
         })?;
     let doc = settings.cache.insert(&key, document).await.map_err(ApiError::internal)?;
-    Ok(Loaded { record, revisions, doc })
+    Ok(Loaded { record, revisions, doc, key })
 }
 
 /// Revision `revision` of the share whose latest record is `latest`, as a page shows it.

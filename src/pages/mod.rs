@@ -24,7 +24,7 @@ mod transcript;
 use std::sync::{Arc, LazyLock};
 
 use poem::{
-    IntoResponse, Request, Response, Route, get, handler,
+    IntoResponse, Request, Response, handler,
     http::{StatusCode, header},
     web::{Accept, Data, Path, Query},
 };
@@ -41,6 +41,7 @@ use crate::{
     access::ClientAddr,
     domain::{ShareId, Username},
     error::ApiError,
+    router::Router,
     routes::{ReadRequest, accepts_gzip, key_in, read},
     state::AppState,
 };
@@ -51,21 +52,18 @@ static OWNER_JS: &str = include_str!("assets/my.js");
 static FAVICON: &[u8] = include_bytes!("assets/favicon.ico");
 static HIGHLIGHT_CSS: LazyLock<String> = LazyLock::new(markdown::highlight_css);
 
-/// Routes below `/session`.
-pub fn session_routes() -> Route {
-    Route::new()
-        .at("/:id", get(page_by_id))
-        .at("/:username/:id", get(page_by_share_code))
-        .at("/:id/images/:message/:image", get(image))
-}
-
-/// Routes below `/assets`.
-pub fn asset_routes() -> Route {
-    Route::new()
-        .at("/page.css", get(page_css))
-        .at("/page.js", get(page_js))
-        .at("/my.js", get(owner_js))
-        .at("/highlight.css", get(highlight_css))
+/// The pages, their assets and the owner's page, added to `router`.
+pub fn routes(router: Router) -> Router {
+    router
+        .get("/session/:id", page_by_id)
+        .get("/session/:username/:id", page_by_share_code)
+        .get("/session/:id/images/:message/:image", image)
+        .get("/assets/page.css", page_css)
+        .get("/assets/page.js", page_js)
+        .get("/assets/my.js", owner_js)
+        .get("/assets/highlight.css", highlight_css)
+        .get("/favicon.ico", favicon)
+        .get("/my", owner::owner_page)
 }
 
 #[derive(Deserialize)]
@@ -175,7 +173,7 @@ async fn context(
     state.access.charge_read(None, client)?;
     let id = ShareId::parse(id.trim())?;
     let (page, revision) = (query.page()?, query.revision()?);
-    let Loaded { record, revisions, doc } = load(state, settings, &id, revision).await?;
+    let Loaded { record, revisions, doc, .. } = load(state, settings, &id, revision).await?;
     let latest = revisions.last().map_or(record.revision, |r| r.revision);
     // Links within an earlier revision stay in it; the latest needs no query.
     let revision_query = if record.revision == latest {
@@ -290,9 +288,12 @@ async fn page_by_share_code(
     }
 }
 
-/// One image of one message, decoded from its data URL; charged as a read.
+/// One image of one message, decoded from its data URL; charged as a read. A browser keeps it
+/// but asks again (`no-cache`) with its `ETag`, which names the revision's bytes: a share made
+/// private stops showing its images at once, and an unchanged one answers 304.
 #[handler]
 async fn image(
+    req: &Request,
     Path((id, message_index, image_index)): Path<(String, usize, usize)>,
     Query(query): Query<PageQuery>,
     state: Data<&AppState>,
@@ -303,24 +304,44 @@ async fn image(
         // Each image is a read: a page with many cannot be fetched without limit.
         state.access.charge_read(None, &client)?;
         let id = ShareId::parse(id.trim())?;
-        let Loaded { doc, .. } = load(&state, &settings, &id, query.revision()?).await?;
+        let Loaded { doc, key, .. } = load(&state, &settings, &id, query.revision()?).await?;
         let url = doc
             .messages
             .get(message_index)
             .and_then(|m| m.images.get(image_index))
             .ok_or_else(ApiError::session_not_found)?;
-        decode_image(url).ok_or_else(ApiError::session_not_found)
+        let etag = image_etag(&key, message_index, image_index);
+        if req.header(header::IF_NONE_MATCH).is_some_and(|sent| {
+            sent.split(',').any(|tag| tag.trim().trim_start_matches("W/") == etag)
+        }) {
+            return Ok((etag, None));
+        }
+        let image = decode_image(url).ok_or_else(ApiError::session_not_found)?;
+        Ok::<_, ApiError>((etag, Some(image)))
     }
     .await;
-    match found {
-        Ok((mime, bytes)) => Response::builder()
-            .content_type(mime)
-            .header(header::CACHE_CONTROL, "public, max-age=86400")
+    let response = |status: StatusCode, etag: String| {
+        Response::builder()
+            .status(status)
+            .header(header::CACHE_CONTROL, "no-cache")
+            .header(header::ETAG, etag)
             .header("Content-Security-Policy", "default-src 'none'; sandbox")
             .header("X-Content-Type-Options", "nosniff")
-            .body(bytes),
+    };
+    match found {
+        Ok((etag, Some((mime, bytes)))) => {
+            response(StatusCode::OK, etag).content_type(mime).body(bytes)
+        }
+        Ok((etag, None)) => response(StatusCode::NOT_MODIFIED, etag).finish(),
         Err(err) => html_error(err),
     }
+}
+
+/// An image's entity tag: the revision's bytes and the image's place in them.
+fn image_etag(document_key: &str, message: usize, index: usize) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{document_key}/{message}/{index}"));
+    format!("\"{}\"", hex::encode(&digest[..12]))
 }
 
 fn asset(content_type: &str, body: &'static str) -> Response {
@@ -346,11 +367,6 @@ fn owner_js() -> Response {
     asset("text/javascript; charset=utf-8", OWNER_JS)
 }
 
-/// `/my`, the owner's page.
-pub fn owner_route() -> poem::RouteMethod {
-    get(owner::owner_page)
-}
-
 #[handler]
 fn highlight_css() -> Response {
     asset("text/css; charset=utf-8", HIGHLIGHT_CSS.as_str())
@@ -362,11 +378,6 @@ fn favicon() -> Response {
         .content_type("image/x-icon")
         .header(header::CACHE_CONTROL, "public, max-age=86400")
         .body(FAVICON)
-}
-
-/// `/favicon.ico`, which browsers ask for on every page.
-pub fn favicon_route() -> poem::RouteMethod {
-    get(favicon)
 }
 
 #[cfg(test)]

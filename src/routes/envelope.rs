@@ -18,9 +18,13 @@
 //! - Every answer says `X-Content-Type-Options: nosniff`, and `X-Robots-Tag: noindex` unless
 //!   the route said otherwise (a public share's page under `--allow-indexing`): what users
 //!   share is not for search engines unless the operator decides it is.
+//! - Caches are told what is private: an answer to a request that carried a key (which may
+//!   have decided it) says `Cache-Control: private, no-store`; every answer varies on the key
+//!   headers; a read that says nothing of caching is `no-cache` (a cache keeps it but asks
+//!   again, with its `ETag`, so a share made private stops at once), and an error `no-store`.
 
 use std::sync::{
-    Arc, LazyLock,
+    Arc,
     atomic::{AtomicBool, Ordering},
 };
 
@@ -29,7 +33,10 @@ use futures::{StreamExt, stream::BoxStream};
 use percent_encoding::percent_decode_str;
 use poem::{Body, Endpoint, IntoResponse, Request, Response, http::StatusCode};
 
-use crate::error::{ApiError, ErrorCode, ErrorStatus};
+use crate::{
+    error::{ApiError, ErrorCode, ErrorStatus},
+    router::RouteTable,
+};
 
 /// Longest URL (path and query) answered normally; ids and share codes need under 200.
 pub const MAX_URI_BYTES: usize = 8 * 1024;
@@ -44,11 +51,17 @@ pub const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
 pub const DRAIN_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 pub const DRAIN_RATE: u64 = 64 * 1024;
 
-pub async fn envelope<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
+pub async fn envelope<E: Endpoint>(
+    next: E,
+    mut req: Request,
+    routes: Arc<RouteTable>,
+) -> poem::Result<Response> {
     let declared =
         req.header(poem::http::header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
+    let keyed = KEY_HEADERS.iter().any(|h| req.headers().contains_key(*h));
+    let read = matches!(*req.method(), poem::http::Method::GET | poem::http::Method::HEAD);
     let body = has_body(&req, declared).then(|| Leftover::share(&mut req));
-    let mut resp = answer(next, req).await;
+    let mut resp = answer(next, req, &routes).await;
     if let Some(body) = body {
         if !body.finish(declared).await {
             resp.headers_mut().insert(
@@ -57,12 +70,42 @@ pub async fn envelope<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Re
             );
         }
     }
+    caching(&mut resp, keyed, read);
     let headers = resp.headers_mut();
     headers.insert("x-content-type-options", poem::http::HeaderValue::from_static("nosniff"));
     if !headers.contains_key("x-robots-tag") {
         headers.insert("x-robots-tag", poem::http::HeaderValue::from_static("noindex"));
     }
     Ok(resp)
+}
+
+/// The headers a key may come in: an answer to a request with one may depend on it.
+const KEY_HEADERS: [&str; 2] = ["syntx-api-key", "authorization"];
+
+/// What shared caches (a proxy, a CDN) may do with an answer: see the module docs.
+fn caching(resp: &mut Response, keyed: bool, read: bool) {
+    use poem::http::{HeaderValue, header};
+    let status = resp.status();
+    let headers = resp.headers_mut();
+    if keyed {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    } else if !headers.contains_key(header::CACHE_CONTROL) {
+        let policy = if status.is_client_error() || status.is_server_error() {
+            "no-store"
+        } else if read {
+            "no-cache"
+        } else {
+            "no-store"
+        };
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
+    }
+    let vary = match headers.get(header::VARY).and_then(|v| v.to_str().ok()) {
+        Some(vary) if !vary.is_empty() => format!("{vary}, Syntx-Api-Key, Authorization"),
+        _ => "Syntx-Api-Key, Authorization".to_owned(),
+    };
+    if let Ok(vary) = HeaderValue::from_str(&vary) {
+        headers.insert(header::VARY, vary);
+    }
 }
 
 /// Whether a request carries a body (one that may be left unread), given its declared length.
@@ -134,7 +177,7 @@ impl Leftover {
     }
 }
 
-async fn answer<E: Endpoint>(next: E, req: Request) -> Response {
+async fn answer<E: Endpoint>(next: E, req: Request, routes: &RouteTable) -> Response {
     if let Some(refused) = refuse_early(&req) {
         return refused.as_response();
     }
@@ -152,8 +195,9 @@ async fn answer<E: Endpoint>(next: E, req: Request) -> Response {
         }
     };
     if resp.status() == StatusCode::METHOD_NOT_ALLOWED {
-        let allowed = allowed_methods(&path).join(", ");
-        if let Ok(value) = allowed.parse() {
+        let allowed: Vec<&str> =
+            routes.allowed(&path).unwrap_or_default().iter().map(|m| m.as_str()).collect();
+        if let Ok(value) = allowed.join(", ").parse() {
             resp.headers_mut().insert(poem::http::header::ALLOW, value);
         }
     }
@@ -228,64 +272,5 @@ trait AsResponse {
 impl AsResponse for ApiError {
     fn as_response(&self) -> Response {
         poem::error::ResponseError::as_response(self)
-    }
-}
-
-/// The methods each route takes: the OpenAPI document's, and the pages'.
-static ROUTES: LazyLock<Vec<(Vec<String>, Vec<String>)>> = LazyLock::new(|| {
-    let doc = super::openapi_doc::document(&super::api::api_service().spec());
-    let mut routes: Vec<(Vec<String>, Vec<String>)> = doc["paths"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(path, item)| {
-            let methods = item.as_object().into_iter().flatten();
-            (segments(path), methods.map(|(m, _)| m.to_uppercase()).collect())
-        })
-        .collect();
-    for page in [
-        "/session/{id}",
-        "/session/{username}/{id}",
-        "/session/{id}/images/{message}/{n}",
-        "/assets/{file}",
-        "/favicon.ico",
-        "/my",
-        "/api/openapi.json",
-        "/docs",
-    ] {
-        routes.push((segments(page), vec!["GET".into()]));
-    }
-    routes
-});
-
-fn segments(path: &str) -> Vec<String> {
-    path.trim_matches('/').split('/').map(str::to_owned).collect()
-}
-
-/// The methods of the most specific route the path matches (literal segments beat
-/// parameters: `/api/sessions/create` is not `/api/sessions/{id}`).
-fn allowed_methods(path: &str) -> Vec<String> {
-    let parts = segments(path);
-    ROUTES
-        .iter()
-        .filter(|(template, _)| {
-            template.len() == parts.len()
-                && template.iter().zip(&parts).all(|(t, p)| t.starts_with('{') || t == p)
-        })
-        .min_by_key(|(template, _)| template.iter().filter(|t| t.starts_with('{')).count())
-        .map(|(_, methods)| methods.clone())
-        .unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::allowed_methods;
-
-    #[test]
-    fn allow_names_the_methods_of_the_most_specific_route() {
-        assert_eq!(allowed_methods("/api/sessions/create"), ["POST"]);
-        assert_eq!(allowed_methods("/api/sessions/abc"), ["GET", "PUT", "PATCH", "DELETE"]);
-        assert_eq!(allowed_methods("/api/sessions"), ["POST", "GET"]);
-        assert_eq!(allowed_methods("/session/abc"), ["GET"]);
     }
 }

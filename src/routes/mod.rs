@@ -21,7 +21,7 @@ mod stored;
 mod tags;
 mod upload;
 
-pub use api::{Api, api_service, openapi_json, swagger_ui_html};
+pub use api::{Api, api, api_service, openapi_json, swagger_ui_csp, swagger_ui_html};
 pub use auth::key_in;
 pub use envelope::envelope;
 pub use models::ShareSummary;

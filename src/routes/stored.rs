@@ -143,7 +143,19 @@ const SESSION_HEADERS: &[SessionHeader] = &[
          decoding to the uploaded bytes; the `ETag` is then weak); absent otherwise, and the \
          body is the uploaded bytes.",
     ),
-    ("Vary", true, String::schema_ref, "`Accept-Encoding`."),
+    (
+        "Vary",
+        true,
+        String::schema_ref,
+        "`Accept-Encoding, Syntx-Api-Key, Authorization`: the answer depends on each.",
+    ),
+    (
+        "Cache-Control",
+        true,
+        String::schema_ref,
+        "`no-cache` (a cache may keep it, and asks again with its `ETag`); `private, no-store` \
+         when the request carried a key.",
+    ),
 ];
 
 /// The 200 of a route that answers a stored session, described as `description`.

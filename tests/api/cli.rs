@@ -47,8 +47,14 @@ struct Server {
 
 impl Server {
     async fn start(storage: &str) -> Server {
+        Self::start_with(storage, &[]).await
+    }
+
+    /// With more `serve` flags.
+    async fn start_with(storage: &str, flags: &[&str]) -> Server {
         let mut child = binary(storage)
             .arg("serve")
+            .args(flags)
             .env("SESSION_SHARE_BIND", "127.0.0.1:0")
             .env("SESSION_SHARE_METADATA_CACHE_TTL", "2s")
             // Request lines too (off by default), to check that none holds a key.
@@ -93,6 +99,36 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
     }
+}
+
+/// Listening on every interface with no `--public-url`, the share links name `localhost`,
+/// which nobody else reaches: the log says so, with the flag to set.
+#[tokio::test]
+async fn listening_on_every_interface_without_a_public_url_is_warned_of() {
+    let storage = fresh_storage();
+    let server = Server::start_with(&storage, &["--bind", "0.0.0.0:0"]).await;
+    let log = server.log.lock().unwrap().clone();
+    let warning = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| {
+            v["level"] == "WARN"
+                && v["fields"]["message"].as_str().unwrap_or("").contains("--public-url")
+        })
+        .unwrap_or_else(|| panic!("no warning in:\n{log}"));
+    let message = warning["fields"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("localhost") && message.contains("SESSION_SHARE_PUBLIC_URL"),
+        "{message}"
+    );
+    drop(server);
+    let named = Server::start_with(
+        &storage,
+        &["--bind", "0.0.0.0:0", "--public-url", "https://sessions.example.com"],
+    )
+    .await;
+    let log = named.log.lock().unwrap().clone();
+    assert!(!log.contains("--public-url"), "warned although a public URL is set:\n{log}");
 }
 
 #[tokio::test]

@@ -191,6 +191,8 @@ pub struct TestApp {
     /// The app's storage, for looking behind the API.
     pub store: Arc<dyn ObjectStore>,
     pub storage_url: String,
+    /// Every route (poem's pattern) and the methods the service says it takes.
+    pub routes: Vec<(String, Vec<String>)>,
 }
 
 #[derive(Default)]
@@ -284,6 +286,12 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     settings.allow_indexing = options.allow_indexing;
     let app = Application::build(settings).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let routes = app
+        .routes()
+        .routes()
+        .iter()
+        .map(|(path, methods)| (path.clone(), methods.iter().map(|m| m.to_string()).collect()))
+        .collect();
     tokio::spawn(app.run_until_stopped());
 
     // Looking behind the API always goes straight to S3, never through a proxy.
@@ -297,7 +305,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
             .expect("S3 test server reachable");
         key.expose_secret().to_owned()
     };
-    TestApp { address, client: reqwest::Client::new(), api_key: key, store, storage_url }
+    TestApp { address, client: reqwest::Client::new(), api_key: key, store, storage_url, routes }
 }
 
 const ALNUM: [char; 36] = [

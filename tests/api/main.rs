@@ -1,6 +1,7 @@
 //! Integration tests: the service on port 0, talking HTTP to its clients and the S3 protocol to
 //! a real S3 server (in-process s3s-fs by default, or `TEST_S3_ENDPOINT`).
 
+mod caching;
 mod cli;
 mod compression;
 mod concurrency;

@@ -42,7 +42,10 @@ test("Swagger UI: authorize, try the prefilled share request, execute: 201 and a
   const page = await browser.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
-  await page.goto(`${service.base}/docs`);
+  // The page runs under a strict Content-Security-Policy: nothing of it may be refused.
+  page.on("console", (m) => { if (/Content Security Policy/i.test(m.text())) errors.push(m.text()); });
+  const docs = await page.goto(`${service.base}/docs`);
+  assert.match(docs.headers()["content-security-policy"], /frame-ancestors 'none'/);
   await page.waitForSelector("#operations-Sessions-createSession");
   await authorize(page, service.key);
   const block = await tryItOut(page, "Sessions-createSession");
