@@ -103,6 +103,12 @@ pub struct ServeArgs {
     pub public_url: Option<String>,
     #[command(flatten)]
     pub storage: StorageArgs,
+    /// A request is answered within this time of its arrival (of its body's end, for an
+    /// upload), whatever storage does: its storage requests, their retries and the settling of
+    /// a write that failed all fit in it; past it, 503. An upload to storage gets its size at
+    /// --storage-min-rate on top.
+    #[arg(long, env = "SESSION_SHARE_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
     /// Largest accepted request body, in bytes or with a unit (8MiB, 500KB).
     #[arg(long, env = "SESSION_SHARE_MAX_BODY", default_value = "64MiB", value_parser = parse_size)]
     pub max_body: u64,
@@ -271,6 +277,7 @@ pub struct Settings {
     /// Overrides of the `AWS_*` environment (tests); empty in production.
     pub s3: S3Options,
     pub storage_bounds: StorageBounds,
+    pub request_timeout: Duration,
     pub max_body: u64,
     pub max_inflight_bodies: u64,
     pub max_ttl: Duration,
@@ -315,6 +322,7 @@ impl From<ServeArgs> for Settings {
             storage_bounds: args.storage.bounds(),
             storage: args.storage.storage,
             s3: S3Options::default(),
+            request_timeout: args.request_timeout,
             max_body: args.max_body,
             max_inflight_bodies: args.max_inflight_bodies,
             max_ttl: args.max_ttl,

@@ -8,6 +8,7 @@
 pub mod access;
 pub mod compression;
 pub mod configuration;
+pub mod deadline;
 pub mod domain;
 pub mod error;
 pub mod json;

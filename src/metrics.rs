@@ -70,6 +70,7 @@ pub struct Metrics {
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     storage_requests: Family<OperationLabels, Counter>,
     storage_errors: Family<OperationLabels, Counter>,
+    storage_retries: Family<OperationLabels, Counter>,
     storage_latency: Family<OperationLabels, Histogram, fn() -> Histogram>,
     bytes_in: Counter,
     bytes_out: Counter,
@@ -118,6 +119,12 @@ impl Metrics {
             "Object storage requests that failed (not counting not-found and refused conditions)",
             storage_errors.clone(),
         );
+        let storage_retries = Family::<OperationLabels, Counter>::default();
+        registry.register(
+            "storage_retries",
+            "Object storage requests sent again after a fault (a reset, a timeout, a 5xx)",
+            storage_retries.clone(),
+        );
         let storage_latency =
             Family::<OperationLabels, Histogram, fn() -> Histogram>::new_with_constructor(
                 histogram,
@@ -161,6 +168,7 @@ impl Metrics {
             latency,
             storage_requests,
             storage_errors,
+            storage_retries,
             storage_latency,
             bytes_in,
             bytes_out,
@@ -190,6 +198,11 @@ impl Metrics {
         if failed {
             self.storage_errors.get_or_create(&labels).inc();
         }
+    }
+
+    /// A storage request is sent again after a fault.
+    pub fn storage_retry(&self, operation: &'static str) {
+        self.storage_retries.get_or_create(&OperationLabels { operation }).inc();
     }
 
     pub fn bytes_in(&self, n: u64) {

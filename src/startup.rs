@@ -169,7 +169,8 @@ impl Application {
             .clone()
             .map(|header| RequestsPerClient::new(header, settings.max_connections_per_address));
         let (public_url, metrics) = (state.public_url.clone(), state.metrics.clone());
-        let (app, routes) = app(state, pages, cors_origins, client_ip_header);
+        let (app, routes) =
+            app(state, pages, cors_origins, client_ip_header, settings.request_timeout);
         let app = app.around(move |next, req| {
             let per_client = per_client.clone();
             async move {
@@ -265,6 +266,7 @@ fn app(
     pages: PageSettings,
     cors_origins: Vec<String>,
     client_ip_header: ClientIpHeader,
+    request_timeout: Duration,
 ) -> (poem::endpoint::BoxEndpoint<'static>, Arc<RouteTable>) {
     let spec = openapi_json();
     let metrics = state.metrics.clone();
@@ -322,7 +324,7 @@ fn app(
         .with(cors(cors_origins))
         .around({
             let table = table.clone();
-            move |next, req| envelope(next, req, table.clone())
+            move |next, req| envelope(next, req, table.clone(), request_timeout)
         })
         .around(move |next, req| telemetry::log_requests(next, req, metrics.clone()))
         // Boxed: the type of the whole chain is deeper than the compiler follows by default.

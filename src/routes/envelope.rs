@@ -1,6 +1,7 @@
 //! What every request goes through before and after routing, so that every answer, whatever
 //! refused the request, is the JSON error the README promises.
 //!
+//! - The request's storage work gets its deadline (`--request-timeout`, [`crate::deadline`]).
 //! - `.` and `..` path segments, encoded or not, are refused with 400 `INVALID_PATH`: poem
 //!   resolves them while routing, so `/api/sessions/%2E%2E` would quietly become `/api`.
 //! - URLs over [`MAX_URI_BYTES`] answer 414 and request headers over [`MAX_HEADER_BYTES`] 431,
@@ -55,13 +56,14 @@ pub async fn envelope<E: Endpoint>(
     next: E,
     mut req: Request,
     routes: Arc<RouteTable>,
+    request_timeout: std::time::Duration,
 ) -> poem::Result<Response> {
     let declared =
         req.header(poem::http::header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
     let keyed = KEY_HEADERS.iter().any(|h| req.headers().contains_key(*h));
     let read = matches!(*req.method(), poem::http::Method::GET | poem::http::Method::HEAD);
     let body = has_body(&req, declared).then(|| Leftover::share(&mut req));
-    let mut resp = answer(next, req, &routes).await;
+    let mut resp = crate::deadline::scope(request_timeout, answer(next, req, &routes)).await;
     if let Some(body) = body {
         if !body.finish(declared).await {
             resp.headers_mut().insert(

@@ -93,6 +93,8 @@ impl<T> JsonUpload<T> {
             }
         };
         let (bytes, mut held) = self.read_raw(limit, uploads).await?;
+        // The body is here: the request's storage work gets its whole deadline from now.
+        crate::deadline::restart();
         metrics.bytes_in(bytes.len() as u64);
         if !gzipped {
             return Ok((bytes, InFlight { _budget: held, _counted: counted }));

@@ -116,13 +116,9 @@ fn open_untraced(url: &StorageUrl, s3: &S3Options) -> anyhow::Result<OpenedStore
             // Our defaults first, then the standard AWS_* environment on top (as
             // `AmazonS3Builder::from_env` reads it), so AWS_TIMEOUT etc. still override.
             let mut builder = AmazonS3Builder::new()
-                // Fail fast and let the client retry: a request stuck for minutes behind
-                // object_store's default retry budget is worse than a prompt 503.
-                .with_retry(RetryConfig {
-                    max_retries: 2,
-                    retry_timeout: Duration::from_secs(10),
-                    ..RetryConfig::default()
-                })
+                // One retry policy, the service's own (`super::retry`: bounded by the request's
+                // deadline, with a budget), rather than object_store's on top of it.
+                .with_retry(RetryConfig { max_retries: 0, ..RetryConfig::default() })
                 .with_client_options(
                     ClientOptions::new()
                         .with_connect_timeout(Duration::from_secs(5))

@@ -141,8 +141,13 @@ impl SessionStore {
     ) -> Result<Claim, StorageError> {
         let path = layout::share(owner, id);
         let now = Utc::now();
-        let bound = self.bounds.for_upload(share.compressed.len()) + CLOCK_ALLOWANCE;
-        let deadline = now + chrono::Duration::from_std(bound).expect("a bounded duration");
+        // The write, retried after a fault, must land by a time its record says; a write
+        // storage stamps later never counts (see `landed_late`). Room for a try after one
+        // that got no answer, and the upload's size at the slowest rate allowed.
+        let window = self.bounds.for_upload(share.compressed.len()) + self.bounds.timeout;
+        let writes_until = tokio::time::Instant::now() + window;
+        let deadline =
+            now + chrono::Duration::from_std(window + CLOCK_ALLOWANCE).expect("a bounded duration");
         let mut record = ShareRecord {
             username: owner.clone(),
             created_at: now,
@@ -163,18 +168,24 @@ impl SessionStore {
         share.options.apply(&mut record);
         let object = share_file::object(&StoredRecord::Share(record.clone()), &share.compressed)
             .map_err(|e| corrupt(&path, e))?;
-        let written = match replacing {
-            Some(version) => self.put_over(&path, object.clone(), version).await,
-            None if self.conditional.get() != ConditionalWrites::Supported => {
-                // Without (known) conditional writes, look first. Not atomic: see the docs.
-                match self.store.head(&path).await {
-                    Ok(_) => return Ok(Claim::Taken),
-                    Err(object_store::Error::NotFound { .. }) => {}
-                    Err(e) => return Err(StorageError::from_store("check", &path, e)),
+        // `None`: taken (seen before writing, on a store without conditional writes).
+        let write = async {
+            Ok::<_, StorageError>(Some(match replacing {
+                Some(version) => self.put_over(&path, object.clone(), version).await,
+                None if self.conditional.get() != ConditionalWrites::Supported => {
+                    // Without (known) conditional writes, look first. Not atomic: see the docs.
+                    match self.store.head(&path).await {
+                        Ok(_) => return Ok(None),
+                        Err(object_store::Error::NotFound { .. }) => {}
+                        Err(e) => return Err(StorageError::from_store("check", &path, e)),
+                    }
+                    self.put_new(&path, object.clone()).await
                 }
-                self.put_new(&path, object.clone()).await
-            }
-            None => self.put_new(&path, object.clone()).await,
+                None => self.put_new(&path, object.clone()).await,
+            }))
+        };
+        let Some(written) = crate::deadline::until(writes_until, write).await? else {
+            return Ok(Claim::Taken);
         };
         let made = match written {
             Ok(()) => true,
@@ -212,9 +223,9 @@ impl SessionStore {
     /// not take that write either, wait until any write of ours that could count has landed
     /// (its deadline, plus the clock allowance and a second), then read: our bytes, stamped in
     /// time, mean the share is made; anything else, or nothing, that it is not, and a write
-    /// that lands even later is past its deadline and never shown. Only if storage cannot be
-    /// read either (five tries) does the answer stay open: then it is settled in the
-    /// background, and a share of ours found there is withdrawn.
+    /// that lands even later is past its deadline and never shown. All of it within the
+    /// request's deadline: if storage cannot tell by then, the answer stays open, and it is
+    /// settled in the background (a share of ours found there is withdrawn).
     async fn settle(
         &self,
         owner: &Username,
@@ -231,19 +242,33 @@ impl SessionStore {
                 | object_store::Error::Precondition { .. },
             ) => {}
             Err(_) => {
-                sleep_until(
-                    deadline
-                        + chrono::Duration::from_std(CLOCK_ALLOWANCE + Duration::from_secs(1))
-                            .expect("small"),
-                )
-                .await
+                let landed_by = deadline
+                    + chrono::Duration::from_std(CLOCK_ALLOWANCE + Duration::from_secs(1))
+                        .expect("small");
+                if !sleep_until(landed_by).await {
+                    return self.settle_in_background(owner, path, object, deadline);
+                }
             }
         }
         for _ in 0..READ_BACK_ATTEMPTS {
+            if crate::deadline::passed() {
+                break;
+            }
             if let Ok(made) = self.holds(path, object, deadline).await {
                 return made;
             }
         }
+        self.settle_in_background(owner, path, object, deadline)
+    }
+
+    /// The answer stays open: the create is answered as failed, and settled later.
+    fn settle_in_background(
+        &self,
+        owner: &Username,
+        path: &Path,
+        object: &PutPayload,
+        deadline: DateTime<Utc>,
+    ) -> bool {
         tracing::error!(%path, "storage cannot be read to settle a failed create; settling it in the background");
         tokio::spawn(self.clone().settle_later(
             path.clone(),
@@ -289,9 +314,12 @@ impl SessionStore {
     }
 }
 
-/// Storage refused the write's condition (someone else's version is there now).
-async fn sleep_until(at: DateTime<Utc>) {
-    if let Ok(wait) = (at - Utc::now()).to_std() {
-        tokio::time::sleep(wait).await;
+/// Sleeps until `at`; `false` (at once) if the request's deadline comes first.
+async fn sleep_until(at: DateTime<Utc>) -> bool {
+    let Ok(wait) = (at - Utc::now()).to_std() else { return true };
+    if crate::deadline::bound(Duration::MAX).is_none_or(|left| left <= wait) {
+        return false;
     }
+    tokio::time::sleep(wait).await;
+    true
 }

@@ -54,13 +54,20 @@ impl SessionStore {
         }
         for (owner, id, revision, meta) in revisions {
             let old = meta.last_modified < cutoff;
-            let garbage = match shares.get(&(owner, id)) {
+            let garbage = match shares.get(&(owner.clone(), id.clone())) {
+                // A revision the record lists is kept; so is the latest revision's file, left
+                // by a re-share cut short: the next re-share lists it, and a record read
+                // before that re-share landed would not. Newer records list only revisions
+                // this one lists or newer ones, so nothing older can become kept again.
                 Some(Some(Slot::Live(record))) => {
-                    old && !record.earlier.iter().any(|r| r.revision == revision)
+                    old && revision < record.revision
+                        && !record.earlier.iter().any(|r| r.revision == revision)
                 }
                 // Deleted: its revisions go, whatever their age (it gets no new ones).
                 Some(Some(Slot::Dead)) => true,
-                Some(Some(Slot::Withdrawn)) | None => old,
+                // No share (or a failed create's marker): a share may be made there meanwhile,
+                // so it is looked at again, fresh, before anything beside it goes.
+                Some(Some(Slot::Withdrawn)) | None => old && self.no_share_at(&owner, &id).await?,
                 // The share's file is not one of ours: leave what is beside it to an operator.
                 Some(None) => false,
             };
@@ -76,6 +83,15 @@ impl SessionStore {
             }
         }
         Ok(report)
+    }
+
+    /// Whether no live share is at `owner`'s `id` now.
+    async fn no_share_at(&self, owner: &Username, id: &ShareId) -> Result<bool, StorageError> {
+        Ok(match self.read_header(&layout::share(owner, id)).await {
+            Ok(found) => !matches!(found.map(|f| f.slot()), Some(Slot::Live(_))),
+            Err(StorageError::Corrupt { .. }) => false,
+            Err(e) => return Err(e),
+        })
     }
 
     /// Collects one share if it is garbage; answers what it is now (`None` if unreadable).

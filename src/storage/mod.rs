@@ -18,6 +18,7 @@ mod owners;
 mod probe;
 mod read;
 mod rescan;
+mod retry;
 mod revise;
 pub mod share_file;
 mod store;

@@ -67,8 +67,9 @@ impl SessionStore {
         let path = layout::share(owner, id);
         let _queued = self.lock_for(id).lock().await;
         let _room = self.rewrites.acquire().await.expect("the semaphore is never closed");
-        for _ in 0..MAX_ATTEMPTS {
-            let Some((found, header_len, object)) = self.read_whole(&path).await? else {
+        for round in 0..MAX_ATTEMPTS {
+            let read = self.read_settled(round > 0, || self.read_whole(&path)).await?;
+            let Some((found, header_len, object)) = read else {
                 return Ok(Revised::Missing);
             };
             let latest = match found.slot() {
@@ -110,7 +111,7 @@ impl SessionStore {
                 let header = share_file::header(&StoredRecord::Share(changed.clone()))
                     .map_err(|e| corrupt(&path, e))?;
                 let rewritten = PutPayload::from_iter([header, object.slice(header_len..)]);
-                match self.put_over(&path, rewritten, found.version).await {
+                match self.put_over_confirmed(&path, rewritten, found.version).await {
                     Ok(()) => {
                         self.caches.wrote(id, &changed).await;
                         return Ok(Revised::Made(Box::new(Created {
@@ -123,14 +124,20 @@ impl SessionStore {
                     Err(e) => return Err(StorageError::from_store("write", &path, e)),
                 }
             }
-            // Kept as it is, first: if what follows fails, nothing is lost.
+            // Kept as it is, first: if what follows fails, nothing is lost. A re-share cut
+            // short before may have left this revision's file: it is written again, so that
+            // it holds the share as it is now, and is new to gc (which never deletes the
+            // latest revision's file: the next re-share lists it).
             let archive = layout::revision(owner, id, latest.revision);
-            match self.put_new(&archive, PutPayload::from(object.clone())).await {
-                Ok(())
-                | Err(
-                    object_store::Error::AlreadyExists { .. }
-                    | object_store::Error::Precondition { .. },
-                ) => {}
+            let kept = PutPayload::from(object.clone());
+            match self.put_new(&archive, kept.clone()).await {
+                Ok(()) => {}
+                Err(e) if is_refusal(&e) => {
+                    if let Err(e) = self.put(&archive, kept, object_store::PutMode::Overwrite).await
+                    {
+                        return Err(StorageError::from_store("write", &archive, e));
+                    }
+                }
                 Err(e) => return Err(StorageError::from_store("write", &archive, e)),
             }
             let mut next = latest.clone();
@@ -152,15 +159,9 @@ impl SessionStore {
                 .collect();
             let object = share_file::object(&StoredRecord::Share(next.clone()), &share.compressed)
                 .map_err(|e| corrupt(&path, e))?;
-            let written = match self.put_over(&path, object.clone(), found.version).await {
-                // The write may have landed though its answer was lost: if our bytes are
-                // there, the revision is made, and the client is told so.
-                Err(error) if !is_refusal(&error) => match self.read_back(&path, &object).await {
-                    Some(true) => Ok(()),
-                    _ => Err(error),
-                },
-                written => written,
-            };
+            // The write may have landed though its answer was lost: if our bytes are there,
+            // the revision is made, and the client is told so.
+            let written = self.put_over_confirmed(&path, object.clone(), found.version).await;
             match written {
                 Ok(()) => {
                     self.caches.wrote(id, &next).await;
@@ -202,7 +203,7 @@ impl SessionStore {
         let path = layout::share(owner, id);
         let marker = StoredRecord::Deleted(Marker { username: owner.clone(), at: Utc::now() });
         let marker = share_file::object(&marker, &EMPTY).expect("a marker fits");
-        match self.put_over(&path, marker, version).await {
+        match self.put_over_confirmed(&path, marker, version).await {
             Ok(()) => {}
             Err(
                 object_store::Error::Precondition { .. }
@@ -213,6 +214,11 @@ impl SessionStore {
             Err(e) => return Err(StorageError::from_store("write", &path, e)),
         }
         self.caches.dead(id).await;
-        self.delete_revisions(owner, id).await
+        // The share is gone once its marker is written: revisions left by a fault now are
+        // deleted by the next delete or by gc, and do not make the answer a failure.
+        if let Err(error) = self.delete_revisions(owner, id).await {
+            tracing::warn!(%error, share_id = %id, "revisions of a deleted share stay until gc");
+        }
+        Ok(())
     }
 }

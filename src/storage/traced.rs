@@ -1,11 +1,13 @@
-//! Every storage request bounded in time and in a tracing span: operation, path, duration,
-//! outcome.
+//! Every storage request bounded in time, retried after a fault (see [`super::retry`]), and
+//! in a tracing span: operation, path, duration, outcome.
 //!
 //! Wraps the store [`super::open_store`] opens, so the sessions, keys, probe and gc all go
 //! through it. Bounds ([`StorageBounds`]): a request must be answered within `timeout`
 //! (connect and first byte, retries included); an upload gets `timeout` plus its size at
 //! `min_rate`; a download or listing may not stall for longer than `timeout` between two
-//! chunks. Past a bound the request fails, and the client gets a prompt 503. Successes and expected answers (not found, a refused condition) are logged at
+//! chunks; and none outlasts the request's deadline (`crate::deadline`). Past a bound the
+//! request is tried again while the retry policy allows, then fails, and the client gets a
+//! prompt 503. A listing that breaks goes on after the last name it had. Successes and expected answers (not found, a refused condition) are logged at
 //! `debug` (`RUST_LOG=session_share::storage=debug`); failures at `warn`. For a GET, the
 //! duration is until the response starts; the body streams afterwards.
 
@@ -27,6 +29,7 @@ use object_store::{
 };
 use tracing::Instrument;
 
+use super::retry::{self, DeadlinePassed, RetryBudget, TimedOut};
 use crate::metrics::Metrics;
 
 /// How long storage may take (see the module docs).
@@ -55,28 +58,83 @@ pub struct TracedStore {
     inner: Arc<dyn ObjectStore>,
     bounds: StorageBounds,
     metrics: Arc<Metrics>,
+    budget: Arc<RetryBudget>,
 }
 
 impl TracedStore {
     pub fn new(inner: Arc<dyn ObjectStore>, bounds: StorageBounds, metrics: Arc<Metrics>) -> Self {
-        Self { inner, bounds, metrics }
+        Self { inner, bounds, metrics, budget: Arc::default() }
     }
 
-    async fn traced<T>(
+    /// `request()` within `bound` (and the request's deadline), tried again after a fault.
+    async fn retried<T, F, Fut>(
         &self,
         operation: &'static str,
         path: &Path,
         bound: Duration,
-        request: impl Future<Output = Result<T>>,
-    ) -> Result<T> {
-        traced(operation, path, bound, &self.metrics, request).await
+        request: F,
+    ) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        retried(operation, path, bound, &self.metrics, &self.budget, request).await
     }
 }
 
 fn timed_out(bound: Duration) -> object_store::Error {
-    object_store::Error::Generic {
-        store: "storage",
-        source: format!("no answer within {bound:?} (--storage-timeout)").into(),
+    object_store::Error::Generic { store: "storage", source: Box::new(TimedOut(bound)) }
+}
+
+fn deadline_passed() -> object_store::Error {
+    object_store::Error::Generic { store: "storage", source: Box::new(DeadlinePassed) }
+}
+
+/// See [`TracedStore::retried`].
+async fn retried<T, F, Fut>(
+    operation: &'static str,
+    path: &Path,
+    bound: Duration,
+    metrics: &Metrics,
+    budget: &RetryBudget,
+    mut request: F,
+) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let mut taken = 0;
+    let mut attempt = 1;
+    loop {
+        let Some(bound) = crate::deadline::bound(bound) else { return Err(deadline_passed()) };
+        let error = match traced(operation, path, bound, metrics, request()).await {
+            Ok(value) => {
+                budget.answered(taken);
+                return Ok(value);
+            }
+            Err(error) if retry::is_answer(&error) => {
+                budget.answered(taken);
+                return Err(error);
+            }
+            Err(error) => error,
+        };
+        if attempt >= retry::MAX_ATTEMPTS || !retry::is_transient(&error) {
+            return Err(error);
+        }
+        let pause = retry::pause(attempt);
+        // A pause that the deadline would end gains nothing.
+        if crate::deadline::bound(Duration::MAX).is_none_or(|left| left <= pause) {
+            return Err(error);
+        }
+        let Some(cost) = budget.take(&error) else {
+            tracing::warn!(operation, %path, "storage retry budget spent: not retrying");
+            return Err(error);
+        };
+        taken += cost;
+        metrics.storage_retry(operation);
+        tracing::debug!(operation, %path, attempt, ?pause, error = %error, "retrying a storage request");
+        tokio::time::sleep(pause).await;
+        attempt += 1;
     }
 }
 
@@ -88,12 +146,17 @@ fn idle_bounded<T: Send + 'static>(
 ) -> BoxStream<'static, Result<T>> {
     futures::stream::unfold(Some(stream), move |state| async move {
         let mut stream = state?;
-        match tokio::time::timeout(idle, stream.next()).await {
+        // Within a request, its deadline bounds the wait too (a body streamed to a client
+        // after the handler is done has none).
+        let Some(wait) = crate::deadline::bound(idle) else {
+            return Some((Err(deadline_passed()), None));
+        };
+        match tokio::time::timeout(wait, stream.next()).await {
             Ok(Some(item)) => Some((item, Some(stream))),
             Ok(None) => None,
             Err(_) => {
-                tracing::warn!(?idle, "storage stream stalled");
-                Some((Err(timed_out(idle)), None))
+                tracing::warn!(?wait, "storage stream stalled");
+                Some((Err(timed_out(wait)), None))
             }
         }
     })
@@ -180,7 +243,11 @@ impl ObjectStore for TracedStore {
         opts: PutOptions,
     ) -> Result<PutResult> {
         let bound = self.bounds.for_upload(payload.content_length());
-        self.traced("put", location, bound, self.inner.put_opts(location, payload, opts)).await
+        crate::deadline::extend(bound.saturating_sub(self.bounds.timeout));
+        self.retried("put", location, bound, || {
+            self.inner.put_opts(location, payload.clone(), opts.clone())
+        })
+        .await
     }
 
     async fn put_multipart_opts(
@@ -189,15 +256,18 @@ impl ObjectStore for TracedStore {
         opts: PutMultipartOptions,
     ) -> Result<Box<dyn MultipartUpload>> {
         let bound = self.bounds.timeout;
-        self.traced("put_multipart", location, bound, self.inner.put_multipart_opts(location, opts))
-            .await
+        traced("put_multipart", location, bound, &self.metrics, async {
+            self.inner.put_multipart_opts(location, opts).await
+        })
+        .await
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
         let operation = if options.head { "head" } else { "get" };
         let bound = self.bounds.timeout;
-        let mut result =
-            self.traced(operation, location, bound, self.inner.get_opts(location, options)).await?;
+        let mut result = self
+            .retried(operation, location, bound, || self.inner.get_opts(location, options.clone()))
+            .await?;
         if let GetResultPayload::Stream(stream) = result.payload {
             result.payload = GetResultPayload::Stream(idle_bounded(stream, bound));
         }
@@ -206,30 +276,40 @@ impl ObjectStore for TracedStore {
 
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
         let bound = self.bounds.timeout;
-        self.traced("get_ranges", location, bound, self.inner.get_ranges(location, ranges)).await
+        self.retried("get_ranges", location, bound, || self.inner.get_ranges(location, ranges))
+            .await
     }
 
+    /// One object at a time, each retried (this service never deletes in batches).
     fn delete_stream(
         &self,
         locations: BoxStream<'static, Result<Path>>,
     ) -> BoxStream<'static, Result<Path>> {
-        let _entered = tracing::debug_span!("storage", operation = "delete").entered();
-        // One deletion counted per object: storage is asked once per object (or in batches).
-        let metrics = self.metrics.clone();
-        let started = Instant::now();
-        idle_bounded(self.inner.delete_stream(locations), self.bounds.timeout)
-            .inspect(move |deleted| {
-                let failed =
-                    matches!(deleted, Err(e) if !matches!(e, object_store::Error::NotFound { .. }));
-                metrics.storage("delete", started.elapsed().as_secs_f64(), failed);
+        let (inner, metrics, budget) =
+            (self.inner.clone(), self.metrics.clone(), self.budget.clone());
+        let bound = self.bounds.timeout;
+        locations
+            .then(move |location| {
+                let (inner, metrics, budget) = (inner.clone(), metrics.clone(), budget.clone());
+                async move {
+                    let location = location?;
+                    retried("delete", &location, bound, &metrics, &budget, || {
+                        let (inner, location) = (inner.clone(), location.clone());
+                        async move {
+                            let once =
+                                futures::stream::once(futures::future::ready(Ok(location.clone())));
+                            inner.delete_stream(once.boxed()).next().await.unwrap_or(Ok(location))
+                        }
+                    })
+                    .await
+                }
             })
             .boxed()
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
         tracing::debug!(operation = "list", prefix = ?prefix.map(Path::as_ref), "storage list");
-        let listing = idle_bounded(self.inner.list(prefix), self.bounds.timeout);
-        counted_listing(listing, self.metrics.clone())
+        self.resuming_list(prefix.cloned(), None)
     }
 
     fn list_with_offset(
@@ -238,24 +318,108 @@ impl ObjectStore for TracedStore {
         offset: &Path,
     ) -> BoxStream<'static, Result<ObjectMeta>> {
         tracing::debug!(operation = "list", prefix = ?prefix.map(Path::as_ref), %offset, "storage list");
-        let listing =
-            idle_bounded(self.inner.list_with_offset(prefix, offset), self.bounds.timeout);
-        counted_listing(listing, self.metrics.clone())
+        self.resuming_list(prefix.cloned(), Some(offset.clone()))
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
         let path = prefix.cloned().unwrap_or_default();
-        self.traced("list", &path, self.bounds.timeout, self.inner.list_with_delimiter(prefix))
+        self.retried("list", &path, self.bounds.timeout, || self.inner.list_with_delimiter(prefix))
             .await
     }
 
     async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
-        self.traced("copy", to, self.bounds.timeout, self.inner.copy_opts(from, to, options)).await
+        self.retried("copy", to, self.bounds.timeout, || {
+            self.inner.copy_opts(from, to, options.clone())
+        })
+        .await
     }
 
     async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> Result<()> {
-        self.traced("rename", to, self.bounds.timeout, self.inner.rename_opts(from, to, options))
-            .await
+        self.retried("rename", to, self.bounds.timeout, || {
+            self.inner.rename_opts(from, to, options.clone())
+        })
+        .await
+    }
+}
+
+impl TracedStore {
+    /// A listing (after `offset`, if given) that, when it breaks on a fault, goes on after the
+    /// last name it had, as a retry would: within the retry policy and the deadline.
+    fn resuming_list(
+        &self,
+        prefix: Option<Path>,
+        offset: Option<Path>,
+    ) -> BoxStream<'static, Result<ObjectMeta>> {
+        struct Listing {
+            inner: Arc<dyn ObjectStore>,
+            prefix: Option<Path>,
+            after: Option<Path>,
+            stream: BoxStream<'static, Result<ObjectMeta>>,
+            attempt: u32,
+            taken: u32,
+            budget: Arc<RetryBudget>,
+            metrics: Arc<Metrics>,
+            idle: Duration,
+        }
+        fn open(
+            inner: &Arc<dyn ObjectStore>,
+            prefix: Option<&Path>,
+            after: Option<&Path>,
+            idle: Duration,
+        ) -> BoxStream<'static, Result<ObjectMeta>> {
+            let stream = match after {
+                Some(after) => inner.list_with_offset(prefix, after),
+                None => inner.list(prefix),
+            };
+            idle_bounded(stream, idle)
+        }
+        let idle = self.bounds.timeout;
+        let listing = Listing {
+            stream: open(&self.inner, prefix.as_ref(), offset.as_ref(), idle),
+            inner: self.inner.clone(),
+            prefix,
+            after: offset,
+            attempt: 1,
+            taken: 0,
+            budget: self.budget.clone(),
+            metrics: self.metrics.clone(),
+            idle,
+        };
+        let items = futures::stream::unfold(Some(listing), |state| async move {
+            let mut listing = state?;
+            loop {
+                match listing.stream.next().await {
+                    Some(Ok(meta)) => {
+                        listing.after = Some(meta.location.clone());
+                        return Some((Ok(meta), Some(listing)));
+                    }
+                    None => {
+                        listing.budget.answered(listing.taken);
+                        return None;
+                    }
+                    Some(Err(error)) => {
+                        let pause = retry::pause(listing.attempt);
+                        let retry = listing.attempt < retry::MAX_ATTEMPTS
+                            && retry::is_transient(&error)
+                            && crate::deadline::bound(Duration::MAX).is_some_and(|l| l > pause);
+                        let cost = if retry { listing.budget.take(&error) } else { None };
+                        let Some(cost) = cost else { return Some((Err(error), None)) };
+                        listing.taken += cost;
+                        listing.attempt += 1;
+                        listing.metrics.storage_retry("list");
+                        tracing::debug!(error = %error, after = ?listing.after, "listing again after a fault");
+                        tokio::time::sleep(pause).await;
+                        listing.stream = open(
+                            &listing.inner,
+                            listing.prefix.as_ref(),
+                            listing.after.as_ref(),
+                            listing.idle,
+                        );
+                    }
+                }
+            }
+        });
+        counted_listing(items.boxed(), self.metrics.clone())
     }
 }
 

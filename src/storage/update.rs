@@ -51,19 +51,27 @@ impl SessionStore {
         let path = layout::share(owner, id);
         let _queued = self.lock_for(id).lock().await;
         let _room = self.rewrites.acquire().await.expect("the semaphore is never closed");
-        for _ in 0..MAX_ATTEMPTS {
-            let Some((found, header_len, object)) = self.read_whole(&path).await? else {
+        for round in 0..MAX_ATTEMPTS {
+            // Past the first round a write of ours may have landed unseen: a read fault then
+            // must not end in a "failed" that says the opposite of what happened.
+            let read = self.read_settled(round > 0, || self.read_whole(&path)).await?;
+            let Some((found, header_len, object)) = read else {
                 return Err(not_found(id).into());
             };
             let Found { version, .. } = found.clone();
             let Slot::Live(mut record) = found.slot() else { return Err(not_found(id).into()) };
+            let before = record.clone();
             change(&mut record).map_err(UpdateError::Rejected)?;
             // A share is confirmed once changed: its deadline mattered only for its create.
             record.pending_until = None;
+            if record == before {
+                // Nothing to change (or this very change landed though its answer was lost).
+                return Ok(record);
+            }
             let header = share_file::header(&StoredRecord::Share(record.clone()))
                 .map_err(|e| corrupt(&path, e))?;
             let rewritten = PutPayload::from_iter([header, object.slice(header_len..)]);
-            match self.put_over(&path, rewritten, version).await {
+            match self.put_over_confirmed(&path, rewritten, version).await {
                 Ok(()) => {
                     self.caches.wrote(id, &record).await;
                     return Ok(record);
@@ -87,11 +95,18 @@ impl SessionStore {
     pub async fn delete(&self, owner: &Username, id: &ShareId) -> Result<bool, StorageError> {
         let path = layout::share(owner, id);
         let _queued = self.lock_for(id).lock().await;
-        for _ in 0..MAX_ATTEMPTS {
-            let Some(found) = self.read_header(&path).await? else { return Ok(false) };
+        for round in 0..MAX_ATTEMPTS {
+            let read = self.read_settled(round > 0, || self.read_header(&path)).await?;
+            let Some(found) = read else { return Ok(false) };
             match found.slot() {
-                // Already deleted; its revisions may remain if that delete was cut short.
-                Slot::Dead => return self.delete_revisions(owner, id).await.map(|()| true),
+                // Already deleted; its revisions may remain if that delete was cut short (gc
+                // takes them if this cannot).
+                Slot::Dead => {
+                    if let Err(error) = self.delete_revisions(owner, id).await {
+                        tracing::warn!(%error, share_id = %id, "revisions of a deleted share stay until gc");
+                    }
+                    return Ok(true);
+                }
                 // Never a share (a failed create's): nothing to delete.
                 Slot::Withdrawn => return Ok(false),
                 Slot::Live(_) => {}

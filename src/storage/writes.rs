@@ -120,14 +120,58 @@ impl SessionStore {
         Ok(ours && in_time)
     }
 
-    /// Whether `path` holds exactly `object` (a few tries); `None` if storage cannot tell.
+    /// `read()`; when `after_write` (a write of ours may have landed unseen), read again after a
+    /// fault for as long as the request's deadline allows: answering "failed" on a read fault
+    /// then could say the opposite of what happened.
+    pub(super) async fn read_settled<T, F, Fut>(
+        &self,
+        after_write: bool,
+        mut read: F,
+    ) -> Result<T, StorageError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StorageError>>,
+    {
+        let mut rounds = if after_write { READ_BACK_ATTEMPTS } else { 1 };
+        loop {
+            rounds -= 1;
+            match read().await {
+                Err(StorageError::Unavailable { .. })
+                    if rounds > 0 && !crate::deadline::passed() => {}
+                other => return other,
+            }
+        }
+    }
+
+    /// Whether `path` holds exactly `object` (a few tries, within the request's deadline);
+    /// `None` if storage cannot tell.
     pub(super) async fn read_back(&self, path: &Path, object: &PutPayload) -> Option<bool> {
         let whenever = DateTime::<Utc>::MAX_UTC;
         for _ in 0..READ_BACK_ATTEMPTS {
+            if crate::deadline::passed() {
+                return None;
+            }
             if let Ok(ours) = self.holds(path, object, whenever).await {
                 return Some(ours);
             }
         }
         None
+    }
+
+    /// A write over `version` whose answer may have been lost: if it did not answer, what is
+    /// stored is read back, and our bytes there mean it was made (the client is told so).
+    pub(super) async fn put_over_confirmed(
+        &self,
+        path: &Path,
+        object: PutPayload,
+        version: UpdateVersion,
+    ) -> object_store::Result<()> {
+        match self.put_over(path, object.clone(), version).await {
+            Err(error) if !is_refusal(&error) => match self.read_back(path, &object).await {
+                Some(true) => Ok(()),
+                _ => Err(error),
+            },
+            written => written,
+        }
     }
 }

@@ -156,3 +156,207 @@ async fn behind(proxy: &str, bound: Duration) -> (TestApp, TestApp) {
     .await;
     (app, reader)
 }
+
+/// The connection-fault runs of an operator's bad day, seeded (`FAULT_SEED`): at 10% of
+/// connections broken, at least 99% of creates answer 201; at 30%, at least 95%. Every 201
+/// reads back byte for byte, no share exists that no client was told about, no request
+/// outlives the request deadline; then PATCHes and DELETEs through the same faults answer 2xx
+/// exactly when their change took effect.
+#[tokio::test]
+async fn retries_carry_creates_and_changes_through_connection_faults() {
+    let seed = std::env::var("FAULT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(SEED);
+    let deadline = Duration::from_secs(12);
+    // No faults first: what retries cost a healthy store (nothing is sent again).
+    for (rate, creates, least) in [(0.0, 300, 1.0), (0.10, 300, 0.99), (0.30, 150, 0.95)] {
+        let proxy = FaultyProxy::start(&S3Target::get().endpoint, seed, rate).await;
+        let app = spawn_app_with(AppOptions {
+            s3_endpoint: Some(proxy.endpoint.clone()),
+            storage_timeout: Some(Duration::from_secs(2)),
+            request_timeout: Some(deadline),
+            ..Default::default()
+        })
+        .await;
+        let reader = spawn_app_with(AppOptions {
+            storage_url: Some(app.storage_url.clone()),
+            ..Default::default()
+        })
+        .await;
+        let bodies: Vec<bytes::Bytes> =
+            (0..creates).map(|_| another_task(&fixture("small.json"))).collect();
+        let results: Vec<(StatusCode, serde_json::Value, Duration, usize)> =
+            futures::stream::iter(0..creates)
+                .map(|i| {
+                    let (app, body) = (&app, bodies[i].clone());
+                    async move {
+                        let started = Instant::now();
+                        let resp =
+                            app.post_json("/api/sessions/create", body).send().await.unwrap();
+                        let status = resp.status();
+                        let json = resp.json().await.unwrap_or_default();
+                        (status, json, started.elapsed(), i)
+                    }
+                })
+                .buffer_unordered(4)
+                .collect()
+                .await;
+        let mut took: Vec<Duration> = results.iter().map(|r| r.2).collect();
+        took.sort();
+        let (slowest, median, p99) =
+            (took[took.len() - 1], took[took.len() / 2], took[took.len() * 99 / 100]);
+        let mut told = BTreeSet::new();
+        for (status, json, _, which) in &results {
+            match *status {
+                StatusCode::CREATED => {
+                    let id = json["id"].as_str().unwrap().to_owned();
+                    let back = reader.get(&format!("/api/sessions/{id}")).await;
+                    assert_eq!(back.status(), StatusCode::OK, "share {id} was promised");
+                    assert!(back.bytes().await.unwrap() == bodies[*which], "share {id} changed");
+                    told.insert(id);
+                }
+                StatusCode::SERVICE_UNAVAILABLE => {}
+                other => panic!("unexpected {other}: {json}"),
+            }
+        }
+        let readable: BTreeSet<String> =
+            reader.listed_ids(&app.api_key).await.into_iter().collect();
+        assert_eq!(readable, told, "at {rate}: shares exist that no client was told about");
+        let made = told.len() as f64 / creates as f64;
+
+        // Owner changes through the same faults: a PATCH of each share's title (its own), a
+        // DELETE of every third.
+        let ids: Vec<String> = told.iter().take(60).cloned().collect();
+        let changes: Vec<(String, bool, StatusCode, Duration)> = futures::stream::iter(ids)
+            .enumerate()
+            .map(|(i, id)| {
+                let app = &app;
+                async move {
+                    let started = Instant::now();
+                    let delete = i % 3 == 0;
+                    let status = if delete {
+                        app.delete(&id, &app.api_key).await.status()
+                    } else {
+                        let title = format!("changed {id}");
+                        app.patch(&id, serde_json::json!({"title": title}), &app.api_key)
+                            .await
+                            .status()
+                    };
+                    (id, delete, status, started.elapsed())
+                }
+            })
+            .buffer_unordered(4)
+            .collect()
+            .await;
+        let (mut done, mut failed, mut lying) = (0, 0, 0);
+        for (id, delete, status, _) in &changes {
+            let now = reader.get(&format!("/api/sessions/{id}")).await;
+            let took_effect = if *delete {
+                now.status() == StatusCode::NOT_FOUND
+            } else {
+                let title = now.headers()["x-session-title"].to_str().unwrap().to_owned();
+                title == format!("changed%20{id}") || title == format!("changed {id}")
+            };
+            assert!(status.is_success() || *status == StatusCode::SERVICE_UNAVAILABLE, "{status}");
+            if status.is_success() != took_effect {
+                lying += 1;
+                eprintln!("{id}: answered {status}, delete {delete}, took effect {took_effect}");
+            }
+            if status.is_success() { done += 1 } else { failed += 1 }
+        }
+        let slowest_change = changes.iter().map(|c| c.3).max().unwrap();
+        let faults = proxy.faults.lock().unwrap().clone();
+        let broken = faults.iter().filter(|f| **f != Fault::None).count();
+        let mut retries = 0.0;
+        for operation in ["put", "get", "head", "list", "delete"] {
+            let series =
+                format!("session_share_storage_retries_total{{operation=\"{operation}\"}}");
+            retries += app.metric(&series).await;
+        }
+        eprintln!(
+            "at {rate}: {} requests, {broken} broken, {retries} sent again; {} of {creates} \
+             created ({:.1}%), median {median:?}, p99 {p99:?}, slowest {slowest:?}; changes: \
+             {done} answered 2xx, {failed} 503, {lying} answered the opposite of what \
+             happened, slowest {slowest_change:?}",
+            faults.len(),
+            told.len(),
+            made * 100.0
+        );
+        if rate == 0.0 {
+            assert_eq!(retries, 0.0, "a healthy store is never asked twice");
+        }
+        assert!(made >= least, "at {rate}: {} of {creates} created", told.len());
+        assert_eq!(lying, 0, "at {rate}: answers that say the opposite of what happened");
+        assert!(slowest < deadline + Duration::from_secs(3), "a create took {slowest:?}");
+        assert!(slowest_change < deadline + Duration::from_secs(3), "{slowest_change:?}");
+    }
+}
+
+/// A PATCH or DELETE whose write landed but whose reply was lost (once, or on every try) is
+/// answered 2xx, and the change is there: the service reads what storage holds before it
+/// answers, rather than tell the client a change failed that was made.
+#[tokio::test]
+async fn a_change_whose_reply_was_lost_is_answered_as_made() {
+    for losses in [1, 3] {
+        let proxy =
+            crate::helpers::LostReplyProxy::start(&S3Target::get().endpoint, "/sessions/", 0).await;
+        let (app, reader) = behind(&proxy.endpoint, Duration::from_secs(2)).await;
+        let patched = reader.create_id(another_task(&fixture("small.json"))).await;
+        let deleted = reader.create_id(another_task(&fixture("small.json"))).await;
+        proxy.lose(losses);
+        let resp = app.patch(&patched, serde_json::json!({"title": "made"}), &app.api_key).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{losses} lost: {:?}", resp.text().await);
+        let now = reader.get(&format!("/api/sessions/{patched}")).await;
+        assert_eq!(now.headers()["x-session-title"], "made");
+        proxy.lose(losses);
+        assert_eq!(app.delete(&deleted, &app.api_key).await.status(), StatusCode::NO_CONTENT);
+        let gone = reader.get(&format!("/api/sessions/{deleted}")).await;
+        assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+        assert!(proxy.lost.load(std::sync::atomic::Ordering::SeqCst) >= 2, "no reply was lost");
+    }
+}
+
+/// A store that holds every write (longer than the request may take): the create is answered
+/// 503 within the request deadline, and the share that lands afterwards is never readable.
+#[tokio::test]
+async fn a_create_against_a_store_that_holds_every_write_ends_within_the_deadline() {
+    let deadline = Duration::from_secs(3);
+    let hold = Duration::from_secs(6);
+    let proxy =
+        crate::helpers::HoldingProxy::start(&S3Target::get().endpoint, "/sessions/", hold).await;
+    let app = spawn_app_with(AppOptions {
+        s3_endpoint: Some(proxy.endpoint.clone()),
+        storage_timeout: Some(Duration::from_secs(1)),
+        request_timeout: Some(deadline),
+        ..Default::default()
+    })
+    .await;
+    let reader = spawn_app_with(AppOptions {
+        storage_url: Some(app.storage_url.clone()),
+        ..Default::default()
+    })
+    .await;
+    let started = Instant::now();
+    let resp = app
+        .post_json("/api/sessions/create", another_task(&fixture("small.json")))
+        .send()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    let status = resp.status();
+    eprintln!("every write held {hold:?}: {status} after {took:?}");
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", resp.text().await);
+    assert!(took < deadline + Duration::from_millis(700), "answered after {took:?}");
+    // Whatever was held lands; none of it is a share.
+    eventually(hold + Duration::from_secs(5), || async {
+        !reader.stored_sessions().await.is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for key in reader.stored_sessions().await {
+        let id = key.trim_start_matches("sessions/alice/").trim_end_matches(".json.gz");
+        assert_eq!(
+            reader.get(&format!("/api/sessions/{id}")).await.status(),
+            StatusCode::NOT_FOUND
+        );
+    }
+    assert!(reader.listed_ids(&app.api_key).await.is_empty());
+}

@@ -217,6 +217,8 @@ pub struct AppOptions {
     pub s3_secret_access_key: Option<&'static str>,
     /// `--storage-timeout`.
     pub storage_timeout: Option<Duration>,
+    /// `--request-timeout`.
+    pub request_timeout: Option<Duration>,
     /// `--header-timeout`, `--idle-timeout`, `--max-connections`.
     pub header_timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
@@ -264,6 +266,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     if let Some(timeout) = options.storage_timeout {
         settings.storage_bounds.timeout = timeout;
     }
+    settings.request_timeout = options.request_timeout.unwrap_or(settings.request_timeout);
     if let Some(secret) = options.s3_secret_access_key {
         settings.s3.secret_access_key = Some(secret.to_owned());
     }
@@ -680,6 +683,8 @@ pub async fn raw_get(address: &str, path: &str) -> (u16, Value) {
 pub struct LostReplyProxy {
     pub endpoint: String,
     pub lost: Arc<std::sync::atomic::AtomicUsize>,
+    /// Replies still to lose.
+    budget: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl LostReplyProxy {
@@ -691,7 +696,7 @@ impl LostReplyProxy {
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let lost = Arc::new(AtomicUsize::new(0));
         let budget = Arc::new(AtomicUsize::new(losses));
-        let lost2 = lost.clone();
+        let (lost2, budget2) = (lost.clone(), budget.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((inbound, _)) = listener.accept().await else { return };
@@ -699,7 +704,7 @@ impl LostReplyProxy {
                 let (mut client_read, mut client_write) = inbound.into_split();
                 let (mut server_read, mut server_write) = outbound.into_split();
                 let doomed = Arc::new(std::sync::atomic::AtomicBool::new(false));
-                let (doomed_up, budget, lost) = (doomed.clone(), budget.clone(), lost2.clone());
+                let (doomed_up, budget, lost) = (doomed.clone(), budget2.clone(), lost2.clone());
                 let up = tokio::spawn(async move {
                     let mut buf = vec![0u8; 64 * 1024];
                     loop {
@@ -746,7 +751,12 @@ impl LostReplyProxy {
                 });
             }
         });
-        Self { endpoint, lost }
+        Self { endpoint, lost, budget }
+    }
+
+    /// Loses the replies to the next `n` matching `PUT`s.
+    pub fn lose(&self, n: usize) {
+        self.budget.store(n, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -777,8 +787,10 @@ pub enum Fault {
     LoseReply,
 }
 
-/// A TCP proxy in front of the S3 server that breaks a share of its connections, chosen
-/// from a seed (so a failure can be replayed): the network as it is on a bad day.
+/// A TCP proxy in front of the S3 server that breaks a share of the requests it carries,
+/// each drawn from a seed (so a failure can be replayed): the network as it is on a bad day.
+/// A request starts when the client sends after a reply (HTTP/1.1 is one request at a time
+/// per connection), so a kept-alive connection meets a fault per request, not once.
 pub struct FaultyProxy {
     pub endpoint: String,
     pub faults: Arc<Mutex<Vec<Fault>>>,
@@ -786,6 +798,8 @@ pub struct FaultyProxy {
 
 impl FaultyProxy {
     pub async fn start(upstream: &str, seed: u64, fault_rate: f64) -> Self {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
         use rand::{Rng, SeedableRng};
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let upstream = upstream.trim_start_matches("http://").to_owned();
@@ -793,59 +807,79 @@ impl FaultyProxy {
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let faults = Arc::new(Mutex::new(Vec::new()));
         let seen = faults.clone();
+        let rng = Arc::new(Mutex::new(rand_chacha::ChaCha8Rng::seed_from_u64(seed)));
         tokio::spawn(async move {
-            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-            let mut stalled = Vec::new();
             loop {
                 let Ok((inbound, _)) = listener.accept().await else { return };
-                let fault = if rng.random_bool(fault_rate) {
-                    [Fault::Reset, Fault::Stall, Fault::Cut, Fault::LoseReply]
-                        [rng.random_range(0..4)]
-                } else {
-                    Fault::None
-                };
-                let cut_after = rng.random_range(1..200usize);
-                seen.lock().unwrap().push(fault);
-                match fault {
-                    Fault::Reset => {
-                        drop(inbound);
-                        continue;
-                    }
-                    Fault::Stall => {
-                        stalled.push(inbound);
-                        continue;
-                    }
-                    _ => {}
-                }
                 let Ok(outbound) = TcpStream::connect(&upstream).await else { continue };
                 let (mut client_read, mut client_write) = inbound.into_split();
                 let (mut server_read, mut server_write) = outbound.into_split();
+                // What the request in flight meets, set as it starts; a reply seen since.
+                let fault = Arc::new(Mutex::new(Fault::None));
+                let cut_after = Arc::new(AtomicUsize::new(0));
+                let replied = Arc::new(AtomicBool::new(true));
+                let (seen, rng) = (seen.clone(), rng.clone());
+                let (fault_up, cut_up, replied_up) =
+                    (fault.clone(), cut_after.clone(), replied.clone());
                 let up = tokio::spawn(async move {
-                    let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match client_read.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        if replied_up.swap(false, Ordering::SeqCst) {
+                            // A new request: its fate.
+                            let (drawn, cut) = {
+                                let mut rng = rng.lock().unwrap();
+                                let drawn = if rng.random_bool(fault_rate) {
+                                    [Fault::Reset, Fault::Stall, Fault::Cut, Fault::LoseReply]
+                                        [rng.random_range(0..4)]
+                                } else {
+                                    Fault::None
+                                };
+                                (drawn, rng.random_range(1..200usize))
+                            };
+                            cut_up.store(cut, Ordering::SeqCst);
+                            *fault_up.lock().unwrap() = drawn;
+                            seen.lock().unwrap().push(drawn);
+                        }
+                        let current = *fault_up.lock().unwrap();
+                        match current {
+                            Fault::Reset => return,
+                            Fault::Stall => {
+                                // Held, never forwarded, never answered.
+                                while let Ok(n) = client_read.read(&mut buf).await {
+                                    if n == 0 {
+                                        break;
+                                    }
+                                }
+                                return;
+                            }
+                            _ => {}
+                        }
+                        if server_write.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
                 });
                 tokio::spawn(async move {
                     let mut buf = vec![0u8; 64 * 1024];
                     let mut sent = 0usize;
                     loop {
-                        // One reply per connection, roughly: once a reply has gone quiet the
-                        // connection is closed, so that every request draws its own fate
-                        // (clients pool connections; closing an idle one is ordinary).
                         let read = server_read.read(&mut buf);
-                        let n = if sent > 0 {
-                            match tokio::time::timeout(Duration::from_millis(50), read).await {
-                                Ok(Ok(0) | Err(_)) | Err(_) => break,
-                                Ok(Ok(n)) => n,
-                            }
-                        } else {
-                            match read.await {
-                                Ok(0) | Err(_) => break,
-                                Ok(n) => n,
-                            }
+                        // The client's half closing (a reset or stall) ends the connection.
+                        let n = tokio::select! {
+                            n = read => match n { Ok(0) | Err(_) => break, Ok(n) => n },
+                            _ = async { while !up.is_finished() { tokio::time::sleep(Duration::from_millis(20)).await } } => break,
                         };
-                        let n = match fault {
+                        let current = *fault.lock().unwrap();
+                        let cut = cut_after.load(Ordering::SeqCst);
+                        let n = match current {
                             Fault::LoseReply => break,
-                            Fault::Cut if sent + n > cut_after => {
-                                let _ = client_write.write_all(&buf[..cut_after - sent]).await;
+                            Fault::Cut if sent + n > cut => {
+                                let _ =
+                                    client_write.write_all(&buf[..cut.saturating_sub(sent)]).await;
                                 break;
                             }
                             _ => n,
@@ -853,6 +887,11 @@ impl FaultyProxy {
                         sent += n;
                         if client_write.write_all(&buf[..n]).await.is_err() {
                             break;
+                        }
+                        if current == Fault::None {
+                            // Whatever the client sends next starts another request.
+                            replied.store(true, Ordering::SeqCst);
+                            sent = 0;
                         }
                     }
                     up.abort();

@@ -413,6 +413,68 @@ async fn put_replaces_the_session_and_if_match_lets_exactly_one_writer_win() {
 }
 
 /// The revision numbers `GET /api/sessions/{id}/revisions` lists, in its order.
+/// gc runs while shares are shared again over what earlier re-shares cut short left (each
+/// share's latest revision already archived, older than the grace): gc never deletes a
+/// revision a share lists, whatever the order the two go in.
+#[tokio::test]
+async fn gc_racing_reshares_over_leftover_archives_deletes_no_listed_revision() {
+    use futures::StreamExt;
+    use object_store::ObjectStoreExt;
+    let app = spawn_app().await;
+    let firsts: Vec<bytes::Bytes> = (0..60).map(|_| fresh_session()).collect();
+    let mut ids = Vec::new();
+    for first in &firsts {
+        let id = app.create_id(first.clone()).await;
+        // What a re-share that failed after archiving leaves: the share's file as revision 1.
+        let key = share_key("alice", &id);
+        let object = app.stored(&key).await;
+        let leftover = object_store::path::Path::from(format!("sessions/alice/{id}/1.json.gz"));
+        app.store.put(&leftover, object.into()).await.unwrap();
+        ids.push(id);
+    }
+    // Older than `--grace 0s` at storage's one-second resolution.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let collector = {
+        let (storage, done) = (app.storage_url.clone(), done.clone());
+        tokio::spawn(async move {
+            let mut runs = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                crate::cli::gc(&storage, "0s").await;
+                runs += 1;
+            }
+            runs
+        })
+    };
+    futures::stream::iter(firsts.iter().zip(&ids))
+        .for_each_concurrent(4, |(first, id)| {
+            let app = &app;
+            async move {
+                let again = app.create(with_message(first, "after a cut re-share")).await;
+                assert_eq!(
+                    (again["id"].as_str(), again["revision"].as_u64()),
+                    (Some(id.as_str()), Some(2))
+                );
+            }
+        })
+        .await;
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let runs = collector.await.unwrap();
+    crate::cli::gc(&app.storage_url, "0s").await;
+    let mut lost = 0;
+    for (first, id) in firsts.iter().zip(&ids) {
+        assert_eq!(revision_numbers(&app, id).await, [1, 2]);
+        let old = app.get(&format!("/api/sessions/{id}?revision=1")).await;
+        if old.status() != StatusCode::OK {
+            lost += 1;
+            continue;
+        }
+        assert_eq!(old.bytes().await.unwrap(), first, "revision 1 of {id}");
+    }
+    eprintln!("{runs} gc runs during 60 re-shares; {lost} listed revisions lost");
+    assert_eq!(lost, 0, "gc deleted revisions that shares list");
+}
+
 async fn revision_numbers(app: &TestApp, id: &str) -> Vec<u64> {
     let revisions: Value = app.revisions(id).await.json().await.unwrap();
     revisions["items"].as_array().unwrap().iter().map(|r| r["revision"].as_u64().unwrap()).collect()
