@@ -5,7 +5,7 @@
 //! `cargo bench --bench compression` (`BENCH_LINK_MBIT`, default 100: a client's link).
 
 #[allow(dead_code)]
-#[path = "../tests/api/helpers.rs"]
+#[path = "../tests/api/helpers/mod.rs"]
 mod helpers;
 #[path = "../tests/support/sessions.rs"]
 mod sessions;

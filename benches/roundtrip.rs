@@ -18,7 +18,7 @@
 //! or `BENCH_READ_ONLY=1` with `BENCH_PART=throughput`.
 
 #[allow(dead_code)]
-#[path = "../tests/api/helpers.rs"]
+#[path = "../tests/api/helpers/mod.rs"]
 mod helpers;
 #[path = "../tests/support/sessions.rs"]
 mod sessions;

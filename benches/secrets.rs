@@ -5,7 +5,7 @@
 //! `cargo bench --bench secrets` (`BENCH_SESSIONS_DIR`: scan the `*.json` there too).
 
 #[allow(dead_code)]
-#[path = "../tests/api/helpers.rs"]
+#[path = "../tests/api/helpers/mod.rs"]
 mod helpers;
 #[path = "../tests/support/sessions.rs"]
 mod sessions;
