@@ -12,7 +12,7 @@ use poem::{
 use crate::{
     access::{Access, ClientIpHeader, RateLimits, RequestsPerClient},
     configuration::Settings,
-    error::{ApiError, ErrorCode, ErrorStatus},
+    error::{ApiError, ErrorCode},
     metrics::Metrics,
     pages::{self, DocumentCache, PageSettings},
     remote_keys::RemoteKeys,
@@ -303,12 +303,10 @@ fn app(
         .build();
     let endpoint = route
         .catch_error(|_: NotFoundError| async {
-            ApiError::new(ErrorStatus::NotFound, ErrorCode::NotFound, "no such route; see /docs")
-                .body_response()
+            ApiError::new(ErrorCode::NotFound, "no such route; see /docs").body_response()
         })
         .catch_error(|_: MethodNotAllowedError| async {
             ApiError::new(
-                ErrorStatus::MethodNotAllowed,
                 ErrorCode::MethodNotAllowed,
                 "method not allowed on this route; see /docs",
             )

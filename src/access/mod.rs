@@ -11,7 +11,7 @@ pub use limits::{Rate, RateLimits, RateSetting};
 
 use crate::{
     domain::{ApiKey, ShareRecord, Username},
-    error::{ApiError, ErrorStatus},
+    error::ApiError,
     remote_keys::{RemoteKeys, RemoteVerdict},
     storage::{KeyStore, KeyStoreError},
 };
@@ -148,7 +148,7 @@ impl Access {
 
     /// Counts a 401 against the client's address.
     pub fn count_failure(&self, checked: &Result<Username, ApiError>, client: &ClientAddr) {
-        if checked.as_ref().is_err_and(|e| e.status == ErrorStatus::Unauthorized) {
+        if checked.as_ref().is_err_and(ApiError::is_key_refused) {
             self.limits.record_failure(&client.0);
         }
     }
@@ -201,7 +201,7 @@ impl Access {
 pub fn identify(checked: Result<Username, ApiError>) -> Result<Option<Username>, ApiError> {
     match checked {
         Ok(user) => Ok(Some(user)),
-        Err(e) if e.status == ErrorStatus::Unauthorized => Ok(None),
+        Err(e) if e.is_key_refused() => Ok(None),
         Err(e) => Err(e),
     }
 }

@@ -34,22 +34,19 @@ impl std::fmt::Debug for IdKey {
 }
 
 impl ShareId {
-    pub const GENERATED_LEN: usize = 21;
-    /// Ids longer than ours are still looked up (and answer 404) rather than refused, so a
-    /// future longer id format stays readable; beyond this they are refused outright.
-    pub const MAX_LEN: usize = 64;
+    /// Every id has this many characters.
+    pub const LEN: usize = 21;
+    /// What an id looks like, as the OpenAPI document says it.
+    pub const PATTERN: &str = "^[A-Za-z0-9_-]{21}$";
     /// Ids this service makes start with their owner's prefix, this long.
     pub const OWNER_PREFIX_LEN: usize = Username::ID_PREFIX_LEN;
-    const TAIL_LEN: usize = Self::GENERATED_LEN - Self::OWNER_PREFIX_LEN;
+    const TAIL_LEN: usize = Self::LEN - Self::OWNER_PREFIX_LEN;
 
-    /// Accepts 1 to 64 characters of the URL-safe alphabet `A-Z a-z 0-9 _ -`.
+    /// Accepts 21 characters of the URL-safe alphabet `A-Z a-z 0-9 _ -`.
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         let fail = |why: &str| Err(DomainError::ShareId(why.to_owned()));
-        if raw.is_empty() {
-            return fail("it is empty");
-        }
-        if raw.len() > Self::MAX_LEN {
-            return fail("it is longer than 64 characters");
+        if raw.len() != Self::LEN {
+            return fail("a share id has 21 characters");
         }
         if !raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_')) {
             return fail("only the characters A-Z, a-z, 0-9, '_' and '-' are allowed");
@@ -86,7 +83,7 @@ impl ShareId {
     /// The first characters, which name the owner's prefix in ids this service makes; for
     /// other ids they lead nowhere.
     pub fn prefix(&self) -> &str {
-        &self.0[..self.0.len().min(Self::OWNER_PREFIX_LEN)]
+        &self.0[..Self::OWNER_PREFIX_LEN]
     }
 
     pub fn as_str(&self) -> &str {
@@ -111,7 +108,7 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for i in 0..1000 {
             for id in [ShareId::generate_for(&alice), ShareId::for_task(&key, &alice, "t", i)] {
-                assert_eq!(id.as_str().len(), ShareId::GENERATED_LEN);
+                assert_eq!(id.as_str().len(), ShareId::LEN);
                 assert_eq!(ShareId::parse(id.as_str()).unwrap(), id);
                 assert!(seen.insert(id), "ids repeat");
             }
@@ -146,7 +143,6 @@ mod tests {
         // Case-insensitive names, one prefix; and it never changes (stored shares rely on it).
         assert_eq!(bob.id_prefix(), Username::parse("bob").unwrap().id_prefix());
         assert_eq!(alice.id_prefix(), "K9gGyX8O");
-        assert_eq!(ShareId::parse("abc").unwrap().prefix(), "abc");
     }
 
     #[test]
@@ -159,6 +155,9 @@ mod tests {
         for bad in ["", "..", "a/b", "a%2Fb", "a.json", "a b", "é", "a\u{0}", "Hz\u{ff0f}x"] {
             assert!(ShareId::parse(bad).is_err(), "{bad:?} should be refused");
         }
-        assert!(ShareId::parse(&"a".repeat(65)).is_err());
+        assert!(
+            ShareId::parse(&"a".repeat(20)).is_err() && ShareId::parse(&"a".repeat(22)).is_err()
+        );
+        assert!(ShareId::parse(&format!("{}/", "a".repeat(20))).is_err());
     }
 }

@@ -9,6 +9,8 @@ pub struct Username(String);
 
 impl Username {
     pub const MAX_LEN: usize = 64;
+    /// What a username looks like, as the OpenAPI document says it (`..` is refused too).
+    pub const PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$";
 
     /// Accepts 1 to 64 ASCII letters, digits, `-`, `_` and `.`, starting with a letter or digit
     /// and without `..`: nothing that can climb out of, or add a level to, a storage path.

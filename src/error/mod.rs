@@ -6,11 +6,7 @@
 use poem::{IntoResponse, Response, http::StatusCode};
 use poem_openapi::{Enum, Object, payload::Json};
 
-use crate::{
-    domain::DomainError,
-    storage::StorageError,
-    validation::{DocumentError, MAX_VIOLATIONS},
-};
+mod conversions;
 
 /// The longest `error` message: the extension shows it in one line to the user.
 pub const MAX_MESSAGE_CHARS: usize = 300;
@@ -102,6 +98,44 @@ pub enum ErrorCode {
     ServerBusy,
 }
 
+impl ErrorCode {
+    /// The one status this code is answered with.
+    pub fn status(self) -> StatusCode {
+        use ErrorCode::*;
+        match self {
+            InvalidJson | InvalidSession | UnsupportedVersion | InvalidRequest | InvalidId
+            | InvalidUsername | InvalidPath => StatusCode::BAD_REQUEST,
+            MissingApiKey | InvalidApiKey => StatusCode::UNAUTHORIZED,
+            AccessDenied => StatusCode::FORBIDDEN,
+            SessionNotFound | RevisionNotFound | NotFound => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Conflict => StatusCode::CONFLICT,
+            PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            SessionExpired => StatusCode::GONE,
+            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            UriTooLong => StatusCode::URI_TOO_LONG,
+            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            SecretsFound => StatusCode::UNPROCESSABLE_ENTITY,
+            RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            StorageUnavailable | AuthUnavailable | ServerBusy => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// Every code, as the OpenAPI document lists them (for the checks that docs list them too).
+    pub fn all() -> Vec<ErrorCode> {
+        use poem_openapi::types::{ParseFromJSON, Type};
+        let mut registry = poem_openapi::registry::Registry::new();
+        Self::register(&mut registry);
+        registry.schemas[Self::name().as_ref()]
+            .enum_items
+            .iter()
+            .filter_map(|item| Self::parse_from_json(Some(item.clone())).ok())
+            .collect()
+    }
+}
+
 impl poem_openapi::types::Example for ErrorBody {
     fn example() -> Self {
         Self {
@@ -132,88 +166,44 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
-/// The statuses an [`ApiError`] can have; the response enums have a variant of each name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorStatus {
-    BadRequest,
-    Unauthorized,
-    Forbidden,
-    NotFound,
-    MethodNotAllowed,
-    Conflict,
-    Gone,
-    PreconditionFailed,
-    PayloadTooLarge,
-    UriTooLong,
-    UnsupportedMediaType,
-    UnprocessableEntity,
-    TooManyRequests,
-    HeadersTooLarge,
-    Unavailable,
-    Internal,
-}
-
-impl ErrorStatus {
-    pub fn http(self) -> StatusCode {
-        match self {
-            Self::BadRequest => StatusCode::BAD_REQUEST,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
-            Self::NotFound => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict => StatusCode::CONFLICT,
-            Self::Gone => StatusCode::GONE,
-            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UriTooLong => StatusCode::URI_TOO_LONG,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::UnprocessableEntity => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{} {:?}: {}", .status.http().as_u16(), .body.code, .body.error)]
+#[error("{} {:?}: {}", .body.code.status().as_u16(), .body.code, .body.error)]
 pub struct ApiError {
-    pub status: ErrorStatus,
     pub body: ErrorBody,
-    /// Seconds for `Retry-After` (429 and 503).
+    /// Seconds for `Retry-After`: every 503 has it, and a 429 says how long.
     pub retry_after: Option<u32>,
 }
 
 impl ApiError {
-    pub fn new(status: ErrorStatus, code: ErrorCode, error: impl Into<String>) -> Self {
-        Self {
-            status,
-            body: ErrorBody { error: cap(error.into()), code, details: vec![] },
-            retry_after: None,
-        }
+    pub fn new(code: ErrorCode, error: impl Into<String>) -> Self {
+        let retry_after =
+            (code.status() == StatusCode::SERVICE_UNAVAILABLE).then_some(RETRY_AFTER_SECS);
+        Self { body: ErrorBody { error: cap(error.into()), code, details: vec![] }, retry_after }
     }
 
-    fn retrying_after(mut self, secs: u32) -> Self {
-        self.retry_after = Some(secs);
-        self
+    pub fn code(&self) -> ErrorCode {
+        self.body.code
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.body.code.status()
+    }
+
+    /// A key was needed and missing, or not accepted (401).
+    pub fn is_key_refused(&self) -> bool {
+        matches!(self.code(), ErrorCode::MissingApiKey | ErrorCode::InvalidApiKey)
     }
 
     pub fn access_denied() -> Self {
-        Self::new(
-            ErrorStatus::Forbidden,
-            ErrorCode::AccessDenied,
-            "this share belongs to another user",
-        )
+        Self::new(ErrorCode::AccessDenied, "this share belongs to another user")
     }
 
     pub fn session_expired() -> Self {
-        Self::new(ErrorStatus::Gone, ErrorCode::SessionExpired, "this share has expired")
+        Self::new(ErrorCode::SessionExpired, "this share has expired")
     }
 
     pub fn conflict() -> Self {
         Self::new(
-            ErrorStatus::Conflict,
             ErrorCode::Conflict,
             "the share was changed by another request at the same time; try again",
         )
@@ -221,23 +211,22 @@ impl ApiError {
 
     pub fn precondition_failed() -> Self {
         Self::new(
-            ErrorStatus::PreconditionFailed,
             ErrorCode::PreconditionFailed,
             "the share changed since the version in If-Match; read it again",
         )
     }
 
     pub fn revision_not_found() -> Self {
-        Self::new(
-            ErrorStatus::NotFound,
-            ErrorCode::RevisionNotFound,
-            "this share keeps no such revision",
-        )
+        Self::new(ErrorCode::RevisionNotFound, "this share keeps no such revision")
+    }
+
+    fn retrying_after(mut self, secs: u32) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
 
     pub fn rate_limited(retry_after_secs: u32) -> Self {
         Self::new(
-            ErrorStatus::TooManyRequests,
             ErrorCode::RateLimited,
             "too many requests; slow down and retry after the time in Retry-After",
         )
@@ -246,68 +235,15 @@ impl ApiError {
 
     pub fn auth_unavailable() -> Self {
         Self::new(
-            ErrorStatus::Unavailable,
             ErrorCode::AuthUnavailable,
             "the key service is unreachable right now; try again shortly",
         )
-        .retrying_after(RETRY_AFTER_SECS)
-    }
-
-    /// Credentials found in a session the server refuses to store with them
-    /// (`--secret-policy reject`): how many, which kinds and where, in one line the extension
-    /// shows as it stands; never a credential itself.
-    pub fn secrets_found(findings: &[crate::secrets::Finding]) -> Self {
-        // At most a few kinds and places, so the line stays whole; `details` has them all.
-        const SHOWN: usize = 3;
-        let mut kinds: Vec<&str> = Vec::new();
-        for f in findings {
-            if !kinds.contains(&f.rule.as_str()) {
-                kinds.push(&f.rule);
-            }
-        }
-        let and_more = |mut shown: Vec<String>, total: usize, what: &str| {
-            if total > shown.len() {
-                let last = format!("{} more {what}", total - shown.len());
-                shown.push(last);
-            }
-            match shown.split_last() {
-                Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
-                _ => shown.concat(),
-            }
-        };
-        let kinds_shown = kinds.iter().take(SHOWN).map(|k| k.to_string()).collect();
-        let places = findings.iter().take(if findings.len() > SHOWN { SHOWN - 1 } else { SHOWN });
-        let count = match findings.len() {
-            1 => "a credential".to_owned(),
-            n => format!("{n} credentials"),
-        };
-        let mut err = Self::new(
-            ErrorStatus::UnprocessableEntity,
-            ErrorCode::SecretsFound,
-            format!(
-                "the session contains {count} ({}) at {}; remove {} and share again",
-                and_more(kinds_shown, kinds.len(), "kinds"),
-                and_more(places.map(|f| f.place()).collect(), findings.len(), "places"),
-                if findings.len() == 1 { "it" } else { "them" },
-            ),
-        );
-        err.body.details = findings
-            .iter()
-            .take(MAX_VIOLATIONS)
-            .map(|f| ErrorDetail {
-                pointer: Some(f.pointer.clone()),
-                line: None,
-                column: None,
-                message: format!("a credential ({})", f.rule),
-            })
-            .collect();
-        err
     }
 
     /// A request field that fails a rule, with its JSON pointer.
     pub fn invalid_field(code: ErrorCode, pointer: &str, message: impl Into<String>) -> Self {
         let message = message.into();
-        let mut err = Self::new(ErrorStatus::BadRequest, code, format!("{pointer}: {message}"));
+        let mut err = Self::new(code, format!("{pointer}: {message}"));
         err.body.details.push(ErrorDetail {
             pointer: Some(pointer.into()),
             line: None,
@@ -318,12 +254,11 @@ impl ApiError {
     }
 
     pub fn invalid_request(message: impl Into<String>) -> Self {
-        Self::new(ErrorStatus::BadRequest, ErrorCode::InvalidRequest, message)
+        Self::new(ErrorCode::InvalidRequest, message)
     }
 
     pub fn invalid_path() -> Self {
         Self::new(
-            ErrorStatus::BadRequest,
             ErrorCode::InvalidPath,
             "path segments may not be '.', '..' or contain an encoded '/'",
         )
@@ -331,7 +266,6 @@ impl ApiError {
 
     pub fn missing_api_key() -> Self {
         Self::new(
-            ErrorStatus::Unauthorized,
             ErrorCode::MissingApiKey,
             "an API key is required: set your Syntx API key in the extension settings \
              (it is sent as the Syntx-Api-Key header)",
@@ -340,7 +274,6 @@ impl ApiError {
 
     pub fn invalid_api_key() -> Self {
         Self::new(
-            ErrorStatus::Unauthorized,
             ErrorCode::InvalidApiKey,
             "this API key is unknown or revoked: set a current Syntx API key in the extension \
              settings (it is sent as the Syntx-Api-Key header)",
@@ -348,12 +281,11 @@ impl ApiError {
     }
 
     pub fn session_not_found() -> Self {
-        Self::new(ErrorStatus::NotFound, ErrorCode::SessionNotFound, "no session with this id")
+        Self::new(ErrorCode::SessionNotFound, "no session with this id")
     }
 
     pub fn payload_too_large(limit: u64) -> Self {
         Self::new(
-            ErrorStatus::PayloadTooLarge,
             ErrorCode::PayloadTooLarge,
             format!("the session is larger than this server accepts ({limit} bytes)"),
         )
@@ -362,7 +294,6 @@ impl ApiError {
     pub fn unsupported_media_type(found: Option<&str>) -> Self {
         let found = found.map_or("no Content-Type".to_owned(), |c| format!("Content-Type {c}"));
         Self::new(
-            ErrorStatus::UnsupportedMediaType,
             ErrorCode::UnsupportedMediaType,
             format!("send the body as Content-Type: application/json (got {found})"),
         )
@@ -370,21 +301,17 @@ impl ApiError {
 
     pub fn server_busy() -> Self {
         Self::new(
-            ErrorStatus::Unavailable,
             ErrorCode::ServerBusy,
             "the server is receiving too many uploads right now; try again shortly",
         )
-        .retrying_after(RETRY_AFTER_SECS)
     }
 
     /// An address over `--max-connections-per-address`, told so by the connection layer.
     pub fn too_many_connections() -> Self {
         Self::new(
-            ErrorStatus::Unavailable,
             ErrorCode::ServerBusy,
             "too many connections from your address; close some and retry",
         )
-        .retrying_after(RETRY_AFTER_SECS)
     }
 
     /// This error as a whole HTTP/1.1 answer after which the connection closes: for the
@@ -393,7 +320,7 @@ impl ApiError {
     pub fn http1_close(&self) -> bytes::Bytes {
         use poem_openapi::types::ToJSON;
         let body = self.body.to_json_string();
-        let status = self.status.http();
+        let status = self.status();
         let mut head = format!(
             "HTTP/1.1 {} {}\r\nContent-Type: application/json; charset=utf-8\r\n\
              Content-Length: {}\r\nConnection: close\r\n",
@@ -410,148 +337,27 @@ impl ApiError {
 
     pub fn storage_unavailable() -> Self {
         Self::new(
-            ErrorStatus::Unavailable,
             ErrorCode::StorageUnavailable,
             "session storage is unavailable right now; try again shortly",
         )
-        .retrying_after(RETRY_AFTER_SECS)
     }
 
     /// A bug or an impossible state: logged in full, answered without internals.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        Self::new(ErrorStatus::Internal, ErrorCode::InternalError, "internal server error")
-    }
-
-    /// Turns a poem-openapi extraction failure (content type, missing key, path) into ours.
-    pub fn from_request_error(err: poem::Error) -> Self {
-        let err = match err.downcast::<ApiError>() {
-            Ok(api) => return api,
-            Err(err) => err,
-        };
-        if let Some(e) = err.downcast_ref::<poem_openapi::error::ContentTypeError>() {
-            return match e {
-                poem_openapi::error::ContentTypeError::NotSupported { content_type } => {
-                    Self::unsupported_media_type(Some(content_type))
-                }
-                poem_openapi::error::ContentTypeError::ExpectContentType => {
-                    Self::unsupported_media_type(None)
-                }
-            };
-        }
-        if err.is::<poem_openapi::error::AuthorizationError>() {
-            return Self::missing_api_key();
-        }
-        if let Some(e) = err.downcast_ref::<poem_openapi::error::ParseParamError>() {
-            // The path parameters' patterns are the domain types' rules (`ShareId::parse`,
-            // `Username::parse`); their errors keep their own codes.
-            let (code, what) = match e.name {
-                "id" => (ErrorCode::InvalidId, "not a share id: 1 to 64 of A-Z a-z 0-9 _ -"),
-                "username" => (
-                    ErrorCode::InvalidUsername,
-                    "not a username: 1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit",
-                ),
-                _ => (ErrorCode::InvalidRequest, "not a valid value"),
-            };
-            let mut api = Self::new(ErrorStatus::BadRequest, code, format!("`{}`: {what}", e.name));
-            api.body.details.push(ErrorDetail {
-                pointer: None,
-                line: None,
-                column: None,
-                message: e.reason.clone(),
-            });
-            return api;
-        }
-        Self::invalid_request(err.to_string())
-    }
-}
-
-impl From<DomainError> for ApiError {
-    fn from(e: DomainError) -> Self {
-        let code = match e {
-            DomainError::Username(_) => ErrorCode::InvalidUsername,
-            DomainError::ShareId(_) => ErrorCode::InvalidId,
-        };
-        Self::new(ErrorStatus::BadRequest, code, e.to_string())
-    }
-}
-
-impl From<StorageError> for ApiError {
-    fn from(e: StorageError) -> Self {
-        match e {
-            StorageError::NotFound { .. } => Self::session_not_found(),
-            StorageError::NoSuchRevision { .. } => Self::revision_not_found(),
-            StorageError::Expired { .. } => Self::session_expired(),
-            StorageError::ChangedMeanwhile { .. } => Self::precondition_failed(),
-            StorageError::Contended { .. } => Self::conflict(),
-            StorageError::Unavailable { .. } => {
-                tracing::warn!(error = %e, "storage unavailable");
-                Self::storage_unavailable()
-            }
-            // Not an outage: a 503 would invite retries that cannot succeed. The log says what
-            // an operator must fix.
-            StorageError::Refused { .. }
-            | StorageError::Corrupt { .. }
-            | StorageError::IdsExhausted { .. } => Self::internal(e),
-        }
-    }
-}
-
-impl From<DocumentError> for ApiError {
-    fn from(e: DocumentError) -> Self {
-        match e {
-            DocumentError::InvalidJson { line, column, ref message } => {
-                let mut err =
-                    Self::new(ErrorStatus::BadRequest, ErrorCode::InvalidJson, e.to_string());
-                err.body.details.push(ErrorDetail {
-                    pointer: None,
-                    line: Some(line as u64),
-                    column: Some(column as u64),
-                    message: message.clone(),
-                });
-                err
-            }
-            DocumentError::UnsupportedVersion { .. } => {
-                Self::new(ErrorStatus::BadRequest, ErrorCode::UnsupportedVersion, e.to_string())
-            }
-            DocumentError::Invalid { violations, total } => {
-                let message = if total > violations.len() {
-                    format!(
-                        "the session does not match the SerializedSession schema: {total} \
-                         violations, the first {MAX_VIOLATIONS} are listed"
-                    )
-                } else {
-                    let s = if total == 1 { "" } else { "s" };
-                    format!(
-                        "the session does not match the SerializedSession schema: {total} violation{s}"
-                    )
-                };
-                let mut err =
-                    Self::new(ErrorStatus::BadRequest, ErrorCode::InvalidSession, message);
-                err.body.details = violations
-                    .into_iter()
-                    .map(|v| ErrorDetail {
-                        pointer: Some(v.pointer),
-                        line: None,
-                        column: None,
-                        message: v.message,
-                    })
-                    .collect();
-                err
-            }
-        }
+        Self::new(ErrorCode::InternalError, "internal server error")
     }
 }
 
 /// Lets an `ApiError` travel inside a `poem::Error` (from extractors) and render itself.
 impl poem::error::ResponseError for ApiError {
     fn status(&self) -> StatusCode {
-        self.status.http()
+        self.status()
     }
 
     fn as_response(&self) -> Response {
         let mut resp = Json(self.body.clone()).into_response();
-        resp.set_status(self.status.http());
+        resp.set_status(self.status());
         if let Some(secs) = self.retry_after {
             resp.headers_mut().insert("Retry-After", secs.into());
         }

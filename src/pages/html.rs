@@ -21,7 +21,7 @@ use super::{
     render::{MESSAGES_PER_PAGE, PageContext, bottom, error_page, message, top},
     settings::{MESSAGES_PER_PART, PAGE_CSP},
 };
-use crate::error::{ApiError, ErrorStatus};
+use crate::error::ApiError;
 
 /// Page `ctx.page` of a share, for a client that does (`gzip`) or does not take gzip.
 pub fn page(ctx: PageContext, doc: Arc<PageDocument>, gzip: bool) -> Result<Response, ApiError> {
@@ -158,28 +158,28 @@ pub fn html_response(status: StatusCode) -> poem::ResponseBuilder {
 
 /// Errors as pages a person can read, with the right status.
 pub fn html_error(err: ApiError) -> Response {
-    let (heading, text) = match err.status {
-        ErrorStatus::NotFound => (
+    let (heading, text) = match err.status() {
+        StatusCode::NOT_FOUND => (
             "Session not found",
             "There is no shared session here. It may have been deleted, or the link may be wrong.",
         ),
-        ErrorStatus::Gone => (
+        StatusCode::GONE => (
             "This session has expired",
             "Its owner shared it for a limited time, and that time is over.",
         ),
-        ErrorStatus::BadRequest => {
+        StatusCode::BAD_REQUEST => {
             ("Not a session link", "This link does not look like a share link.")
         }
-        ErrorStatus::TooManyRequests => {
+        StatusCode::TOO_MANY_REQUESTS => {
             ("Too many requests", "Please wait a moment and try again.")
         }
-        ErrorStatus::Unavailable => (
+        StatusCode::SERVICE_UNAVAILABLE => (
             "Temporarily unavailable",
             "Sessions cannot be loaded right now. Please try again shortly.",
         ),
         _ => ("Something went wrong", "The session could not be shown."),
     };
-    let status = err.status.http();
+    let status = err.status();
     let mut builder = html_response(status).header(header::CACHE_CONTROL, "no-store");
     if let Some(secs) = err.retry_after {
         builder = builder.header(header::RETRY_AFTER, secs);

@@ -1,5 +1,6 @@
 //! `POST /api/sessions/create`: what newer extensions call on "share task".
 
+use poem::http::StatusCode;
 use poem::web::Data;
 use poem_openapi::{OpenApi, param::Query};
 
@@ -11,34 +12,34 @@ use super::{
     sharing::{self, CreateResponse},
     upload::JsonUpload,
 };
-use crate::{access::ClientAddr, error::ErrorStatus, state::AppState};
+use crate::{access::ClientAddr, state::AppState};
 
 pub struct CreateApi;
 
 pub struct CreateErrors;
 
 impl Statuses for CreateErrors {
-    const STATUSES: &'static [(ErrorStatus, &'static str)] = &[
+    const STATUSES: &'static [(StatusCode, &'static str)] = &[
         (
-            ErrorStatus::BadRequest,
+            StatusCode::BAD_REQUEST,
             "Not JSON (`INVALID_JSON`), not a valid session (`INVALID_SESSION`, every violation \
              with its JSON pointer, share options included), or another major format version \
              (`UNSUPPORTED_VERSION`).",
         ),
         (
-            ErrorStatus::Unauthorized,
+            StatusCode::UNAUTHORIZED,
             "No API key (`MISSING_API_KEY`) or an unknown or revoked one (`INVALID_API_KEY`).",
         ),
         (
-            ErrorStatus::Conflict,
+            StatusCode::CONFLICT,
             "`CONFLICT`: the task's share kept changing under concurrent shares of it; retry.",
         ),
         (
-            ErrorStatus::PayloadTooLarge,
+            StatusCode::PAYLOAD_TOO_LARGE,
             "The body exceeds the server's limit (`--max-body`), as sent or once decoded.",
         ),
         (
-            ErrorStatus::UnsupportedMediaType,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "The body is not sent as `application/json`, or with a `Content-Encoding` other than gzip.",
         ),
         SECRETS_FOUND,

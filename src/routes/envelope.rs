@@ -35,7 +35,7 @@ use percent_encoding::percent_decode_str;
 use poem::{Body, Endpoint, IntoResponse, Request, Response, http::StatusCode};
 
 use crate::{
-    error::{ApiError, ErrorCode, ErrorStatus},
+    error::{ApiError, ErrorCode},
     router::RouteTable,
 };
 
@@ -210,7 +210,6 @@ fn refuse_early(req: &Request) -> Option<ApiError> {
     let uri_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if uri_len > MAX_URI_BYTES {
         return Some(ApiError::new(
-            ErrorStatus::UriTooLong,
             ErrorCode::UriTooLong,
             format!("the URL is longer than {MAX_URI_BYTES} bytes"),
         ));
@@ -219,7 +218,6 @@ fn refuse_early(req: &Request) -> Option<ApiError> {
         req.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
     if header_bytes > MAX_HEADER_BYTES {
         return Some(ApiError::new(
-            ErrorStatus::HeadersTooLarge,
             ErrorCode::HeadersTooLarge,
             format!("the request headers are larger than {MAX_HEADER_BYTES} bytes"),
         ));
@@ -240,13 +238,13 @@ fn escaped(err: poem::Error) -> ApiError {
     if err.is::<poem_openapi::error::ContentTypeError>()
         || err.is::<poem_openapi::error::AuthorizationError>()
         || err.is::<poem_openapi::error::ParseParamError>()
+        || err.is::<poem_openapi::error::ParsePathError>()
         || err.is::<poem_openapi::error::ParseRequestPayloadError>()
     {
         return ApiError::from_request_error(err);
     }
     if err.is::<poem::error::CorsError>() {
         return ApiError::new(
-            ErrorStatus::Forbidden,
             ErrorCode::AccessDenied,
             format!(
                 "cross-origin request refused: {err}; the server's --cors-origins lists the \
@@ -255,16 +253,15 @@ fn escaped(err: poem::Error) -> ApiError {
         );
     }
     let status = err.status();
-    let (kind, code) = match status.as_u16() {
-        400 => (ErrorStatus::BadRequest, ErrorCode::InvalidRequest),
-        404 => (ErrorStatus::NotFound, ErrorCode::NotFound),
-        405 => (ErrorStatus::MethodNotAllowed, ErrorCode::MethodNotAllowed),
-        413 => (ErrorStatus::PayloadTooLarge, ErrorCode::PayloadTooLarge),
-        415 => (ErrorStatus::UnsupportedMediaType, ErrorCode::UnsupportedMediaType),
-        _ if status.is_client_error() => (ErrorStatus::BadRequest, ErrorCode::InvalidRequest),
+    let code = match status.as_u16() {
+        404 => ErrorCode::NotFound,
+        405 => ErrorCode::MethodNotAllowed,
+        413 => ErrorCode::PayloadTooLarge,
+        415 => ErrorCode::UnsupportedMediaType,
+        _ if status.is_client_error() => ErrorCode::InvalidRequest,
         _ => return ApiError::internal(err),
     };
-    ApiError::new(kind, code, err.to_string())
+    ApiError::new(code, err.to_string())
 }
 
 trait AsResponse {

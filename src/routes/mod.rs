@@ -10,6 +10,7 @@ mod etag;
 mod health;
 mod models;
 mod openapi_doc;
+mod params;
 mod public;
 mod read;
 mod revisions;

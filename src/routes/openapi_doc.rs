@@ -5,7 +5,8 @@
 //!   Swagger UI offers each and a test can send each.
 //! - Every error response gets an example of its own status (poem-openapi has one example per
 //!   schema, and every error shares `ErrorBody`), built by the same constructors the routes use.
-//! - Path parameters get examples; PATCH fields that take `null` are marked `nullable`.
+//! - Path parameters get examples (their patterns come from their types); PATCH fields that
+//!   take `null` are marked `nullable`.
 //!
 //! Everything here only adds to the document; a test checks that every example it offers is
 //! answered with its operation's documented success.
@@ -16,7 +17,7 @@ use serde_json::{Value, json};
 use super::models::{ImportRequest, SerializedSession};
 use crate::{
     domain::{ShareId, Username},
-    error::{ApiError, ErrorBody, ErrorCode, ErrorStatus},
+    error::{ApiError, ErrorBody, ErrorCode},
 };
 
 /// The id and username every example uses: the id `viragtiwari`'s share of the example
@@ -24,9 +25,6 @@ use crate::{
 pub const EXAMPLE_ID: &str = "az9MVr61PxEOK-sdvM2U5";
 pub const EXAMPLE_USERNAME: &str = "viragtiwari";
 pub const EXAMPLE_ID_KEY: &[u8; 32] = b"session-share's OpenAPI examples";
-
-const ID_PATTERN: &str = r"^[A-Za-z0-9_-]{1,64}$";
-const USERNAME_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$";
 
 /// The finished document, from poem-openapi's (`spec`).
 pub fn document(spec: &str) -> Value {
@@ -51,18 +49,10 @@ fn decorate_operation(path: &str, operation: &mut Value) {
     let id = operation["operationId"].as_str().unwrap_or_default().to_owned();
     if let Some(parameters) = operation.get_mut("parameters").and_then(Value::as_array_mut) {
         for parameter in parameters {
-            // The patterns are the domain parsers' rules (`ShareId::parse`, `Username::parse`),
-            // which check them at run time: poem-openapi's `validator(pattern)` compiles its
-            // regex on every request.
+            // Their patterns come from their types (`routes::params`).
             match (parameter["name"].as_str(), parameter["in"].as_str()) {
-                (Some("id"), Some("path")) => {
-                    parameter["example"] = json!(EXAMPLE_ID);
-                    parameter["schema"]["pattern"] = json!(ID_PATTERN);
-                }
-                (Some("username"), Some("path")) => {
-                    parameter["example"] = json!(EXAMPLE_USERNAME);
-                    parameter["schema"]["pattern"] = json!(USERNAME_PATTERN);
-                }
+                (Some("id"), Some("path")) => parameter["example"] = json!(EXAMPLE_ID),
+                (Some("username"), Some("path")) => parameter["example"] = json!(EXAMPLE_USERNAME),
                 _ => {}
             }
         }
@@ -117,7 +107,7 @@ fn error_example(operation: &str, status: u16) -> Option<ErrorBody> {
                 "longer than 200 characters",
             ),
             "getSessionByShareCode" => Username::parse("../etc").unwrap_err().into(),
-            _ => ShareId::parse("not an id!").unwrap_err().into(),
+            _ => ShareId::parse("az9MVr61PxEOK-sdvM2U!").unwrap_err().into(),
         },
         401 => ApiError::missing_api_key(),
         403 => ApiError::access_denied(),
@@ -133,9 +123,7 @@ fn error_example(operation: &str, status: u16) -> Option<ErrorBody> {
             raw: 0..0,
         }]),
         429 => ApiError::rate_limited(2),
-        500 => {
-            ApiError::new(ErrorStatus::Internal, ErrorCode::InternalError, "internal server error")
-        }
+        500 => ApiError::new(ErrorCode::InternalError, "internal server error"),
         503 => ApiError::storage_unavailable(),
         _ => return None,
     };

@@ -34,14 +34,14 @@ impl PublicApi {
         state: Data<&AppState>,
         client: ClientAddr,
         /// The share id.
-        id: Path<String>,
+        id: Path<ShareId>,
         /// A revision from `GET /api/sessions/{id}/revisions`; the latest when absent.
         #[oai(validator(minimum(value = "1")))]
         revision: Query<Option<u32>>,
         #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
     ) -> Result<SessionRead, Refusal<ReadErrors>> {
         state.access.reader(None, &client).await?;
-        let id = ShareId::parse(id.trim())?;
+        let id = id.0;
         let ask = ReadRequest {
             id: &id,
             owner: None,

@@ -1,5 +1,6 @@
 //! `GET /api/sessions/{id}/revisions`: a share's revisions.
 
+use poem::http::StatusCode;
 use poem::web::Data;
 use poem_openapi::{ApiResponse, OpenApi, param::Path, payload::Json};
 
@@ -12,7 +13,6 @@ use super::{
 use crate::{
     access::{ClientAddr, check_readable},
     domain::ShareId,
-    error::ErrorStatus,
     state::AppState,
 };
 
@@ -21,13 +21,13 @@ pub struct RevisionsApi;
 pub struct RevisionsErrors;
 
 impl Statuses for RevisionsErrors {
-    const STATUSES: &'static [(ErrorStatus, &'static str)] = &[
-        (ErrorStatus::BadRequest, "A malformed id (`INVALID_ID`, `INVALID_PATH`)."),
+    const STATUSES: &'static [(StatusCode, &'static str)] = &[
+        (StatusCode::BAD_REQUEST, "A malformed id (`INVALID_ID`, `INVALID_PATH`)."),
         (
-            ErrorStatus::NotFound,
+            StatusCode::NOT_FOUND,
             "`SESSION_NOT_FOUND`: no such share, or a private one and not the owner's key.",
         ),
-        (ErrorStatus::Gone, "`SESSION_EXPIRED`: the share has expired."),
+        (StatusCode::GONE, "`SESSION_EXPIRED`: the share has expired."),
     ];
 }
 
@@ -57,10 +57,10 @@ impl RevisionsApi {
         client: ClientAddr,
         key: OptionalKey,
         /// The share id.
-        id: Path<String>,
+        id: Path<ShareId>,
     ) -> Result<RevisionsResponse, Refusal<RevisionsErrors>> {
         let caller = state.access.reader(key.key(), &client).await?;
-        let id = ShareId::parse(id.trim())?;
+        let id = id.0;
         // Fresh: revisions added through another replica are listed at once.
         let record = state.sessions.record(&id, None).await?;
         check_readable(&record, caller.as_ref())?;

@@ -2,6 +2,7 @@
 //! its options or delete it (its owner).
 
 use chrono::{DateTime, Utc};
+use poem::http::StatusCode;
 use poem::{Request, web::Data};
 use poem_openapi::{
     ApiResponse, OpenApi,
@@ -27,7 +28,7 @@ use crate::{
         ShareId, ShareOptions, ShareRecord, Username,
         share_options::{check_expiry, parse_description, parse_tags, parse_title},
     },
-    error::{ApiError, ErrorCode, ErrorStatus},
+    error::{ApiError, ErrorCode},
     secrets::{Finding, SecretPolicy, SecretScanner},
     state::AppState,
     storage::{StorageError, UpdateError},
@@ -41,46 +42,43 @@ pub struct SessionApi;
 pub struct ReadErrors;
 
 impl Statuses for ReadErrors {
-    const STATUSES: &'static [(ErrorStatus, &'static str)] = &[
-        (ErrorStatus::BadRequest, "A malformed id (`INVALID_ID`, `INVALID_PATH`)."),
+    const STATUSES: &'static [(StatusCode, &'static str)] = &[
+        (StatusCode::BAD_REQUEST, "A malformed id (`INVALID_ID`, `INVALID_PATH`)."),
         (
-            ErrorStatus::NotFound,
+            StatusCode::NOT_FOUND,
             "`SESSION_NOT_FOUND`: no such share, or a private one and not the owner's key; \
              `REVISION_NOT_FOUND`: the share keeps no such revision.",
         ),
-        (
-            ErrorStatus::Gone,
-            "`SESSION_EXPIRED`: the share has expired and is never returned again.",
-        ),
+        (StatusCode::GONE, "`SESSION_EXPIRED`: the share has expired and is never returned again."),
     ];
 }
 
 pub struct ReplaceErrors;
 
 impl Statuses for ReplaceErrors {
-    const STATUSES: &'static [(ErrorStatus, &'static str)] = &[
+    const STATUSES: &'static [(StatusCode, &'static str)] = &[
         (
-            ErrorStatus::BadRequest,
+            StatusCode::BAD_REQUEST,
             "A malformed id, or not a valid session (as for `POST /api/sessions/create`).",
         ),
         (
-            ErrorStatus::Unauthorized,
+            StatusCode::UNAUTHORIZED,
             "`MISSING_API_KEY` or `INVALID_API_KEY`: set your Syntx API key.",
         ),
-        (ErrorStatus::Forbidden, "`ACCESS_DENIED`: the share is someone else's."),
-        (ErrorStatus::NotFound, "`SESSION_NOT_FOUND`."),
-        (ErrorStatus::Conflict, "`CONFLICT`: other changes kept winning; retry."),
-        (ErrorStatus::Gone, "`SESSION_EXPIRED`: an expired share is never revived."),
+        (StatusCode::FORBIDDEN, "`ACCESS_DENIED`: the share is someone else's."),
+        (StatusCode::NOT_FOUND, "`SESSION_NOT_FOUND`."),
+        (StatusCode::CONFLICT, "`CONFLICT`: other changes kept winning; retry."),
+        (StatusCode::GONE, "`SESSION_EXPIRED`: an expired share is never revived."),
         (
-            ErrorStatus::PreconditionFailed,
+            StatusCode::PRECONDITION_FAILED,
             "`PRECONDITION_FAILED`: `If-Match` names a version that is no longer the latest.",
         ),
         (
-            ErrorStatus::PayloadTooLarge,
+            StatusCode::PAYLOAD_TOO_LARGE,
             "`PAYLOAD_TOO_LARGE`: the body is over the server's `--max-body`.",
         ),
         (
-            ErrorStatus::UnsupportedMediaType,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "`UNSUPPORTED_MEDIA_TYPE`: send the body as `Content-Type: application/json`.",
         ),
         SECRETS_FOUND,
@@ -90,26 +88,26 @@ impl Statuses for ReplaceErrors {
 pub struct UpdateErrors;
 
 impl Statuses for UpdateErrors {
-    const STATUSES: &'static [(ErrorStatus, &'static str)] = &[
+    const STATUSES: &'static [(StatusCode, &'static str)] = &[
         (
-            ErrorStatus::BadRequest,
+            StatusCode::BAD_REQUEST,
             "`INVALID_REQUEST`: a field of the wrong type, an unknown field, or a value outside \
              its rules (`details` has its pointer).",
         ),
         (
-            ErrorStatus::Unauthorized,
+            StatusCode::UNAUTHORIZED,
             "`MISSING_API_KEY` or `INVALID_API_KEY`: set your Syntx API key.",
         ),
-        (ErrorStatus::Forbidden, "`ACCESS_DENIED`: the share is someone else's."),
-        (ErrorStatus::NotFound, "`SESSION_NOT_FOUND`."),
-        (ErrorStatus::Conflict, "`CONFLICT`: other updates kept winning; retry."),
-        (ErrorStatus::Gone, "`SESSION_EXPIRED`: an expired share cannot be revived."),
+        (StatusCode::FORBIDDEN, "`ACCESS_DENIED`: the share is someone else's."),
+        (StatusCode::NOT_FOUND, "`SESSION_NOT_FOUND`."),
+        (StatusCode::CONFLICT, "`CONFLICT`: other updates kept winning; retry."),
+        (StatusCode::GONE, "`SESSION_EXPIRED`: an expired share cannot be revived."),
         (
-            ErrorStatus::PayloadTooLarge,
+            StatusCode::PAYLOAD_TOO_LARGE,
             "`PAYLOAD_TOO_LARGE`: the body is over the server's `--max-body`.",
         ),
         (
-            ErrorStatus::UnsupportedMediaType,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "`UNSUPPORTED_MEDIA_TYPE`: send the body as `Content-Type: application/json`.",
         ),
         SECRETS_FOUND,
@@ -119,13 +117,13 @@ impl Statuses for UpdateErrors {
 pub struct DeleteErrors;
 
 impl Statuses for DeleteErrors {
-    const STATUSES: &'static [(ErrorStatus, &'static str)] = &[
-        (ErrorStatus::BadRequest, "`INVALID_ID`."),
+    const STATUSES: &'static [(StatusCode, &'static str)] = &[
+        (StatusCode::BAD_REQUEST, "`INVALID_ID`."),
         (
-            ErrorStatus::Unauthorized,
+            StatusCode::UNAUTHORIZED,
             "`MISSING_API_KEY` or `INVALID_API_KEY`: set your Syntx API key.",
         ),
-        (ErrorStatus::Forbidden, "`ACCESS_DENIED`: the share is someone else's."),
+        (StatusCode::FORBIDDEN, "`ACCESS_DENIED`: the share is someone else's."),
     ];
 }
 
@@ -182,14 +180,14 @@ impl SessionApi {
         client: ClientAddr,
         key: OptionalKey,
         /// The share id.
-        id: Path<String>,
+        id: Path<ShareId>,
         /// A revision from `GET /api/sessions/{id}/revisions`; the latest when absent.
         #[oai(validator(minimum(value = "1")))]
         revision: Query<Option<u32>>,
         #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
     ) -> Result<SessionRead, Refusal<ReadErrors>> {
         let caller = state.access.reader(key.key(), &client).await?;
-        let id = ShareId::parse(id.trim())?;
+        let id = id.0;
         let ask = ReadRequest {
             id: &id,
             owner: None,
@@ -220,12 +218,12 @@ impl SessionApi {
         client: ClientAddr,
         key: RequiredKey,
         /// The share id.
-        id: Path<String>,
+        id: Path<ShareId>,
         #[oai(name = "If-Match")] if_match: Header<Option<String>>,
         body: JsonUpload<SerializedSession>,
     ) -> Result<ReplaceResponse, Refusal<ReplaceErrors>> {
         let owner = state.access.writer(&key.key(), &client).await?;
-        let id = ShareId::parse(id.trim())?;
+        let id = id.0;
         let (bytes, _in_flight) =
             body.read(state.uploads.max_body, &state.uploads, &state.metrics).await?;
         let checked = sharing::check(&state, &bytes, None).await?;
@@ -266,11 +264,11 @@ impl SessionApi {
         client: ClientAddr,
         key: RequiredKey,
         /// The share id.
-        id: Path<String>,
+        id: Path<ShareId>,
         body: JsonUpload<ShareUpdate>,
     ) -> Result<UpdateResponse, Refusal<UpdateErrors>> {
         let owner = state.access.writer(&key.key(), &client).await?;
-        let id = ShareId::parse(id.trim())?;
+        let id = id.0;
         let bytes = body.read(MAX_UPDATE_BODY, &state.uploads, &state.metrics).await?.0;
         let mut change = Change::parse(&bytes, state.max_ttl)?;
         change.keep_out_secrets(state.secret_policy)?;
@@ -304,16 +302,16 @@ impl SessionApi {
         client: ClientAddr,
         key: RequiredKey,
         /// The share id.
-        id: Path<String>,
+        id: Path<ShareId>,
     ) -> Result<DeleteResponse, Refusal<DeleteErrors>> {
         let owner = state.access.writer(&key.key(), &client).await?;
-        let id = ShareId::parse(id.trim())?;
+        let id = id.0;
         if state.sessions.delete(&owner, &id).await? {
             tracing::info!(share_id = %id, username = %owner, "share deleted");
             return Ok(DeleteResponse::Deleted);
         }
         match missing_or_not_yours(&state, &id, &owner).await {
-            e if e.status == ErrorStatus::NotFound => Ok(DeleteResponse::Deleted),
+            e if e.status() == StatusCode::NOT_FOUND => Ok(DeleteResponse::Deleted),
             e => Err(e.into()),
         }
     }

@@ -3,6 +3,7 @@
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::DateTime;
+use poem::http::StatusCode;
 use poem::{IntoResponse, Request, Response, web::Data};
 use poem_openapi::{
     ApiResponse, OpenApi,
@@ -25,7 +26,7 @@ use super::{
 use crate::{
     access::{ClientAddr, identify},
     domain::{ShareId, ShareRecord, Username},
-    error::{ApiError, ErrorCode, ErrorStatus},
+    error::{ApiError, ErrorCode},
     state::AppState,
     storage::ListPosition,
     validation::SessionValidator,
@@ -43,32 +44,32 @@ const IMPORT_BODY_LIMIT: u64 = 16 * 1024;
 pub struct CreateOrImportErrors;
 
 impl Statuses for CreateOrImportErrors {
-    const STATUSES: &'static [(ErrorStatus, &'static str)] = &[
+    const STATUSES: &'static [(StatusCode, &'static str)] = &[
         (
-            ErrorStatus::BadRequest,
+            StatusCode::BAD_REQUEST,
             "A body that is neither shape (`INVALID_REQUEST`), or any create error, or a \
              malformed id or username (`INVALID_ID`, `INVALID_USERNAME`).",
         ),
         (
-            ErrorStatus::Unauthorized,
+            StatusCode::UNAUTHORIZED,
             "Create without a key (`MISSING_API_KEY`) or with one this service does not accept \
              (`INVALID_API_KEY`). An import never needs a key: one that is not valid reads as none.",
         ),
         (
-            ErrorStatus::NotFound,
+            StatusCode::NOT_FOUND,
             "`SESSION_NOT_FOUND`: no such id, not owned by `username`, or private and not yours.",
         ),
         (
-            ErrorStatus::Conflict,
+            StatusCode::CONFLICT,
             "`CONFLICT`: the task's share kept changing under concurrent shares of it; retry.",
         ),
-        (ErrorStatus::Gone, "`SESSION_EXPIRED`."),
+        (StatusCode::GONE, "`SESSION_EXPIRED`."),
         (
-            ErrorStatus::PayloadTooLarge,
+            StatusCode::PAYLOAD_TOO_LARGE,
             "`PAYLOAD_TOO_LARGE`: the body is over the server's `--max-body`.",
         ),
         (
-            ErrorStatus::UnsupportedMediaType,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "`UNSUPPORTED_MEDIA_TYPE`: send the body as `Content-Type: application/json`.",
         ),
         SECRETS_FOUND,
@@ -78,13 +79,13 @@ impl Statuses for CreateOrImportErrors {
 pub struct ListErrors;
 
 impl Statuses for ListErrors {
-    const STATUSES: &'static [(ErrorStatus, &'static str)] = &[
+    const STATUSES: &'static [(StatusCode, &'static str)] = &[
         (
-            ErrorStatus::BadRequest,
+            StatusCode::BAD_REQUEST,
             "`INVALID_REQUEST`: `limit` out of range or a `cursor` this service did not make.",
         ),
         (
-            ErrorStatus::Unauthorized,
+            StatusCode::UNAUTHORIZED,
             "`MISSING_API_KEY` or `INVALID_API_KEY`: set your Syntx API key.",
         ),
     ];
@@ -169,7 +170,8 @@ impl SessionsApi {
         };
         let (bytes, _in_flight) = match body.read(limit, &state.uploads, &state.metrics).await {
             Err(e)
-                if e.status == ErrorStatus::PayloadTooLarge && limit < state.uploads.max_body =>
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE
+                    && limit < state.uploads.max_body =>
             {
                 return Err(match checked {
                     Some(Err(e)) => e,
@@ -198,7 +200,7 @@ impl SessionsApi {
                 // As on every read, a key that is not valid (or an address blocked for failed
                 // key checks) reads as no key.
                 let caller = match checked {
-                    Some(Err(e)) if e.status == ErrorStatus::TooManyRequests => None,
+                    Some(Err(e)) if e.status() == StatusCode::TOO_MANY_REQUESTS => None,
                     Some(checked) => identify(checked)?,
                     None => None,
                 };

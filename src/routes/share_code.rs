@@ -1,5 +1,6 @@
 //! `GET /api/sessions/{username}/{id}`: the share code `username/id` as a path.
 
+use poem::http::StatusCode;
 use poem::{Request, web::Data};
 use poem_openapi::{
     OpenApi,
@@ -16,7 +17,6 @@ use super::{
 use crate::{
     access::ClientAddr,
     domain::{ShareId, Username},
-    error::ErrorStatus,
     state::AppState,
 };
 
@@ -25,20 +25,17 @@ pub struct ShareCodeApi;
 pub struct ShareCodeErrors;
 
 impl Statuses for ShareCodeErrors {
-    const STATUSES: &'static [(ErrorStatus, &'static str)] = &[
+    const STATUSES: &'static [(StatusCode, &'static str)] = &[
         (
-            ErrorStatus::BadRequest,
+            StatusCode::BAD_REQUEST,
             "A malformed id or username (`INVALID_ID`, `INVALID_USERNAME`, `INVALID_PATH`).",
         ),
         (
-            ErrorStatus::NotFound,
+            StatusCode::NOT_FOUND,
             "`SESSION_NOT_FOUND`: no such share of this user, or a private one and not the \
              owner's key; `REVISION_NOT_FOUND`: the share keeps no such revision.",
         ),
-        (
-            ErrorStatus::Gone,
-            "`SESSION_EXPIRED`: the share has expired and is never returned again.",
-        ),
+        (StatusCode::GONE, "`SESSION_EXPIRED`: the share has expired and is never returned again."),
     ];
 }
 
@@ -63,17 +60,16 @@ impl ShareCodeApi {
         client: ClientAddr,
         key: OptionalKey,
         /// The share's author.
-        username: Path<String>,
+        username: Path<Username>,
         /// The share id.
-        id: Path<String>,
+        id: Path<ShareId>,
         /// A revision from `GET /api/sessions/{id}/revisions`; the latest when absent.
         #[oai(validator(minimum(value = "1")))]
         revision: Query<Option<u32>>,
         #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
     ) -> Result<SessionRead, Refusal<ShareCodeErrors>> {
         let caller = state.access.reader(key.key(), &client).await?;
-        let owner = Username::parse(username.trim())?;
-        let id = ShareId::parse(id.trim())?;
+        let (owner, id) = (username.0, id.0);
         let ask = ReadRequest {
             id: &id,
             owner: Some(&owner),

@@ -17,7 +17,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use crate::{
     compression::GunzipError,
-    error::{ApiError, ErrorCode, ErrorStatus},
+    error::{ApiError, ErrorCode},
     metrics::Metrics,
     state::Uploads,
 };
@@ -86,7 +86,6 @@ impl<T> JsonUpload<T> {
             Some("gzip" | "x-gzip") => true,
             Some(other) => {
                 return Err(ApiError::new(
-                    ErrorStatus::UnsupportedMediaType,
                     ErrorCode::UnsupportedMediaType,
                     format!("Content-Encoding {other} is not accepted: send gzip or no encoding"),
                 ));

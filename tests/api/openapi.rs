@@ -148,7 +148,7 @@ fn the_document_says_what_the_service_does() {
     assert_eq!(session["tags"]["maxItems"], 20);
     assert_eq!(session["expiresAt"]["format"], "date-time");
     let id = &doc["paths"]["/api/sessions/{id}"]["get"]["parameters"][0];
-    assert_eq!(id["schema"]["pattern"], "^[A-Za-z0-9_-]{1,64}$");
+    assert_eq!(id["schema"]["pattern"], "^[A-Za-z0-9_-]{21}$");
     let create =
         &doc["paths"]["/api/sessions"]["post"]["requestBody"]["content"]["application/json"];
     assert!(create["examples"]["create"]["value"]["messages"].is_array());
