@@ -58,9 +58,10 @@ async fn main() {
         <session_share::secrets::SecretPolicy as clap::ValueEnum>::from_str(&p, true).unwrap()
     });
     let app = Arc::new(
-        helpers::spawn_app_with(helpers::AppOptions {
-            secret_policy: policy,
-            ..Default::default()
+        helpers::spawn_app_with(|s| {
+            if let Some(policy) = policy {
+                s.secret_policy = policy;
+            }
         })
         .await,
     );
@@ -247,11 +248,7 @@ async fn secrets_cost() {
     use session_share::secrets::SecretPolicy;
     let iterations: usize = env_or("BENCH_ITERATIONS", 15);
     let on = helpers::spawn_app().await;
-    let off = helpers::spawn_app_with(helpers::AppOptions {
-        secret_policy: Some(SecretPolicy::Off),
-        ..Default::default()
-    })
-    .await;
+    let off = helpers::spawn_app_with(|s| s.secret_policy = SecretPolicy::Off).await;
     println!("create with --secret-policy redact and off: medians of {iterations} in ms");
     println!("{:<12}{:>10}{:>10}{:>10}{:>8}", "fixture", "bytes", "off", "redact", "ratio");
     for name in ["small.json", "medium.json", "large.json", "xlarge.json"] {

@@ -5,7 +5,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::time::Duration;
 
 use crate::{
-    access::{Rate, RateSetting},
+    access::RateSetting,
     metrics::Metrics,
     secrets::SecretPolicy,
     state::Reshare,
@@ -32,7 +32,7 @@ pub struct Cli {
 #[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the HTTP service.
-    Serve(ServeArgs),
+    Serve(Settings),
     /// Make, list and revoke API keys (works while the service runs).
     Keys {
         #[command(subcommand)]
@@ -93,8 +93,11 @@ impl StorageArgs {
     }
 }
 
+/// What the service runs on: every `serve` flag (each with its environment variable), and
+/// what only a program can set (tests: S3 overrides, an id source). The one settings type:
+/// `main` parses it, tests build it from [`Settings::defaults`] and change fields in place.
 #[derive(Args, Debug, Clone)]
-pub struct ServeArgs {
+pub struct Settings {
     /// Address to listen on.
     #[arg(long, env = "SESSION_SHARE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
@@ -200,6 +203,23 @@ pub struct ServeArgs {
     /// `X-Robots-Tag: noindex`).
     #[arg(long, env = "SESSION_SHARE_ALLOW_INDEXING")]
     pub allow_indexing: bool,
+    /// Overrides of the `AWS_*` environment (tests); empty in production.
+    #[arg(skip)]
+    pub s3: S3Options,
+    /// How the ids of shares that no task leads to are drawn; none:
+    /// [`crate::domain::ShareId::generate_for`] (tests inject collisions).
+    #[arg(skip)]
+    pub id_source: Option<IdSourceSetting>,
+}
+
+/// An [`IdSource`] as a setting (it has no text form).
+#[derive(Clone)]
+pub struct IdSourceSetting(pub IdSource);
+
+impl std::fmt::Debug for IdSourceSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IdSource")
+    }
 }
 
 /// `serve` with every value from the environment or its default: what a bare
@@ -207,12 +227,24 @@ pub struct ServeArgs {
 #[derive(Parser, Debug)]
 struct ServeDefaults {
     #[command(flatten)]
-    args: ServeArgs,
+    settings: Settings,
 }
 
-impl ServeArgs {
+impl Settings {
     pub fn from_env() -> Self {
-        ServeDefaults::parse_from(["session-share"]).args
+        ServeDefaults::parse_from(["session-share"]).settings
+    }
+
+    /// Every flag's declared default, whatever the environment holds: what tests start from.
+    pub fn defaults() -> Self {
+        use clap::{CommandFactory, FromArgMatches};
+        let command = ServeDefaults::command().mut_args(|arg| arg.env(None));
+        let matches = command.get_matches_from(["session-share"]);
+        ServeDefaults::from_arg_matches(&matches).expect("the defaults parse").settings
+    }
+
+    pub fn storage_bounds(&self) -> StorageBounds {
+        self.storage.bounds()
     }
 }
 
@@ -268,88 +300,6 @@ fn parse_public_url(raw: &str) -> Result<String, String> {
     Ok(raw.trim_end_matches('/').to_owned())
 }
 
-/// What the service needs to start.
-#[derive(Clone)]
-pub struct Settings {
-    pub bind: String,
-    pub public_url: Option<String>,
-    pub storage: StorageUrl,
-    /// Overrides of the `AWS_*` environment (tests); empty in production.
-    pub s3: S3Options,
-    pub storage_bounds: StorageBounds,
-    pub request_timeout: Duration,
-    pub max_body: u64,
-    pub max_inflight_bodies: u64,
-    pub max_ttl: Duration,
-    pub write_rate: Option<Rate>,
-    pub read_rate: Option<Rate>,
-    pub auth_failure_rate: Option<Rate>,
-    pub header_timeout: Duration,
-    pub idle_timeout: Duration,
-    pub max_connections: usize,
-    pub max_connections_per_address: usize,
-    pub min_body_rate: u64,
-    pub client_ip_header: Option<String>,
-    pub cors_origins: Option<Vec<String>>,
-    pub auth_url: Option<String>,
-    pub auth_cache_ttl: Duration,
-    pub metadata_cache_ttl: Duration,
-    pub vscode_extension_id: String,
-    pub page_cache: u64,
-    pub reshare: Reshare,
-    pub max_revisions: u32,
-    pub secret_policy: SecretPolicy,
-    pub allow_indexing: bool,
-    /// How the ids of shares that no task leads to are drawn; `None` is
-    /// [`crate::domain::ShareId::generate_for`].
-    pub id_source: Option<IdSource>,
-}
-
-impl Settings {
-    /// The defaults of `serve`, on `storage`.
-    pub fn with_defaults(storage: StorageUrl) -> Self {
-        let mut settings = Self::from(ServeDefaults::parse_from(["session-share"]).args);
-        settings.storage = storage;
-        settings
-    }
-}
-
-impl From<ServeArgs> for Settings {
-    fn from(args: ServeArgs) -> Self {
-        Self {
-            bind: args.bind,
-            public_url: args.public_url,
-            storage_bounds: args.storage.bounds(),
-            storage: args.storage.storage,
-            s3: S3Options::default(),
-            request_timeout: args.request_timeout,
-            max_body: args.max_body,
-            max_inflight_bodies: args.max_inflight_bodies,
-            max_ttl: args.max_ttl,
-            write_rate: args.write_rate.0,
-            read_rate: args.read_rate.0,
-            auth_failure_rate: args.auth_failure_rate.0,
-            header_timeout: args.header_timeout,
-            idle_timeout: args.idle_timeout,
-            max_connections: args.max_connections,
-            max_connections_per_address: args.max_connections_per_address,
-            min_body_rate: args.min_body_rate,
-            client_ip_header: args.client_ip_header,
-            cors_origins: args.cors_origins,
-            auth_url: args.auth_url,
-            auth_cache_ttl: args.auth_cache_ttl,
-            metadata_cache_ttl: args.metadata_cache_ttl,
-            vscode_extension_id: args.vscode_extension_id,
-            page_cache: args.page_cache,
-            reshare: args.reshare,
-            max_revisions: args.max_revisions,
-            secret_policy: args.secret_policy,
-            allow_indexing: args.allow_indexing,
-            id_source: None,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -369,6 +319,15 @@ mod tests {
         assert_eq!(parse_public_url("https://s.example.com/"), Ok("https://s.example.com".into()));
         assert!(parse_public_url("ftp://x").is_err());
         assert!(parse_public_url("not a url").is_err());
+    }
+
+    #[test]
+    fn defaults_are_the_declarations_whatever_the_environment() {
+        // SAFETY: this test alone reads or writes this variable.
+        unsafe { std::env::set_var("SESSION_SHARE_MAX_REVISIONS", "3") };
+        assert_eq!(Settings::from_env().max_revisions, 3);
+        assert_eq!(Settings::defaults().max_revisions, DEFAULT_MAX_REVISIONS);
+        unsafe { std::env::remove_var("SESSION_SHARE_MAX_REVISIONS") };
     }
 
     #[test]

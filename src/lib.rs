@@ -22,5 +22,6 @@ pub mod server;
 pub mod startup;
 pub mod state;
 pub mod storage;
+pub mod surface;
 pub mod telemetry;
 pub mod validation;

@@ -1,6 +1,6 @@
 use clap::Parser;
 use session_share::{
-    configuration::{Cli, Command, KeysCommand, LogFormat, ServeArgs, StorageArgs},
+    configuration::{Cli, Command, KeysCommand, LogFormat, Settings, StorageArgs},
     domain::Username,
     routes::openapi_json,
     secrets::{self, SecretScanner},
@@ -12,7 +12,7 @@ use session_share::{
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        None => serve(ServeArgs::from_env()).await,
+        None => serve(Settings::from_env()).await,
         Some(Command::Serve(args)) => serve(args).await,
         Some(Command::Openapi) => {
             println!("{}", openapi_json());
@@ -33,9 +33,9 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    telemetry::init(args.log_format);
-    let app = Application::build(args.into()).await?;
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    telemetry::init(settings.log_format);
+    let app = Application::build(settings).await?;
     app.run_until_stopped().await?;
     Ok(())
 }

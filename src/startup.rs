@@ -1,30 +1,23 @@
-//! Builds and runs the service: storage, the start-up probe, routes, middleware.
+//! Builds and runs the service: settings become shared state, the listener, background
+//! tasks and the HTTP surface, in the named steps of [`Application::build`].
 
 use std::{sync::Arc, time::Duration};
 
-use poem::{
-    Endpoint, EndpointExt, Response,
-    error::{MethodNotAllowedError, NotFoundError},
-    http::Method,
-    middleware::{CatchPanic, Cors},
-};
+use poem::{Endpoint, EndpointExt};
 
 use crate::{
     access::{Access, ClientIpHeader, RateLimits, RequestsPerClient},
     configuration::Settings,
-    error::{ApiError, ErrorCode},
     metrics::Metrics,
-    pages::{self, DocumentCache, PageSettings},
+    pages::{DocumentCache, PageSettings},
     remote_keys::RemoteKeys,
-    router::{RouteTable, Router},
-    routes::{api, api_service, envelope, openapi_json, swagger_ui_csp, swagger_ui_html},
+    router::RouteTable,
     server::ConnectionLimits,
     state::{AppState, Uploads},
     storage::{
-        ConditionalWrites, ConditionalWritesState, KeyStore, SessionStore, StorageError,
-        open_store_bounded, probe_conditional_writes,
+        ConditionalWrites, ConditionalWritesState, KeyStore, OpenedStore, SessionStore,
+        StorageError, open_store_bounded, probe_conditional_writes,
     },
-    telemetry,
     validation::SessionValidator,
 };
 
@@ -48,145 +41,36 @@ pub struct Application {
 }
 
 impl Application {
-    /// Opens storage, compiles the schema and binds the port (port 0 picks a free one).
+    /// Opens storage, binds the port (port 0 picks a free one), builds what every request
+    /// shares, starts the background tasks and puts the HTTP surface together.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let metrics = Metrics::new();
         let opened = open_store_bounded(
-            &settings.storage,
+            &settings.storage.storage,
             &settings.s3,
-            settings.storage_bounds,
+            settings.storage_bounds(),
             metrics.clone(),
         )?;
-        let validator = Arc::new(SessionValidator::new()?);
         let listener = crate::server::listen(settings.bind.as_str())
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
         let address = listener.local_addr()?;
-        let public_url = settings.public_url.clone().unwrap_or_else(|| {
-            let host = if address.ip().is_unspecified() {
-                "localhost".to_owned()
-            } else {
-                address.ip().to_string()
-            };
-            let host =
-                if address.is_ipv6() && host != "localhost" { format!("[{host}]") } else { host };
-            format!("http://{host}:{}", address.port())
-        });
-
-        if settings.public_url.is_none() && address.ip().is_unspecified() {
-            tracing::warn!(
-                public_url = %public_url,
-                "listening on every interface, but share links will name localhost, which other \
-                 machines do not reach: set --public-url (SESSION_SHARE_PUBLIC_URL) to the URL \
-                 clients use"
-            );
-        }
-        let max_ttl = chrono::Duration::from_std(settings.max_ttl)
-            .map_err(|_| anyhow::anyhow!("--max-ttl is too long"))?;
-        let remote_keys = settings
-            .auth_url
-            .clone()
-            .map(|url| RemoteKeys::new(url, settings.auth_cache_ttl))
-            .transpose()?;
-        let limits =
-            RateLimits::new(settings.write_rate, settings.read_rate, settings.auth_failure_rate);
-        let cors_origins = settings.cors_origins.clone().unwrap_or_else(|| {
-            let origin = url::Url::parse(&public_url).map(|u| u.origin().ascii_serialization());
-            origin.into_iter().chain(["vscode-webview://*".to_owned()]).collect()
-        });
-
-        let conditional_writes = ConditionalWritesState::default();
-        let mut sessions =
-            SessionStore::new(&opened, conditional_writes.clone(), settings.storage_bounds)
-                .with_caches(settings.metadata_cache_ttl, metrics.clone())
-                .with_max_revisions(settings.max_revisions);
-        if let Some(ids) = settings.id_source.clone() {
-            sessions = sessions.with_random_ids(ids);
-        }
-        let state = AppState {
-            sessions,
-            access: Access {
-                keys: KeyStore::new(opened.store.clone())
-                    .with_cache(settings.metadata_cache_ttl, metrics.clone()),
-                remote: remote_keys,
-                limits: limits.clone(),
-            },
-            metrics,
-            validator,
-            conditional_writes: conditional_writes.clone(),
-            public_url,
-            uploads: Uploads {
-                max_body: settings.max_body,
-                stall: settings.idle_timeout,
-                min_rate: settings.min_body_rate,
-                grace: BODY_GRACE,
-                inflight: Arc::new(tokio::sync::Semaphore::new(
-                    usize::try_from(settings.max_inflight_bodies / 1024)
-                        .unwrap_or(usize::MAX)
-                        .max(1),
-                )),
-            },
-            checks: Arc::new(tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(2, usize::from),
-            )),
-            max_ttl,
-            reshare: settings.reshare,
-            secret_policy: settings.secret_policy,
-            allow_indexing: settings.allow_indexing,
-        };
-        let client_ip_header = ClientIpHeader(settings.client_ip_header.clone());
+        let public_url = public_url(&settings, address);
+        let state = shared_state(&settings, &opened, public_url, metrics.clone())?;
         tracing::info!(
-            address = %address, storage = %settings.storage, public_url = %state.public_url,
+            address = %address, storage = %settings.storage.storage, public_url = %state.public_url,
             max_body = state.uploads.max_body, "session-share listening"
         );
-        tokio::spawn(probe_until_known(opened.store, conditional_writes));
-        if state.secret_policy != crate::secrets::SecretPolicy::Off {
-            // The rules compile once (about 50 ms): at start-up, not in the first create.
-            tokio::task::spawn_blocking(|| crate::secrets::SecretScanner::embedded().rule_count());
-        }
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(LIMITER_CLEANUP);
-            loop {
-                every.tick().await;
-                limits.forget_idle();
-            }
-        });
-        tracing::info!(cors_origins = ?cors_origins, auth_url = ?settings.auth_url, "access settings");
-        let pages = PageSettings {
-            cache: DocumentCache::new(settings.page_cache),
-            vscode_extension_id: settings.vscode_extension_id.clone(),
-        };
-        let behind_proxy = settings.client_ip_header.is_some();
-        let limits = ConnectionLimits {
-            header_timeout: settings.header_timeout,
-            idle_timeout: settings.idle_timeout,
-            max_connections: settings.max_connections,
-            per_address: (!behind_proxy).then_some(settings.max_connections_per_address),
-            drain: DRAIN_TIMEOUT,
-        };
-        let per_client = settings
-            .client_ip_header
-            .clone()
-            .map(|header| RequestsPerClient::new(header, settings.max_connections_per_address));
-        let (public_url, metrics) = (state.public_url.clone(), state.metrics.clone());
-        let (app, routes) =
-            app(state, pages, cors_origins, client_ip_header, settings.request_timeout);
-        let app = app.around(move |next, req| {
-            let per_client = per_client.clone();
-            async move {
-                match per_client {
-                    Some(per_client) => per_client.around(next, req).await,
-                    None => Ok(poem::IntoResponse::into_response(next.call(req).await?)),
-                }
-            }
-        });
+        start_background_tasks(&state, opened);
+        let public_url = state.public_url.clone();
+        let (endpoint, routes) = http_surface(&settings, state);
         Ok(Self {
             port: address.port(),
             listener,
-            limits,
+            limits: connection_limits(&settings),
             public_url,
             metrics,
-            endpoint: app.boxed(),
+            endpoint,
             routes,
         })
     }
@@ -217,122 +101,141 @@ impl Application {
     }
 }
 
-/// Browsers may call the API from these origins; `*` at the end matches any rest.
-fn cors(origins: Vec<String>) -> Cors {
-    Cors::new()
-        .allow_origins_fn(move |origin| {
-            origins.iter().any(|allowed| match allowed.strip_suffix('*') {
-                Some(prefix) => origin.starts_with(prefix),
-                None => origin == allowed,
-            })
-        })
-        .allow_methods([
-            Method::GET,
-            Method::POST,
-            Method::PUT,
-            Method::PATCH,
-            Method::DELETE,
-            Method::OPTIONS,
-        ])
-        .allow_headers([
-            "content-type",
-            "syntx-api-key",
-            "authorization",
-            "if-none-match",
-            "if-match",
-            "x-request-id",
-        ])
-        .expose_headers([
-            "etag",
-            "location",
-            "retry-after",
-            "x-request-id",
-            "x-session-owner",
-            "x-session-title",
-            "x-session-description",
-            "x-session-tags",
-            "x-session-public",
-            "x-session-created-at",
-            "x-session-expires-at",
-            "x-session-message-count",
-            "x-session-revision",
-        ])
-        .max_age(3600)
+/// The base of share URLs: `--public-url`, or the address listened on (with a warning when
+/// that is every interface: links then name `localhost`).
+fn public_url(settings: &Settings, address: std::net::SocketAddr) -> String {
+    if let Some(url) = &settings.public_url {
+        return url.clone();
+    }
+    let host = if address.ip().is_unspecified() {
+        tracing::warn!(
+            "listening on every interface, but share links will name localhost, which other \
+             machines do not reach: set --public-url (SESSION_SHARE_PUBLIC_URL) to the URL \
+             clients use"
+        );
+        "localhost".to_owned()
+    } else if address.is_ipv6() {
+        format!("[{}]", address.ip())
+    } else {
+        address.ip().to_string()
+    };
+    format!("http://{host}:{}", address.port())
 }
 
-/// The whole HTTP surface.
-fn app(
+/// What every request shares, from the settings.
+fn shared_state(
+    settings: &Settings,
+    opened: &OpenedStore,
+    public_url: String,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<AppState> {
+    let max_ttl = chrono::Duration::from_std(settings.max_ttl)
+        .map_err(|_| anyhow::anyhow!("--max-ttl is too long"))?;
+    let remote = settings
+        .auth_url
+        .clone()
+        .map(|url| RemoteKeys::new(url, settings.auth_cache_ttl))
+        .transpose()?;
+    let limits =
+        RateLimits::new(settings.write_rate.0, settings.read_rate.0, settings.auth_failure_rate.0);
+    let conditional_writes = ConditionalWritesState::default();
+    let mut sessions =
+        SessionStore::new(opened, conditional_writes.clone(), settings.storage_bounds())
+            .with_caches(settings.metadata_cache_ttl, metrics.clone())
+            .with_max_revisions(settings.max_revisions);
+    if let Some(ids) = &settings.id_source {
+        sessions = sessions.with_random_ids(ids.0.clone());
+    }
+    let keys = KeyStore::new(opened.store.clone())
+        .with_cache(settings.metadata_cache_ttl, metrics.clone());
+    Ok(AppState {
+        sessions,
+        access: Access { keys, remote, limits },
+        metrics,
+        validator: Arc::new(SessionValidator::new()?),
+        conditional_writes,
+        public_url,
+        uploads: Uploads {
+            max_body: settings.max_body,
+            stall: settings.idle_timeout,
+            min_rate: settings.min_body_rate,
+            grace: BODY_GRACE,
+            inflight: Arc::new(tokio::sync::Semaphore::new(
+                usize::try_from(settings.max_inflight_bodies / 1024).unwrap_or(usize::MAX).max(1),
+            )),
+        },
+        checks: Arc::new(tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, usize::from),
+        )),
+        max_ttl,
+        reshare: settings.reshare,
+        secret_policy: settings.secret_policy,
+        allow_indexing: settings.allow_indexing,
+    })
+}
+
+/// The start-up probe of conditional writes, the credential rules compiled before the first
+/// create needs them, and the rate limiters' cleanup.
+fn start_background_tasks(state: &AppState, opened: OpenedStore) {
+    tokio::spawn(probe_until_known(opened.store, state.conditional_writes.clone()));
+    if state.secret_policy != crate::secrets::SecretPolicy::Off {
+        // The rules compile once (about 50 ms): at start-up, not in the first create.
+        tokio::task::spawn_blocking(|| crate::secrets::SecretScanner::embedded().rule_count());
+    }
+    let limits = state.access.limits.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(LIMITER_CLEANUP);
+        loop {
+            every.tick().await;
+            limits.forget_idle();
+        }
+    });
+}
+
+/// The routes with their middleware; behind a proxy, the cap on one client's requests in
+/// flight. Answers the endpoint and the table of its routes.
+fn http_surface(
+    settings: &Settings,
     state: AppState,
-    pages: PageSettings,
-    cors_origins: Vec<String>,
-    client_ip_header: ClientIpHeader,
-    request_timeout: Duration,
 ) -> (poem::endpoint::BoxEndpoint<'static>, Arc<RouteTable>) {
-    let spec = openapi_json();
-    let metrics = state.metrics.clone();
-    let exposition = state.metrics.clone();
-    let docs = swagger_ui_html();
-    let docs_csp = swagger_ui_csp(&docs);
-    let router = Router::new().api(api(), api_service());
-    let (route, table) = pages::routes(router)
-        .get(
-            "/api/openapi.json",
-            poem::endpoint::make_sync(move |_| {
-                Response::builder().content_type("application/json").body(spec.clone())
-            }),
-        )
-        .get(
-            "/metrics",
-            poem::endpoint::make_sync(move |_| {
-                Response::builder()
-                    .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
-                    .body(exposition.render())
-            }),
-        )
-        .get(
-            "/docs",
-            poem::endpoint::make_sync(move |_| {
-                Response::builder()
-                    .content_type("text/html; charset=utf-8")
-                    .header("Content-Security-Policy", docs_csp.as_str())
-                    .header("Referrer-Policy", "no-referrer")
-                    .body(docs.clone())
-            }),
-        )
-        .get("/docs/", poem::endpoint::make_sync(|_| poem::web::Redirect::see_other("/docs")))
-        .build();
-    let endpoint = route
-        .catch_error(|_: NotFoundError| async {
-            ApiError::new(ErrorCode::NotFound, "no such route; see /docs").body_response()
-        })
-        .catch_error(|_: MethodNotAllowedError| async {
-            ApiError::new(
-                ErrorCode::MethodNotAllowed,
-                "method not allowed on this route; see /docs",
-            )
-            .body_response()
-        })
-        .data(state)
-        .data(pages)
-        .data(client_ip_header)
-        .with(
-            CatchPanic::new()
-                .with_handler(|_| ApiError::internal("a request handler panicked").body_response()),
-        )
-        .with(cors(cors_origins))
-        .around({
-            let table = table.clone();
-            move |next, req| envelope(next, req, table.clone(), request_timeout)
-        })
-        .around(move |next, req| telemetry::log_requests(next, req, metrics.clone()))
-        // Boxed: the type of the whole chain is deeper than the compiler follows by default.
-        .boxed();
-    (endpoint, table)
+    let cors_origins = settings.cors_origins.clone().unwrap_or_else(|| {
+        let origin = url::Url::parse(&state.public_url).map(|u| u.origin().ascii_serialization());
+        origin.into_iter().chain(["vscode-webview://*".to_owned()]).collect()
+    });
+    tracing::info!(cors_origins = ?cors_origins, auth_url = ?settings.auth_url, "access settings");
+    let pages = PageSettings {
+        cache: DocumentCache::new(settings.page_cache),
+        vscode_extension_id: settings.vscode_extension_id.clone(),
+    };
+    let client_ip_header = ClientIpHeader(settings.client_ip_header.clone());
+    let (app, routes) =
+        crate::surface::app(state, pages, cors_origins, client_ip_header, settings.request_timeout);
+    let per_client = settings
+        .client_ip_header
+        .clone()
+        .map(|header| RequestsPerClient::new(header, settings.max_connections_per_address));
+    let app = app.around(move |next, req| {
+        let per_client = per_client.clone();
+        async move {
+            match per_client {
+                Some(per_client) => per_client.around(next, req).await,
+                None => Ok(poem::IntoResponse::into_response(next.call(req).await?)),
+            }
+        }
+    });
+    (app.boxed(), routes)
 }
 
-impl ApiError {
-    fn body_response(&self) -> Response {
-        poem::error::ResponseError::as_response(self)
+/// How connections are bounded. Behind a proxy every connection is the proxy's, so the cap
+/// per address moves to requests in flight per client (see `http_surface`).
+fn connection_limits(settings: &Settings) -> ConnectionLimits {
+    let behind_proxy = settings.client_ip_header.is_some();
+    ConnectionLimits {
+        header_timeout: settings.header_timeout,
+        idle_timeout: settings.idle_timeout,
+        max_connections: settings.max_connections,
+        per_address: (!behind_proxy).then_some(settings.max_connections_per_address),
+        drain: DRAIN_TIMEOUT,
     }
 }
 

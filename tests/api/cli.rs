@@ -337,11 +337,7 @@ async fn gc_collects_what_expiry_and_failures_leave_and_is_safe_to_run_twice_at_
 #[tokio::test]
 async fn scan_finds_credentials_stored_before_and_redacts_them() {
     use session_share::secrets::SecretPolicy;
-    let app = crate::helpers::spawn_app_with(crate::helpers::AppOptions {
-        secret_policy: Some(SecretPolicy::Off),
-        ..Default::default()
-    })
-    .await;
+    let app = crate::helpers::spawn_app_with(|s| s.secret_policy = SecretPolicy::Off).await;
     let corpus = crate::credentials::session(21);
     let id = app.create_id(corpus.upload.clone()).await;
     let latest = crate::helpers::with_message(&corpus.upload, "one more step");

@@ -8,7 +8,8 @@ use std::{
 use reqwest::StatusCode;
 use session_share::domain::{ShareId, Username};
 
-use crate::helpers::{AppOptions, another_task, fixture, small_session, spawn_app, spawn_app_with};
+use crate::helpers::{another_task, fixture, small_session, spawn_app, spawn_app_with};
+use session_share::configuration::IdSourceSetting;
 
 /// A hundred shares of a hundred tasks at once: a hundred links.
 #[tokio::test]
@@ -57,7 +58,10 @@ async fn a_colliding_id_is_drawn_again_and_never_overwrites() {
             draws.lock().unwrap().pop().unwrap_or_else(|| ShareId::generate_for(owner))
         })
     };
-    let app = spawn_app_with(AppOptions { id_source: Some(source), ..Default::default() }).await;
+    let app = spawn_app_with(|s| {
+        s.id_source = Some(IdSourceSetting(source));
+    })
+    .await;
     let new_link = |body: bytes::Bytes| async {
         let resp = app.post_json("/api/sessions/create?new=true", body).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::CREATED);
@@ -87,9 +91,8 @@ async fn a_lost_reply_to_the_document_write_makes_no_hidden_share() {
         1,
     )
     .await;
-    let app = spawn_app_with(AppOptions {
-        s3_endpoint: Some(proxy.endpoint.clone()),
-        ..Default::default()
+    let app = spawn_app_with(|s| {
+        s.s3.endpoint = Some(proxy.endpoint.clone());
     })
     .await;
     let body = fixture("medium.json");

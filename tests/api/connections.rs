@@ -10,7 +10,9 @@ use tokio::{
     net::{TcpSocket, TcpStream},
 };
 
-use crate::helpers::{AppOptions, TestApp, black_hole, eventually, spawn_app_with};
+use session_share::configuration::Settings;
+
+use crate::helpers::{TestApp, black_hole, eventually, spawn_app, spawn_app_with};
 
 fn server(app: &TestApp) -> SocketAddr {
     app.address.trim_start_matches("http://").parse().unwrap()
@@ -52,11 +54,11 @@ async fn probe(socket: &mut TcpStream) -> String {
     String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or_default().to_owned()
 }
 
-fn options(header: u64, idle: u64) -> AppOptions {
-    AppOptions {
-        header_timeout: Some(Duration::from_secs(header)),
-        idle_timeout: Some(Duration::from_secs(idle)),
-        ..Default::default()
+/// `--header-timeout` and `--idle-timeout`, in seconds.
+fn options(header: u64, idle: u64) -> impl FnOnce(&mut Settings) {
+    move |s| {
+        s.header_timeout = Duration::from_secs(header);
+        s.idle_timeout = Duration::from_secs(idle);
     }
 }
 
@@ -165,11 +167,11 @@ async fn a_trickled_upload_is_cut_after_the_grace_period() {
 /// While the service works on a request nothing moves on the connection; that is not idling.
 #[tokio::test]
 async fn a_slow_answer_is_not_mistaken_for_an_idle_connection() {
-    let app = spawn_app_with(AppOptions {
-        idle_timeout: Some(Duration::from_secs(1)),
-        s3_endpoint: Some(black_hole().await),
-        storage_timeout: Some(Duration::from_secs(3)),
-        ..Default::default()
+    let stalled = black_hole().await;
+    let app = spawn_app_with(|s| {
+        s.idle_timeout = Duration::from_secs(1);
+        s.s3.endpoint = Some(stalled);
+        s.storage.storage_timeout = Duration::from_secs(3);
     })
     .await;
     let resp = app.get("/api/sessions/HzKozOxIxl4dO0YijPu0q").await;
@@ -178,7 +180,11 @@ async fn a_slow_answer_is_not_mistaken_for_an_idle_connection() {
 
 #[tokio::test]
 async fn connections_past_the_cap_wait_for_a_free_one() {
-    let app = spawn_app_with(AppOptions { max_connections: Some(2), ..options(30, 30) }).await;
+    let app = spawn_app_with(|s| {
+        options(30, 30)(s);
+        s.max_connections = 2;
+    })
+    .await;
     let mut held = vec![connect(&app).await, connect(&app).await];
     for socket in &mut held {
         socket.write_all(b"GET /api/health HTTP/1.1\r\nHost: test\r\n").await.unwrap();
@@ -205,9 +211,11 @@ async fn connections_past_the_cap_wait_for_a_free_one() {
 /// are served.
 #[tokio::test]
 async fn one_address_holds_at_most_its_share_of_connections() {
-    let app =
-        spawn_app_with(AppOptions { max_connections_per_address: Some(3), ..options(30, 30) })
-            .await;
+    let app = spawn_app_with(|s| {
+        options(30, 30)(s);
+        s.max_connections_per_address = 3;
+    })
+    .await;
     let from = Ipv4Addr::new(127, 0, 0, 3);
     let mut held = Vec::new();
     for _ in 0..3 {
@@ -266,10 +274,10 @@ async fn one_address_holds_at_most_its_share_of_connections() {
 /// flight, by the address the proxy names.
 #[tokio::test]
 async fn behind_a_proxy_one_client_holds_at_most_its_share_of_requests() {
-    let app = spawn_app_with(AppOptions {
-        client_ip_header: Some("X-Forwarded-For"),
-        max_connections_per_address: Some(2),
-        ..options(30, 30)
+    let app = spawn_app_with(|s| {
+        options(30, 30)(s);
+        s.client_ip_header = Some("X-Forwarded-For".into());
+        s.max_connections_per_address = 2;
     })
     .await;
     let stalled = |client: &'static str| {
@@ -317,7 +325,7 @@ async fn behind_a_proxy_one_client_holds_at_most_its_share_of_requests() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconnecting_flood_from_one_address_never_reaches_another() {
     rlimit::increase_nofile_limit(u64::MAX).unwrap();
-    let app = spawn_app_with(AppOptions::default()).await;
+    let app = spawn_app().await;
     let target = server(&app);
     let attack_for = Duration::from_secs(60);
     let until = Instant::now() + attack_for;

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{AppOptions, assert_error, small_session, spawn_app, spawn_app_with};
+use crate::helpers::{assert_error, small_session, spawn_app, spawn_app_with};
 
 /// As the extension reads a create answer: 2xx, `id` required, `url` optional, else it builds
 /// `{base}/session/{id}`; newer extensions only accept `/session/{id}` URLs.
@@ -239,7 +239,10 @@ async fn a_wrong_or_missing_content_type_is_415() {
 #[tokio::test]
 async fn an_oversize_body_is_413_whether_declared_or_streamed() {
     let limit = 64 * 1024;
-    let app = spawn_app_with(AppOptions { max_body: Some(limit), ..Default::default() }).await;
+    let app = spawn_app_with(|s| {
+        s.max_body = limit;
+    })
+    .await;
     let big = vec![b' '; 256 * 1024];
 
     // Declared by Content-Length: refused before reading.

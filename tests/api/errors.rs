@@ -3,13 +3,12 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{AppOptions, assert_error, raw_get, spawn_app, spawn_app_with};
+use crate::helpers::{assert_error, raw_get, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn refusals_outside_the_routes_are_json_too() {
-    let app = spawn_app_with(AppOptions {
-        cors_origins: Some(vec!["https://sessions.example".into()]),
-        ..Default::default()
+    let app = spawn_app_with(|s| {
+        s.cors_origins = Some(vec!["https://sessions.example".into()]);
     })
     .await;
     let cors = app

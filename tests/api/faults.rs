@@ -11,8 +11,8 @@ use futures::StreamExt;
 use reqwest::StatusCode;
 
 use crate::helpers::{
-    AppOptions, Fault, FaultyProxy, S3Target, TestApp, another_task, eventually, fixture,
-    spawn_app_with,
+    Fault, FaultyProxy, S3Target, TestApp, another_task, eventually, fixture, spawn_app_with,
+    spawn_replica,
 };
 
 const CREATES: usize = 60;
@@ -143,17 +143,12 @@ async fn a_create_answered_503_never_shows_up_when_its_write_lands_late() {
 /// The service on the S3 server behind `proxy` with storage bounded by `bound`, and a replica
 /// on the same storage without the proxy, to look at what was stored.
 async fn behind(proxy: &str, bound: Duration) -> (TestApp, TestApp) {
-    let app = spawn_app_with(AppOptions {
-        s3_endpoint: Some(proxy.to_owned()),
-        storage_timeout: Some(bound),
-        ..Default::default()
+    let app = spawn_app_with(|s| {
+        s.s3.endpoint = Some(proxy.to_owned());
+        s.storage.storage_timeout = bound;
     })
     .await;
-    let reader = spawn_app_with(AppOptions {
-        storage_url: Some(app.storage_url.clone()),
-        ..Default::default()
-    })
-    .await;
+    let reader = spawn_replica(&app, |_| {}).await;
     (app, reader)
 }
 
@@ -169,18 +164,13 @@ async fn retries_carry_creates_and_changes_through_connection_faults() {
     // No faults first: what retries cost a healthy store (nothing is sent again).
     for (rate, creates, least) in [(0.0, 300, 1.0), (0.10, 300, 0.99), (0.30, 150, 0.95)] {
         let proxy = FaultyProxy::start(&S3Target::get().endpoint, seed, rate).await;
-        let app = spawn_app_with(AppOptions {
-            s3_endpoint: Some(proxy.endpoint.clone()),
-            storage_timeout: Some(Duration::from_secs(2)),
-            request_timeout: Some(deadline),
-            ..Default::default()
+        let app = spawn_app_with(|s| {
+            s.s3.endpoint = Some(proxy.endpoint.clone());
+            s.storage.storage_timeout = Duration::from_secs(2);
+            s.request_timeout = deadline;
         })
         .await;
-        let reader = spawn_app_with(AppOptions {
-            storage_url: Some(app.storage_url.clone()),
-            ..Default::default()
-        })
-        .await;
+        let reader = spawn_replica(&app, |_| {}).await;
         let bodies: Vec<bytes::Bytes> =
             (0..creates).map(|_| another_task(&fixture("small.json"))).collect();
         let results: Vec<(StatusCode, serde_json::Value, Duration, usize)> =
@@ -322,18 +312,13 @@ async fn a_create_against_a_store_that_holds_every_write_ends_within_the_deadlin
     let hold = Duration::from_secs(6);
     let proxy =
         crate::helpers::HoldingProxy::start(&S3Target::get().endpoint, "/sessions/", hold).await;
-    let app = spawn_app_with(AppOptions {
-        s3_endpoint: Some(proxy.endpoint.clone()),
-        storage_timeout: Some(Duration::from_secs(1)),
-        request_timeout: Some(deadline),
-        ..Default::default()
+    let app = spawn_app_with(|s| {
+        s.s3.endpoint = Some(proxy.endpoint.clone());
+        s.storage.storage_timeout = Duration::from_secs(1);
+        s.request_timeout = deadline;
     })
     .await;
-    let reader = spawn_app_with(AppOptions {
-        storage_url: Some(app.storage_url.clone()),
-        ..Default::default()
-    })
-    .await;
+    let reader = spawn_replica(&app, |_| {}).await;
     let started = Instant::now();
     let resp = app
         .post_json("/api/sessions/create", another_task(&fixture("small.json")))

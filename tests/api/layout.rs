@@ -8,9 +8,10 @@ use reqwest::StatusCode;
 use session_share::domain::{ShareId, Username};
 
 use crate::helpers::{
-    AppOptions, another_task, fixture, gunzip, share_key, small_session, spawn_app, spawn_app_with,
-    stored_record,
+    another_task, fixture, gunzip, share_key, small_session, spawn_app, spawn_app_on,
+    spawn_app_with, spawn_replica, stored_record,
 };
+use session_share::configuration::IdSourceSetting;
 
 /// Two users share; the bucket lists each session under its username and id, and each
 /// object, fetched raw and decoded by a standard gzip decoder, is the upload byte for byte.
@@ -65,8 +66,7 @@ async fn each_session_is_a_standard_gzip_file_under_its_username_and_id() {
 async fn on_local_storage_a_share_is_a_file_gunzip_reads() {
     let dir = tempfile::tempdir().unwrap();
     let storage_url = format!("file://{}", dir.path().display());
-    let app =
-        spawn_app_with(AppOptions { storage_url: Some(storage_url), ..Default::default() }).await;
+    let app = spawn_app_on(storage_url, |_| {}).await;
     let upload = fixture("medium.json");
     let id = app.create_id(upload.clone()).await;
     let file = dir.path().join("sessions").join("alice").join(format!("{id}.json.gz"));
@@ -90,7 +90,10 @@ async fn owners_sharing_an_id_prefix_read_and_list_their_own() {
         ShareId::parse(&format!("{prefix}{}", &random.as_str()[ShareId::OWNER_PREFIX_LEN..]))
             .unwrap()
     });
-    let app = spawn_app_with(AppOptions { id_source: Some(ids), ..Default::default() }).await;
+    let app = spawn_app_with(|s| {
+        s.id_source = Some(IdSourceSetting(ids));
+    })
+    .await;
     let entry = Path::from(format!("owners/{}/carol", alice.id_prefix()));
     app.store.put(&entry, "".into()).await.unwrap();
     let new_link = |key: String, body: bytes::Bytes| {
@@ -109,12 +112,7 @@ async fn owners_sharing_an_id_prefix_read_and_list_their_own() {
 
     for (id, owner) in [(&mine, "alice"), (&theirs, "carol")] {
         // A fresh replica, which knows nothing of either, finds each in its owner's folder.
-        let reader = spawn_app_with(AppOptions {
-            storage_url: Some(app.storage_url.clone()),
-            no_key: true,
-            ..Default::default()
-        })
-        .await;
+        let reader = spawn_replica(&app, |_| {}).await;
         let resp = reader.get(&format!("/api/sessions/{id}")).await;
         assert_eq!(resp.status(), StatusCode::OK);
         assert_eq!(resp.headers()["x-session-owner"], owner);

@@ -2,13 +2,14 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{
-    AppOptions, assert_error, fresh_session, small_session, spawn_app, spawn_app_with,
-};
+use crate::helpers::{assert_error, fresh_session, small_session, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn writes_are_limited_per_key_with_retry_after() {
-    let app = spawn_app_with(AppOptions { write_rate: Some("3/min"), ..Default::default() }).await;
+    let app = spawn_app_with(|s| {
+        s.write_rate = "3/min".parse().unwrap();
+    })
+    .await;
     let bob = app.key_for("bob").await;
     for _ in 0..3 {
         app.create(fresh_session()).await;
@@ -25,10 +26,9 @@ async fn writes_are_limited_per_key_with_retry_after() {
 
 #[tokio::test]
 async fn anonymous_reads_are_limited_per_client_address() {
-    let app = spawn_app_with(AppOptions {
-        read_rate: Some("5/min"),
-        client_ip_header: Some("X-Forwarded-For"),
-        ..Default::default()
+    let app = spawn_app_with(|s| {
+        s.read_rate = "5/min".parse().unwrap();
+        s.client_ip_header = Some("X-Forwarded-For".into());
     })
     .await;
     let id = app.create(small_session()).await["id"].as_str().unwrap().to_owned();
@@ -99,12 +99,9 @@ async fn cors_allows_the_webview_and_the_public_origin_by_default() {
 
 #[tokio::test]
 async fn cors_origins_are_configurable() {
-    let app = spawn_app_with(AppOptions {
-        cors_origins: Some(vec![
-            "https://app.example.com".into(),
-            "https://*.preview.example.com".into(),
-        ]),
-        ..Default::default()
+    let app = spawn_app_with(|s| {
+        s.cors_origins =
+            Some(vec!["https://app.example.com".into(), "https://*.preview.example.com".into()]);
     })
     .await;
     let origin_allowed = |origin: &'static str| {
@@ -121,7 +118,10 @@ async fn cors_origins_are_configurable() {
 /// is charged to the client's address.
 #[tokio::test]
 async fn made_up_keys_are_charged_to_the_address() {
-    let app = spawn_app_with(AppOptions { read_rate: Some("3/min"), ..Default::default() }).await;
+    let app = spawn_app_with(|s| {
+        s.read_rate = "3/min".parse().unwrap();
+    })
+    .await;
     let id = app.create(small_session()).await["id"].as_str().unwrap().to_owned();
     for i in 0..3 {
         let resp = app
@@ -157,8 +157,10 @@ async fn made_up_keys_are_charged_to_the_address() {
 /// without its keys being looked up; its reads still work, as anonymous.
 #[tokio::test]
 async fn failed_key_checks_are_limited_per_address() {
-    let app =
-        spawn_app_with(AppOptions { auth_failure_rate: Some("3/min"), ..Default::default() }).await;
+    let app = spawn_app_with(|s| {
+        s.auth_failure_rate = "3/min".parse().unwrap();
+    })
+    .await;
     let id = app.create(small_session()).await["id"].as_str().unwrap().to_owned();
     let guess = |key: String| {
         app.client
@@ -197,7 +199,10 @@ async fn failed_key_checks_are_limited_per_address() {
 /// Share-page images are reads too.
 #[tokio::test]
 async fn share_page_images_are_charged_as_reads() {
-    let app = spawn_app_with(AppOptions { read_rate: Some("3/min"), ..Default::default() }).await;
+    let app = spawn_app_with(|s| {
+        s.read_rate = "3/min".parse().unwrap();
+    })
+    .await;
     let mut doc: serde_json::Value = serde_json::from_slice(&small_session()).unwrap();
     let png = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
     doc["messages"][0]["images"] = serde_json::json!([png]);
@@ -215,9 +220,10 @@ async fn share_page_images_are_charged_as_reads() {
 #[tokio::test]
 async fn upload_bytes_in_flight_are_bounded() {
     use tokio::io::AsyncWriteExt;
-    let app =
-        spawn_app_with(AppOptions { max_inflight_bodies: Some(1024 * 1024), ..Default::default() })
-            .await;
+    let app = spawn_app_with(|s| {
+        s.max_inflight_bodies = 1024 * 1024;
+    })
+    .await;
     // A slow client: 900 KB of a 1 MB body sent, the rest not yet.
     let mut slow =
         tokio::net::TcpStream::connect(app.address.trim_start_matches("http://")).await.unwrap();

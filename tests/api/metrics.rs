@@ -6,8 +6,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::{
-    AppOptions, TestApp, eventually, fresh_session, small_session, spawn_app, spawn_app_with,
-    with_message,
+    TestApp, eventually, fresh_session, small_session, spawn_app, spawn_replica, with_message,
 };
 
 async fn metrics(app: &TestApp) -> String {
@@ -247,12 +246,7 @@ async fn each_operation_makes_the_storage_requests_it_should() {
     );
 
     // Another replica, which has seen nothing: a read by id finds the owner's folder once.
-    let cold = &spawn_app_with(AppOptions {
-        storage_url: Some(app.storage_url.clone()),
-        no_key: true,
-        ..Default::default()
-    })
-    .await;
+    let cold = &spawn_replica(app, |_| {}).await;
     probed(cold).await;
     let other = app.create_id(fresh_session()).await;
     let path = format!("/api/sessions/{other}");

@@ -7,8 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    AppOptions, assert_error, eventually, fresh_session, raw_get, small_session, spawn_app,
-    spawn_app_with,
+    assert_error, eventually, fresh_session, raw_get, small_session, spawn_app, spawn_app_with,
 };
 
 /// A session of a task of its own, with these share options.
@@ -52,9 +51,8 @@ async fn defaults_and_explicit_options_are_kept_beside_the_unchanged_document() 
 
 #[tokio::test]
 async fn options_that_break_the_rules_are_400_with_their_pointer() {
-    let app = spawn_app_with(AppOptions {
-        max_ttl: Some(Duration::from_secs(30 * 86400)),
-        ..Default::default()
+    let app = spawn_app_with(|s| {
+        s.max_ttl = Duration::from_secs(30 * 86400);
     })
     .await;
     let past = (Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
@@ -146,9 +144,8 @@ async fn a_private_share_is_only_its_owners_to_read() {
 
 #[tokio::test]
 async fn an_expired_share_answers_410_everywhere_and_gc_deletes_it() {
-    let app = spawn_app_with(AppOptions {
-        metadata_cache_ttl: Some(Duration::from_secs(1)),
-        ..Default::default()
+    let app = spawn_app_with(|s| {
+        s.metadata_cache_ttl = Duration::from_secs(1);
     })
     .await;
     let soon = (Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();

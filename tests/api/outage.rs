@@ -6,16 +6,15 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::helpers::{
-    AppOptions, S3Target, TcpProxy, assert_error, eventually, fresh_session, small_session,
+    S3Target, TcpProxy, assert_error, eventually, fresh_session, small_session, spawn_app_on,
     spawn_app_with,
 };
 
 #[tokio::test]
 async fn a_storage_outage_gives_503s_and_the_service_recovers() {
     let proxy = TcpProxy::start(&S3Target::get().endpoint).await;
-    let app = spawn_app_with(AppOptions {
-        s3_endpoint: Some(proxy.endpoint.clone()),
-        ..Default::default()
+    let app = spawn_app_with(|s| {
+        s.s3.endpoint = Some(proxy.endpoint.clone());
     })
     .await;
     let id = app.create(small_session()).await["id"].as_str().unwrap().to_owned();
@@ -76,9 +75,8 @@ async fn storage_refusing_the_credentials_is_500_not_an_invitation_to_retry() {
         eprintln!("skipped: this S3 server does not check credentials");
         return;
     }
-    let app = spawn_app_with(AppOptions {
-        s3_secret_access_key: Some("not-the-secret"),
-        ..Default::default()
+    let app = spawn_app_with(|s| {
+        s.s3.secret_access_key = Some("not-the-secret".into());
     })
     .await;
     let resp = app.post_json("/api/sessions/create", small_session()).send().await.unwrap();
@@ -97,10 +95,10 @@ async fn storage_refusing_the_credentials_is_500_not_an_invitation_to_retry() {
 #[tokio::test]
 async fn stalled_storage_answers_503_within_the_storage_timeout() {
     let bound = Duration::from_secs(1);
-    let app = spawn_app_with(AppOptions {
-        s3_endpoint: Some(crate::helpers::black_hole().await),
-        storage_timeout: Some(bound),
-        ..Default::default()
+    let stalled = crate::helpers::black_hole().await;
+    let app = spawn_app_with(|s| {
+        s.s3.endpoint = Some(stalled);
+        s.storage.storage_timeout = bound;
     })
     .await;
     for (method, path) in [
@@ -137,12 +135,7 @@ async fn a_missing_bucket_is_500_not_not_found() {
         eprintln!("skipped: this S3 server does not say NoSuchBucket");
         return;
     }
-    let app = spawn_app_with(AppOptions {
-        storage_url: Some("s3://no-such-bucket-here/x".into()),
-        no_key: true,
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_app_on("s3://no-such-bucket-here/x", |_| {}).await;
     let resp = app
         .client
         .post(app.url("/api/sessions/create"))

@@ -4,8 +4,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    AppOptions, TestApp, assert_error, fresh_session, share_key, small_session, spawn_app,
-    spawn_app_with, stored_record,
+    TestApp, assert_error, fresh_session, share_key, small_session, spawn_app, spawn_replica,
+    stored_record,
 };
 
 /// A session of a task of its own, titled and tagged.
@@ -210,11 +210,7 @@ async fn patch_refuses_bad_input_strangers_and_missing_shares() {
 #[tokio::test]
 async fn parallel_patches_on_two_replicas_do_not_lose_one_another() {
     let first = spawn_app().await;
-    let second = spawn_app_with(AppOptions {
-        storage_url: Some(first.storage_url.clone()),
-        ..Default::default()
-    })
-    .await;
+    let second = spawn_replica(&first, |_| {}).await;
     for round in 0..3 {
         let id = first.create_id(fresh_session()).await;
         let later = (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339();

@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    AppOptions, another_task, assert_error, eventually, fixture, gunzip, small_session, spawn_app,
+    another_task, assert_error, eventually, fixture, gunzip, small_session, spawn_app,
     spawn_app_with,
 };
 
@@ -165,7 +165,10 @@ async fn pages_and_reads_say_noindex_unless_the_operator_allows_public_pages() {
     let html = app.page(&format!("/session/{id}")).await.text().await.unwrap();
     assert!(html.contains("<meta name=\"robots\" content=\"noindex\">"));
 
-    let open = spawn_app_with(AppOptions { allow_indexing: true, ..Default::default() }).await;
+    let open = spawn_app_with(|s| {
+        s.allow_indexing = true;
+    })
+    .await;
     let public = open.create_id(small_session()).await;
     let mut doc: Value = serde_json::from_slice(&another_task(&small_session())).unwrap();
     doc["isPublic"] = json!(false);

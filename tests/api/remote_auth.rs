@@ -17,7 +17,7 @@ use poem::{
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{AppOptions, assert_error, eventually, small_session, spawn_app_with};
+use crate::helpers::{assert_error, eventually, small_session, spawn_app_with};
 
 /// Accepts `remote-good` as user `Carol` and refuses anything else; counts its calls.
 /// Dropping the sender stops it, connections and all.
@@ -54,10 +54,9 @@ async fn start_key_service(calls: Arc<AtomicUsize>) -> (String, tokio::sync::one
 async fn unknown_keys_are_checked_remotely_and_cached() {
     let calls = Arc::new(AtomicUsize::new(0));
     let (url, service) = start_key_service(calls.clone()).await;
-    let app = spawn_app_with(AppOptions {
-        auth_url: Some(url.clone()),
-        auth_cache_ttl: Some(Duration::from_secs(300)),
-        ..Default::default()
+    let app = spawn_app_with(|s| {
+        s.auth_url = Some(url.clone());
+        s.auth_cache_ttl = Duration::from_secs(300);
     })
     .await;
     let create = |key: &'static str| {
@@ -108,10 +107,9 @@ async fn rejections_are_cached_for_a_shorter_time() {
     let calls = Arc::new(AtomicUsize::new(0));
     let (url, _service) = start_key_service(calls.clone()).await;
     // A 10 s TTL: acceptances for 10 s, rejections for 1 s.
-    let app = spawn_app_with(AppOptions {
-        auth_url: Some(url),
-        auth_cache_ttl: Some(Duration::from_secs(10)),
-        ..Default::default()
+    let app = spawn_app_with(|s| {
+        s.auth_url = Some(url);
+        s.auth_cache_ttl = Duration::from_secs(10);
     })
     .await;
     let get = |key: &'static str| {
@@ -134,9 +132,8 @@ async fn rejections_are_cached_for_a_shorter_time() {
 async fn an_unreachable_key_service_is_503_not_401() {
     // Bind a port, then free it: nothing listens there.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let app = spawn_app_with(AppOptions {
-        auth_url: Some(format!("http://127.0.0.1:{port}/check")),
-        ..Default::default()
+    let app = spawn_app_with(|s| {
+        s.auth_url = Some(format!("http://127.0.0.1:{port}/check"));
     })
     .await;
     let resp = app

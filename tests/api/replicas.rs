@@ -8,9 +8,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    AppOptions, TestApp, another_task, fixture, spawn_app, spawn_app_with, with_message,
-};
+use crate::helpers::{TestApp, another_task, fixture, spawn_app, spawn_replica, with_message};
 
 /// Every way a share is read through a replica, with the status each answers.
 async fn reads(app: &TestApp, id: &str, image: usize) -> Vec<(String, StatusCode)> {
@@ -44,12 +42,7 @@ fn all(seen: &[(String, StatusCode)], status: StatusCode) -> bool {
 async fn privacy_changes_through_one_replica_hold_on_the_other_at_once() {
     // The default --metadata-cache-ttl (10 s): what is remembered must not decide.
     let a = spawn_app().await;
-    let b = spawn_app_with(AppOptions {
-        storage_url: Some(a.storage_url.clone()),
-        no_key: true,
-        ..Default::default()
-    })
-    .await;
+    let b = spawn_replica(&a, |_| {}).await;
     let medium = another_task(&fixture("large.json"));
     let doc: Value = serde_json::from_slice(&medium).unwrap();
     let image = doc["messages"]

@@ -7,8 +7,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    AppOptions, TestApp, assert_error, eventually, fresh_session, gunzip, share_key, spawn_app,
-    spawn_app_with, with_message,
+    TestApp, assert_error, eventually, fresh_session, gunzip, share_key, spawn_app, spawn_app_with,
+    spawn_replica, with_message,
 };
 
 /// The extension's own flow, over HTTP: share, work on, share again.
@@ -234,8 +234,10 @@ async fn new_links_when_asked_and_for_other_owners() {
     assert_eq!((theirs["username"].as_str(), theirs["revision"].as_u64()), (Some("bob"), Some(1)));
     assert_eq!(app.get(&format!("/api/sessions/{id}/revisions")).await.json::<Value>().await.unwrap()["items"].as_array().unwrap().len(), 1);
 
-    let operator =
-        spawn_app_with(AppOptions { reshare_new_link: true, ..Default::default() }).await;
+    let operator = spawn_app_with(|s| {
+        s.reshare = session_share::state::Reshare::NewLink;
+    })
+    .await;
     let a = operator.create_id(body.clone()).await;
     let b = operator.create_id(with_message(&body, "more")).await;
     assert_ne!(a, b, "--reshare new-link: every share a new link");
@@ -244,9 +246,8 @@ async fn new_links_when_asked_and_for_other_owners() {
 /// An expired share is never revived: sharing its task again makes a new link.
 #[tokio::test]
 async fn an_expired_share_is_not_revived_by_sharing_its_task_again() {
-    let app = spawn_app_with(AppOptions {
-        metadata_cache_ttl: Some(Duration::ZERO),
-        ..Default::default()
+    let app = spawn_app_with(|s| {
+        s.metadata_cache_ttl = Duration::ZERO;
     })
     .await;
     let mut doc: Value = serde_json::from_slice(&fresh_session()).unwrap();
@@ -295,12 +296,7 @@ async fn the_twenty_first_revision_drops_the_first() {
 #[tokio::test]
 async fn concurrent_shares_of_one_task_on_two_replicas_keep_every_revision() {
     let first = spawn_app().await;
-    let second = spawn_app_with(AppOptions {
-        storage_url: Some(first.storage_url.clone()),
-        no_key: true,
-        ..Default::default()
-    })
-    .await;
+    let second = spawn_replica(&first, |_| {}).await;
     let base = fresh_session();
     let id = first.create_id(base.clone()).await;
     let bodies: Vec<bytes::Bytes> =

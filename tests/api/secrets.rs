@@ -7,7 +7,7 @@ use session_share::secrets::SecretPolicy;
 
 use crate::{
     credentials::{self, Planted},
-    helpers::{AppOptions, assert_error, fixture, gunzip, share_key, spawn_app, spawn_app_with},
+    helpers::{assert_error, fixture, gunzip, share_key, spawn_app, spawn_app_with},
 };
 
 fn sorted(mut planted: Vec<Planted>) -> Vec<(String, String)> {
@@ -73,9 +73,8 @@ async fn every_credential_format_is_redacted_where_it_was_and_nothing_else_chang
 
 #[tokio::test]
 async fn reject_answers_422_saying_where_without_the_secret_and_stores_nothing() {
-    let app = spawn_app_with(AppOptions {
-        secret_policy: Some(SecretPolicy::Reject),
-        ..Default::default()
+    let app = spawn_app_with(|s| {
+        s.secret_policy = SecretPolicy::Reject;
     })
     .await;
     let corpus = credentials::session(18);
@@ -117,9 +116,10 @@ async fn reject_answers_422_saying_where_without_the_secret_and_stores_nothing()
 
 #[tokio::test]
 async fn off_stores_the_upload_as_it_is() {
-    let app =
-        spawn_app_with(AppOptions { secret_policy: Some(SecretPolicy::Off), ..Default::default() })
-            .await;
+    let app = spawn_app_with(|s| {
+        s.secret_policy = SecretPolicy::Off;
+    })
+    .await;
     let corpus = credentials::session(18);
     let created = app.create(corpus.upload.clone()).await;
     assert_eq!(created["redactions"], json!([]));

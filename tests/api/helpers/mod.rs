@@ -9,10 +9,11 @@ use object_store::ObjectStore;
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 use session_share::{
+    access::RateSetting,
     configuration::Settings,
     domain::Username,
     startup::Application,
-    storage::{IdSource, KeyStore, StorageUrl, open_store},
+    storage::{KeyStore, StorageUrl, open_store},
 };
 use tokio::net::TcpStream;
 
@@ -36,98 +37,52 @@ pub struct TestApp {
     pub routes: Vec<(String, Vec<String>)>,
 }
 
-#[derive(Default)]
-pub struct AppOptions {
-    pub max_body: Option<u64>,
-    pub id_source: Option<IdSource>,
-    /// Talk to S3 through this endpoint instead (e.g. a [`TcpProxy`]).
-    pub s3_endpoint: Option<String>,
-    /// Rate limits (off unless given).
-    pub write_rate: Option<&'static str>,
-    pub read_rate: Option<&'static str>,
-    pub auth_failure_rate: Option<&'static str>,
-    pub max_ttl: Option<Duration>,
-    pub cors_origins: Option<Vec<String>>,
-    pub auth_url: Option<String>,
-    pub auth_cache_ttl: Option<Duration>,
-    pub metadata_cache_ttl: Option<Duration>,
-    pub client_ip_header: Option<&'static str>,
-    /// Share the storage of another app (a second replica).
-    pub storage_url: Option<String>,
-    /// The service signs its S3 requests with this secret instead of the right one.
-    pub s3_secret_access_key: Option<&'static str>,
-    /// `--storage-timeout`.
-    pub storage_timeout: Option<Duration>,
-    /// `--request-timeout`.
-    pub request_timeout: Option<Duration>,
-    /// `--header-timeout`, `--idle-timeout`, `--max-connections`.
-    pub header_timeout: Option<Duration>,
-    pub idle_timeout: Option<Duration>,
-    pub max_connections: Option<usize>,
-    /// `--max-connections-per-address`.
-    pub max_connections_per_address: Option<usize>,
-    /// `--max-inflight-bodies`.
-    pub max_inflight_bodies: Option<u64>,
-    /// `--max-revisions`.
-    pub max_revisions: Option<u32>,
-    /// `--reshare new-link`.
-    pub reshare_new_link: bool,
-    /// `--secret-policy` (default `redact`).
-    pub secret_policy: Option<session_share::secrets::SecretPolicy>,
-    /// `--allow-indexing`.
-    pub allow_indexing: bool,
-    /// Make no key (the storage cannot hold one, say).
-    pub no_key: bool,
-}
-
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(AppOptions::default()).await
+    spawn_app_with(|_| {}).await
 }
 
 /// A service on port 0 with its own prefix in the test bucket, so tests never see each
-/// other's data.
-pub async fn spawn_app_with(options: AppOptions) -> TestApp {
+/// other's data: the settings `serve` has by default (never the shell's environment), rate
+/// limits off, changed by `change`; a key of alice's made.
+pub async fn spawn_app_with(change: impl FnOnce(&mut Settings)) -> TestApp {
     let target = S3Target::get();
-    let storage_url = options
-        .storage_url
-        .clone()
-        .unwrap_or_else(|| format!("s3://{}/t-{}", target.bucket, nanoid::nanoid!(10, &ALNUM)));
+    let storage = format!("s3://{}/t-{}", target.bucket, nanoid::nanoid!(10, &ALNUM));
+    start(storage, change, true).await
+}
+
+/// Another replica of `app`: the same storage (and alice's key), nothing else shared.
+pub async fn spawn_replica(app: &TestApp, change: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut replica = start(app.storage_url.clone(), change, false).await;
+    replica.api_key = app.api_key.clone();
+    replica
+}
+
+/// A service on `storage` (local files, a bucket that is not there); alice's key is made if
+/// the storage can hold it.
+pub async fn spawn_app_on(
+    storage: impl Into<String>,
+    change: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let mut app = start(storage.into(), change, false).await;
+    if let Ok((key, _)) = KeyStore::new(app.store.clone())
+        .create(&Username::parse("alice").unwrap(), Some("tests".into()))
+        .await
+    {
+        app.api_key = key.expose_secret().to_owned();
+    }
+    app
+}
+
+async fn start(storage_url: String, change: impl FnOnce(&mut Settings), with_key: bool) -> TestApp {
+    let target = S3Target::get();
     let storage: StorageUrl = storage_url.parse().unwrap();
-    let endpoint = options.s3_endpoint.unwrap_or_else(|| target.endpoint.clone());
-    let mut settings = Settings::with_defaults(storage.clone());
+    let mut settings = Settings::defaults();
     settings.bind = "127.0.0.1:0".into();
-    settings.s3 = target.options(&endpoint);
-    settings.header_timeout = options.header_timeout.unwrap_or(settings.header_timeout);
-    settings.idle_timeout = options.idle_timeout.unwrap_or(settings.idle_timeout);
-    settings.max_connections = options.max_connections.unwrap_or(settings.max_connections);
-    settings.max_connections_per_address =
-        options.max_connections_per_address.unwrap_or(settings.max_connections_per_address);
-    settings.max_inflight_bodies =
-        options.max_inflight_bodies.unwrap_or(settings.max_inflight_bodies);
-    if let Some(timeout) = options.storage_timeout {
-        settings.storage_bounds.timeout = timeout;
-    }
-    settings.request_timeout = options.request_timeout.unwrap_or(settings.request_timeout);
-    if let Some(secret) = options.s3_secret_access_key {
-        settings.s3.secret_access_key = Some(secret.to_owned());
-    }
-    settings.max_body = options.max_body.unwrap_or(settings.max_body);
-    settings.id_source = options.id_source;
-    settings.write_rate = options.write_rate.map(|r| r.parse().unwrap());
-    settings.read_rate = options.read_rate.map(|r| r.parse().unwrap());
-    settings.auth_failure_rate = options.auth_failure_rate.map(|r| r.parse().unwrap());
-    settings.max_ttl = options.max_ttl.unwrap_or(settings.max_ttl);
-    settings.cors_origins = options.cors_origins;
-    settings.auth_url = options.auth_url;
-    settings.auth_cache_ttl = options.auth_cache_ttl.unwrap_or(settings.auth_cache_ttl);
-    settings.metadata_cache_ttl = options.metadata_cache_ttl.unwrap_or(settings.metadata_cache_ttl);
-    settings.client_ip_header = options.client_ip_header.map(str::to_owned);
-    settings.max_revisions = options.max_revisions.unwrap_or(settings.max_revisions);
-    if options.reshare_new_link {
-        settings.reshare = session_share::state::Reshare::NewLink;
-    }
-    settings.secret_policy = options.secret_policy.unwrap_or(settings.secret_policy);
-    settings.allow_indexing = options.allow_indexing;
+    settings.storage.storage = storage.clone();
+    settings.s3 = target.options(&target.endpoint);
+    let off: RateSetting = "off".parse().unwrap();
+    (settings.write_rate, settings.read_rate, settings.auth_failure_rate) = (off, off, off);
+    change(&mut settings);
     let app = Application::build(settings).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let routes = app
@@ -140,7 +95,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
 
     // Looking behind the API always goes straight to S3, never through a proxy.
     let store = open_store(&storage, &target.options(&target.endpoint)).unwrap().store;
-    let key = if options.no_key {
+    let key = if !with_key {
         String::new()
     } else {
         let (key, _) = KeyStore::new(store.clone())
