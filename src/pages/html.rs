@@ -18,7 +18,9 @@ use poem::{
 
 use super::{
     document::PageDocument,
-    render::{MESSAGES_PER_PAGE, PageContext, bottom, error_page, message, top},
+    head::error_page,
+    message::message,
+    render::{MESSAGES_PER_PAGE, PageContext, bottom, top},
     settings::{MESSAGES_PER_PART, PAGE_CSP},
 };
 use crate::error::ApiError;

@@ -13,9 +13,11 @@
 //! with `Accept: application/json`), or a Markdown transcript (also `/session/{id}.md`).
 
 mod document;
+mod head;
 mod html;
 mod load;
 mod markdown;
+mod message;
 mod owner;
 mod render;
 mod settings;

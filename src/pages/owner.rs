@@ -8,7 +8,12 @@
 
 use poem::{Response, handler, http::header};
 
-use super::{render::head_of_page, settings::PAGE_CSP};
+use maud::{PreEscaped, html};
+
+use super::{
+    head::{END, head_of_page},
+    settings::PAGE_CSP,
+};
 
 #[handler]
 pub fn owner_page() -> Response {
@@ -21,40 +26,49 @@ pub fn owner_page() -> Response {
 }
 
 static SHELL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!(
-        "{head}<header class=\"share\">\n\
-         <p class=\"kicker\">session-share</p>\n<h1>Your shares</h1>\n\
-         <p class=\"meta\">See, change and delete what you have shared, with your Syntx API key.</p>\n\
-         </header>\n<main class=\"owner\">\n\
-         <form id=\"sign-in\" class=\"panel\" autocomplete=\"off\">\n\
-         <label for=\"key\">API key</label>\n\
-         <input id=\"key\" name=\"key\" type=\"password\" required spellcheck=\"false\" \
-         autocomplete=\"off\" placeholder=\"Your Syntx API key\">\n\
-         <button class=\"button primary\" type=\"submit\">Sign in</button>\n\
-         <p class=\"muted\">The key stays in this tab until you sign out or close it.</p>\n\
-         </form>\n\
-         <section id=\"shares-panel\" hidden>\n\
-         <div class=\"toolbar\">\n\
-         <form id=\"search\" class=\"search\" role=\"search\">\n\
-         <label for=\"q\" class=\"visually-hidden\">Search</label>\n\
-         <input id=\"q\" type=\"search\" placeholder=\"Search titles, descriptions, prompts\">\n\
-         <label for=\"tag\" class=\"visually-hidden\">Tag</label>\n\
-         <input id=\"tag\" type=\"text\" placeholder=\"Tag\" spellcheck=\"false\">\n\
-         <button class=\"button\" type=\"submit\">Search</button>\n\
-         </form>\n\
-         <button class=\"button\" type=\"button\" id=\"sign-out\">Sign out</button>\n\
-         </div>\n\
-         <p id=\"who\" class=\"muted\"></p>\n\
-         <ul id=\"shares\" class=\"shares\" aria-label=\"Your shares\"></ul>\n\
-         <nav class=\"pages\" aria-label=\"Pages\">\n\
-         <button class=\"button\" type=\"button\" id=\"previous\" disabled>← Newer</button>\n\
-         <span id=\"page-number\">Page 1</span>\n\
-         <button class=\"button\" type=\"button\" id=\"next\" disabled>Older →</button>\n\
-         </nav>\n\
-         </section>\n\
-         <p id=\"status\" class=\"status\" role=\"status\" aria-live=\"polite\"></p>\n\
-         </main>\n\
-         <footer class=\"foot\"><a href=\"/docs\">API</a></footer>\n</body>\n</html>\n",
-        head = head_of_page("Your shares", "Manage the sessions you have shared.", "/assets/my.js"),
-    )
+    html! {
+        (head_of_page("Your shares", "Manage the sessions you have shared.", "/assets/my.js"))
+        header class="share" {
+            "\n" p class="kicker" { "session-share" } "\n" h1 { "Your shares" } "\n"
+            p class="meta" { "See, change and delete what you have shared, with your Syntx API key." } "\n"
+        }
+        "\n"
+        main class="owner" {
+            "\n"
+            form id="sign-in" class="panel" autocomplete="off" {
+                "\n" label for="key" { "API key" } "\n"
+                input id="key" name="key" type="password" required spellcheck="false"
+                    autocomplete="off" placeholder="Your Syntx API key"; "\n"
+                button class="button primary" type="submit" { "Sign in" } "\n"
+                p class="muted" { "The key stays in this tab until you sign out or close it." } "\n"
+            }
+            "\n"
+            section id="shares-panel" hidden {
+                "\n"
+                div class="toolbar" {
+                    "\n"
+                    form id="search" class="search" role="search" {
+                        "\n" label for="q" class="visually-hidden" { "Search" } "\n"
+                        input id="q" type="search" placeholder="Search titles, descriptions, prompts"; "\n"
+                        label for="tag" class="visually-hidden" { "Tag" } "\n"
+                        input id="tag" type="text" placeholder="Tag" spellcheck="false"; "\n"
+                        button class="button" type="submit" { "Search" } "\n"
+                    }
+                    "\n" button class="button" type="button" id="sign-out" { "Sign out" } "\n"
+                }
+                "\n" p id="who" class="muted" {} "\n"
+                ul id="shares" class="shares" aria-label="Your shares" {} "\n"
+                nav class="pages" aria-label="Pages" {
+                    "\n" button class="button" type="button" id="previous" disabled { "← Newer" } "\n"
+                    span id="page-number" { "Page 1" } "\n"
+                    button class="button" type="button" id="next" disabled { "Older →" } "\n"
+                }
+                "\n"
+            }
+            "\n" p id="status" class="status" role="status" aria-live="polite" {} "\n"
+        }
+        "\n" footer class="foot" { a href="/docs" { "API" } } "\n"
+        (PreEscaped(END))
+    }
+    .into_string()
 });

@@ -11,7 +11,8 @@ use serde_json::Value;
 
 use super::{
     document::PageDocument,
-    render::{PageContext, is_user, kind, label, redaction_notice},
+    message::{is_user, kind, label},
+    render::{PageContext, redaction_notice},
 };
 
 /// The whole session, every message in order.
@@ -30,7 +31,7 @@ pub fn transcript(ctx: &PageContext, doc: &PageDocument) -> String {
         ));
     }
     out.push_str(&format!("- Messages: {}\n", doc.messages.len()));
-    out.push_str(&format!("- Page: {}{}\n", ctx.share_url, ctx.query(None).replace("&amp;", "&")));
+    out.push_str(&format!("- Page: {}{}\n", ctx.share_url, ctx.query(None)));
     out.push_str(&format!("- JSON: {}\n", ctx.json_url()));
     if record.redactions > 0 {
         out.push_str(&format!("- Note: {}\n", redaction_notice(record.redactions)));
@@ -109,7 +110,7 @@ fn message(ctx: &PageContext, doc: &PageDocument, index: usize, n: usize) -> Str
             "\n![image {}]({}/images/{index}/{i}{})\n",
             i + 1,
             ctx.share_url,
-            ctx.query(None).replace("&amp;", "&"),
+            ctx.query(None),
         ));
     }
     format!(
