@@ -2,10 +2,11 @@
 //! uses it back. A circle means neither file can be read, changed or moved without the other;
 //! where two modules need the same thing, it gets a module of its own.
 //!
-//! The graph is read from the source: every path a file names that starts `crate::`,
-//! `super::`, `self::` or a child module's name (in `use` declarations and inline), leading
-//! to the file that defines the item (through `pub use` re-exports, so a parent that only
-//! re-exports its children does not count as their dependency). Test modules are left out.
+//! The graph is read from the source, parsed by `syn`: every path a file names that starts
+//! `crate::`, `super::`, `self::` or a child module's name (in `use` declarations, in code and
+//! inside macro calls), leading to the file that defines the item (through `pub use`
+//! re-exports, so a parent that only re-exports its children does not count as their
+//! dependency). Test modules (`#[cfg(test)] mod`) are left out.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -34,7 +35,10 @@ fn the_reader_finds_a_circle_when_there_is_one() {
         "a/mod.rs",
         "mod c;\npub use c::C;\n// crate::b::nothing\nfn f() -> super::B { todo!() }",
     );
-    write("a/c.rs", "use crate::{a::C as _, b::{self, B}};\nlet s = \"crate::a\";");
+    write(
+        "a/c.rs",
+        "use crate::{a::C as _, b::{self, B}};\nfn f() { let s = \"crate::a\"; format!(\"{}\", super::super::b::B); }",
+    );
     write(
         "b.rs",
         "pub struct B;\nfn g() { let _ = crate::a::C; }\n#[cfg(test)]\nmod tests { use crate::a; }",
@@ -68,27 +72,13 @@ impl Graph {
                 .filter(|m| m.len() == module.len() + 1 && m.starts_with(module))
                 .map(|m| m.last().unwrap().clone())
                 .collect();
-            let text = code_only(text);
-            let tokens = tokens(&text);
-            for (at, token) in tokens.iter().enumerate() {
-                let starts = ["crate", "super", "self"].contains(&token.as_str())
-                    || (children.contains(token) && (at == 0 || tokens[at - 1] != "::"));
-                if starts && tokens.get(at + 1).is_some_and(|t| t == "::") {
-                    let mut paths = Vec::new();
-                    use_tree(&tokens, at, Vec::new(), &mut paths);
-                    named.extend(paths.into_iter().map(|p| (module.clone(), absolute(module, &p))));
-                }
-                let is_pub_use =
-                    token == "use" && at > 0 && (tokens[at - 1] == "pub" || tokens[at - 1] == ")");
-                if is_pub_use {
-                    let mut paths = Vec::new();
-                    use_tree(&tokens, at + 1, Vec::new(), &mut paths);
-                    for path in paths {
-                        let (Some(last), abs) = (path.last(), absolute(module, &path)) else {
-                            continue;
-                        };
-                        reexports.insert((module.clone(), last.clone()), abs);
-                    }
+            let file = syn::parse_file(text).unwrap_or_else(|e| panic!("{}: {e}", name(module)));
+            let mut paths = Paths { children: &children, used: Vec::new(), reexported: Vec::new() };
+            syn::visit::visit_file(&mut paths, &file);
+            named.extend(paths.used.iter().map(|p| (module.clone(), absolute(module, p))));
+            for path in paths.reexported {
+                if let Some(last) = path.last() {
+                    reexports.insert((module.clone(), last.clone()), absolute(module, &path));
                 }
             }
         }
@@ -216,152 +206,117 @@ fn resolve(
     Module::new()
 }
 
-/// The paths of a use tree starting at `tokens[at]`: `a::b::{c, d::{e, f}}`, `a::*`, `a as b`.
-fn use_tree(
-    tokens: &[String],
-    mut at: usize,
-    mut prefix: Vec<String>,
-    out: &mut Vec<Vec<String>>,
-) -> usize {
-    loop {
-        let Some(token) = tokens.get(at) else { return at };
-        if token == "{" {
-            at += 1;
-            loop {
-                if tokens.get(at).is_none_or(|t| t == "}") {
-                    return at + 1;
-                }
-                at = use_tree(tokens, at, prefix.clone(), out);
-                if tokens.get(at).is_some_and(|t| t == ",") {
-                    at += 1;
-                }
-            }
+/// The paths a file names (see the module docs), and the ones it re-exports.
+struct Paths<'a> {
+    children: &'a BTreeSet<String>,
+    used: Vec<Vec<String>>,
+    reexported: Vec<Vec<String>>,
+}
+
+impl Paths<'_> {
+    /// Whether a path that starts with `first` leads into the crate.
+    fn ours(&self, first: &str) -> bool {
+        ["crate", "super", "self"].contains(&first) || self.children.contains(first)
+    }
+
+    fn name(&mut self, path: Vec<String>) {
+        if path.len() > 1 && self.ours(&path[0]) {
+            self.used.push(path);
         }
-        if !is_ident(token) && token != "*" {
-            return at;
-        }
-        prefix.push(token.clone());
-        if tokens.get(at + 1).is_some_and(|t| t == "::") {
-            at += 2;
-            continue;
-        }
-        out.push(prefix);
-        at += 1;
-        if tokens.get(at).is_some_and(|t| t == "as") {
-            at += 2;
-        }
-        return at;
     }
 }
 
-fn is_ident(token: &str) -> bool {
-    token.starts_with(|c: char| c.is_alphabetic() || c == '_')
-}
-
-/// Identifiers, `::` and single punctuation characters.
-fn tokens(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut chars = text.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        if c.is_alphanumeric() || c == '_' {
-            let mut end = i + c.len_utf8();
-            while let Some(&(j, d)) = chars.peek() {
-                if !(d.is_alphanumeric() || d == '_') {
-                    break;
-                }
-                end = j + d.len_utf8();
-                chars.next();
-            }
-            out.push(text[i..end].to_owned());
-        } else if c == ':' && chars.peek().is_some_and(|&(_, d)| d == ':') {
-            chars.next();
-            out.push("::".to_owned());
-        } else if !c.is_whitespace() {
-            out.push(c.to_string());
+impl<'ast> syn::visit::Visit<'ast> for Paths<'_> {
+    fn visit_item_mod(&mut self, module: &'ast syn::ItemMod) {
+        let test_only = module.attrs.iter().any(|a| {
+            a.path().is_ident("cfg") && a.parse_args::<syn::Ident>().is_ok_and(|i| i == "test")
+        });
+        if !test_only {
+            syn::visit::visit_item_mod(self, module);
         }
     }
-    out
+
+    fn visit_item_use(&mut self, item: &'ast syn::ItemUse) {
+        let mut paths = Vec::new();
+        use_tree(&item.tree, Vec::new(), &mut paths);
+        if matches!(item.vis, syn::Visibility::Public(_) | syn::Visibility::Restricted(_)) {
+            self.reexported.extend(paths.iter().cloned());
+        }
+        for path in paths {
+            self.name(path);
+        }
+    }
+
+    fn visit_path(&mut self, path: &'ast syn::Path) {
+        self.name(path.segments.iter().map(|s| s.ident.to_string()).collect());
+        syn::visit::visit_path(self, path);
+    }
+
+    /// Macro arguments are tokens to syn: paths in them are read off the token trees.
+    fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+        self.visit_path(&mac.path);
+        let mut found = Vec::new();
+        paths_in_tokens(mac.tokens.clone(), &mut found);
+        for path in found {
+            self.name(path);
+        }
+    }
 }
 
-/// The code of a file without comments, string and character literals, or inline test
-/// modules (`#[cfg(test)] mod … { … }`).
-fn code_only(text: &str) -> String {
-    let b = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while i < b.len() {
-        let rest = &text[i..];
-        if rest.starts_with("//") {
-            i += rest.find('\n').unwrap_or(rest.len());
-        } else if rest.starts_with("/*") {
-            i += rest.find("*/").map_or(rest.len(), |e| e + 2);
-        } else if let Some(hashes) = raw_string_start(rest) {
-            let close = format!("\"{}", "#".repeat(hashes));
-            let body = hashes + 2 + usize::from(rest.starts_with('b'));
-            i += body + rest[body..].find(&close).map_or(rest.len() - body, |e| e + close.len());
-            out.push_str("\"\"");
-        } else if b[i] == b'"' {
-            i += 1;
-            while i < b.len() && b[i] != b'"' {
-                i += if b[i] == b'\\' { 2 } else { 1 };
+/// The paths of a use tree: `a::b::{c, d::{e, f}}`, `a::*`, `a as b`.
+fn use_tree(tree: &syn::UseTree, prefix: Vec<String>, out: &mut Vec<Vec<String>>) {
+    let with = |name: String| {
+        let mut path = prefix.clone();
+        path.push(name);
+        path
+    };
+    match tree {
+        syn::UseTree::Path(p) => use_tree(&p.tree, with(p.ident.to_string()), out),
+        syn::UseTree::Name(n) => out.push(with(n.ident.to_string())),
+        syn::UseTree::Rename(r) => out.push(with(r.ident.to_string())),
+        syn::UseTree::Glob(_) => out.push(with("*".to_owned())),
+        syn::UseTree::Group(g) => {
+            for tree in &g.items {
+                use_tree(tree, prefix.clone(), out);
             }
-            i += 1;
-            out.push_str("\"\"");
-        } else if b[i] == b'\'' && char_literal_len(rest).is_some() {
-            i += char_literal_len(rest).unwrap();
-            out.push_str("' '");
-        } else if let Some(after) = rest.strip_prefix("#[cfg(test)]") {
-            let after = after.trim_start();
-            let Some(block) = after.strip_prefix("mod ").and_then(|m| m.find(['{', ';'])) else {
-                out.push('#');
-                i += 1;
-                continue;
-            };
-            let start = i + (rest.len() - after.len()) + "mod ".len() + block;
-            if b[start] == b';' {
-                i = start + 1;
-                continue;
-            }
-            let mut depth = 0;
-            i = start;
-            while i < b.len() {
-                match b[i] {
-                    b'{' => depth += 1,
-                    b'}' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            i += 1;
-                            break;
-                        }
+        }
+    }
+}
+
+/// Every `a::b::c` in a token stream (identifiers joined by `::`), nested groups included.
+fn paths_in_tokens(tokens: proc_macro2::TokenStream, out: &mut Vec<Vec<String>>) {
+    use proc_macro2::TokenTree;
+    let trees: Vec<TokenTree> = tokens.into_iter().collect();
+    let mut at = 0;
+    while at < trees.len() {
+        match &trees[at] {
+            TokenTree::Group(group) => paths_in_tokens(group.stream(), out),
+            TokenTree::Ident(first) => {
+                let mut path = vec![first.to_string()];
+                let mut next = at + 1;
+                // `::` is two `:` puncts, then an identifier.
+                while let (
+                    Some(TokenTree::Punct(a)),
+                    Some(TokenTree::Punct(b)),
+                    Some(TokenTree::Ident(i)),
+                ) = (trees.get(next), trees.get(next + 1), trees.get(next + 2))
+                {
+                    if a.as_char() != ':' || b.as_char() != ':' {
+                        break;
                     }
-                    _ => {}
+                    path.push(i.to_string());
+                    next += 3;
                 }
-                i += 1;
+                let after_colons = at >= 2
+                    && matches!((&trees[at - 1], &trees[at - 2]), (TokenTree::Punct(a), TokenTree::Punct(b)) if a.as_char() == ':' && b.as_char() == ':');
+                if !after_colons {
+                    out.push(path);
+                }
+                at = next;
+                continue;
             }
-        } else {
-            let c = rest.chars().next().unwrap();
-            out.push(c);
-            i += c.len_utf8();
+            _ => {}
         }
+        at += 1;
     }
-    out
-}
-
-/// `r"`, `r#"`, `br##"`…: how many `#`.
-fn raw_string_start(s: &str) -> Option<usize> {
-    let s = s.strip_prefix('b').unwrap_or(s).strip_prefix('r')?;
-    let hashes = s.len() - s.trim_start_matches('#').len();
-    s[hashes..].starts_with('"').then_some(hashes)
-}
-
-/// The length of a character literal at the start of `s` (`'a'`, `'\n'`, `'\u{1F600}'`);
-/// `None` for a lifetime (`'a`).
-fn char_literal_len(s: &str) -> Option<usize> {
-    let mut chars = s.char_indices().skip(1);
-    let (_, first) = chars.next()?;
-    if first == '\\' {
-        return s[2..].find('\'').map(|e| e + 3);
-    }
-    let (at, next) = chars.next()?;
-    (next == '\'').then_some(at + 1)
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::{
     document::{PageDocument, PageMessage},
     markdown::{code_block, render as markdown},
-    render::PageContext,
+    render::{PageContext, number},
 };
 
 /// Command output longer than this is folded.
@@ -34,19 +34,6 @@ pub(super) fn label(kind: &str) -> String {
         "completion_result" => "Result".into(),
         other => other.to_owned(),
     }
-}
-
-/// `1234567.8` as `1,234,568`.
-pub(super) fn number(n: f64) -> String {
-    let digits = format!("{:.0}", n.max(0.0));
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn json_text(m: &PageMessage) -> Option<serde_json::Map<String, Value>> {

@@ -8,7 +8,6 @@ use maud::{Markup, PreEscaped, html};
 use super::{
     document::PageDocument,
     head::{END, Head, head},
-    message::number,
 };
 use crate::domain::{RevisionInfo, ShareRecord};
 
@@ -170,6 +169,19 @@ pub fn bottom(ctx: &PageContext) -> String {
         (PreEscaped(END))
     }
     .into_string()
+}
+
+/// `1234567.8` as `1,234,568`.
+pub(super) fn number(n: f64) -> String {
+    let digits = format!("{:.0}", n.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// "2 credentials were redacted before this was shared."
