@@ -11,17 +11,10 @@ use std::io::Read;
 use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt, stream::BoxStream};
 
-/// gzip's first two bytes (RFC 1952).
-const MAGIC: [u8; 2] = [0x1f, 0x8b];
-
 /// Level 1 of libdeflate: on session JSON it keeps nearly all of level 6's saving at half its
 /// time, and compression is on the create's critical path. (zlib's level 1, as in zlib-rs,
 /// is as fast but stores a quarter more: `cargo bench --bench compression`.)
 const LEVEL: i32 = 1;
-
-pub fn is_gzip(bytes: &[u8]) -> bool {
-    bytes.starts_with(&MAGIC)
-}
 
 /// `document` as a gzip member. Deterministic (no timestamp, no name), so a retried create
 /// compresses to the very bytes of its first attempt.
@@ -53,27 +46,6 @@ pub fn gunzip(compressed: &[u8], limit: u64) -> Result<Bytes, GunzipError> {
         return Err(GunzipError::TooLarge { limit });
     }
     Ok(out.into())
-}
-
-/// The first chunk of `body` and the whole stream again, so its first bytes can be looked at
-/// before anything is sent.
-pub async fn peek<E>(
-    mut body: BoxStream<'static, Result<Bytes, E>>,
-) -> Result<(Option<Bytes>, BoxStream<'static, Result<Bytes, E>>), E>
-where
-    E: Send + 'static,
-{
-    // An empty first chunk says nothing; skip those.
-    let first = loop {
-        match body.next().await {
-            Some(Ok(chunk)) if chunk.is_empty() => continue,
-            Some(Ok(chunk)) => break Some(chunk),
-            Some(Err(e)) => return Err(e),
-            None => break None,
-        }
-    };
-    let rest = futures::stream::iter(first.clone().map(Ok)).chain(body).boxed();
-    Ok((first, rest))
 }
 
 const DECODED_CHUNK: usize = 64 * 1024;
@@ -127,7 +99,7 @@ mod tests {
     fn round_trips_and_is_deterministic() {
         let doc = br#"{"version":"1.0.0","messages":[]}"#.repeat(100);
         let packed = gzip(&doc);
-        assert!(is_gzip(&packed) && !is_gzip(&doc) && !is_gzip(b" {"));
+        assert!(packed.starts_with(&[0x1f, 0x8b]));
         assert!(packed.len() < doc.len() / 5, "{} of {}", packed.len(), doc.len());
         assert_eq!(packed, gzip(&doc), "the same input packs to the same bytes");
         assert_eq!(gunzip(&packed, doc.len() as u64).unwrap(), doc);
@@ -150,9 +122,8 @@ mod tests {
         let packed = gzip(&doc);
         let chunks: Vec<Result<Bytes, std::io::Error>> =
             packed.chunks(777).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
-        let (first, rest) = peek(futures::stream::iter(chunks).boxed()).await.unwrap();
-        assert!(is_gzip(&first.unwrap()));
-        let out: Vec<Bytes> = gunzip_stream(rest).try_collect().await.unwrap();
+        let out: Vec<Bytes> =
+            gunzip_stream(futures::stream::iter(chunks).boxed()).try_collect().await.unwrap();
         assert_eq!(out.concat(), doc);
     }
 

@@ -5,7 +5,7 @@
 use std::{sync::Arc, time::Duration};
 
 use poem::{
-    EndpointExt, Response,
+    EndpointExt, IntoResponse, Response,
     error::{MethodNotAllowedError, NotFoundError},
     http::Method,
     middleware::{CatchPanic, Cors},
@@ -107,21 +107,21 @@ pub fn app(
         .build();
     let endpoint = route
         .catch_error(|_: NotFoundError| async {
-            ApiError::new(ErrorCode::NotFound, "no such route; see /docs").body_response()
+            ApiError::new(ErrorCode::NotFound, "no such route; see /docs").into_response()
         })
         .catch_error(|_: MethodNotAllowedError| async {
             ApiError::new(
                 ErrorCode::MethodNotAllowed,
                 "method not allowed on this route; see /docs",
             )
-            .body_response()
+            .into_response()
         })
         .data(state)
         .data(pages)
         .data(client_ip_header)
         .with(
             CatchPanic::new()
-                .with_handler(|_| ApiError::internal("a request handler panicked").body_response()),
+                .with_handler(|_| ApiError::internal("a request handler panicked").into_response()),
         )
         .with(cors(cors_origins))
         .around({
@@ -132,10 +132,4 @@ pub fn app(
         // Boxed: the type of the whole chain is deeper than the compiler follows by default.
         .boxed();
     (endpoint, table)
-}
-
-impl ApiError {
-    fn body_response(&self) -> Response {
-        poem::error::ResponseError::as_response(self)
-    }
 }

@@ -74,7 +74,7 @@ impl RequestsPerClient {
             let mut open = self.open.lock().expect("not poisoned");
             let count = open.entry(client.clone()).or_default();
             if *count >= self.cap {
-                return Ok(poem::error::ResponseError::as_response(&ApiError::rate_limited(1)));
+                return Ok(ApiError::rate_limited(1).into_response());
             }
             *count += 1;
         }

@@ -349,6 +349,13 @@ impl ApiError {
     }
 }
 
+/// The one way an `ApiError` becomes an answer: its JSON, its code's status, `Retry-After`.
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        poem::error::ResponseError::as_response(&self)
+    }
+}
+
 /// Lets an `ApiError` travel inside a `poem::Error` (from extractors) and render itself.
 impl poem::error::ResponseError for ApiError {
     fn status(&self) -> StatusCode {

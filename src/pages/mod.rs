@@ -254,7 +254,7 @@ async fn stored_json(
     };
     let mut response = match answer.await {
         Ok(read) => read.into_response(),
-        Err(e) => poem::error::ResponseError::as_response(&e),
+        Err(e) => e.into_response(),
     };
     response
         .headers_mut()

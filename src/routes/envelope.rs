@@ -181,7 +181,7 @@ impl Leftover {
 
 async fn answer<E: Endpoint>(next: E, req: Request, routes: &RouteTable) -> Response {
     if let Some(refused) = refuse_early(&req) {
-        return refused.as_response();
+        return refused.into_response();
     }
     let path = req.uri().path().to_owned();
     let mut resp = match next.call(req).await {
@@ -189,7 +189,7 @@ async fn answer<E: Endpoint>(next: E, req: Request, routes: &RouteTable) -> Resp
         Err(err) => {
             // A route's own refusal, or an extractor's: still that route's (for metrics).
             let operation = err.data::<poem_openapi::OperationId>().copied();
-            let mut resp = escaped(err).as_response();
+            let mut resp = escaped(err).into_response();
             if let Some(operation) = operation {
                 resp.set_data(operation);
             }
@@ -262,14 +262,4 @@ fn escaped(err: poem::Error) -> ApiError {
         _ => return ApiError::internal(err),
     };
     ApiError::new(code, err.to_string())
-}
-
-trait AsResponse {
-    fn as_response(&self) -> Response;
-}
-
-impl AsResponse for ApiError {
-    fn as_response(&self) -> Response {
-        poem::error::ResponseError::as_response(self)
-    }
 }

@@ -94,7 +94,7 @@ pub fn declares<S: Statuses>(status: StatusCode) -> bool {
 
 impl<S: Statuses> IntoResponse for Refusal<S> {
     fn into_response(self) -> Response {
-        poem::error::ResponseError::as_response(&self.checked())
+        self.checked().into_response()
     }
 }
 

@@ -22,9 +22,10 @@ use crate::{
     state::Uploads,
 };
 
+/// `application/json`, or `application/<anything>+json`, with any parameters.
 fn is_json(content_type: &str) -> bool {
-    matches!(content_type.parse::<mime::Mime>(), Ok(m) if m.type_() == "application"
-        && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json")))
+    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence.strip_prefix("application/").is_some_and(|sub| sub == "json" || sub.ends_with("+json"))
 }
 
 /// A JSON request body, not yet read. Read it with [`JsonUpload::read`] once the caller is
@@ -224,4 +225,18 @@ pub async fn cpu<T: Send + 'static>(
         return work();
     }
     tokio::task::spawn_blocking(work).await.map_err(ApiError::internal)?
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn json_is_application_json_or_a_json_suffix() {
+        for yes in ["application/json", "Application/JSON; charset=utf-8", "application/vnd.x+json"]
+        {
+            assert!(super::is_json(yes), "{yes}");
+        }
+        for no in ["text/json", "application/jsonx", "text/plain", "", "application/"] {
+            assert!(!super::is_json(no), "{no}");
+        }
+    }
 }

@@ -17,9 +17,9 @@ use object_store::{ObjectStoreExt, PutMode, PutPayload, UpdateVersion, path::Pat
 use super::{
     ConditionalWrites, SessionStore, StorageError, layout,
     revise::{Revise, Revised},
-    share_file::{self, Marker, StoredRecord},
+    share_file::{self, StoredRecord},
     store::corrupt,
-    writes::{Created, EMPTY, MAX_ATTEMPTS, NewShare, READ_BACK_ATTEMPTS},
+    writes::{Created, MAX_ATTEMPTS, NewShare, READ_BACK_ATTEMPTS, is_refusal},
 };
 use crate::domain::{ShareId, ShareRecord, Username, share_options::default_title};
 
@@ -192,10 +192,7 @@ impl SessionStore {
             // Refused: taken by someone else, or by this very write, whose reply was lost and
             // which the client then retried. Only the latter holds our exact bytes (records
             // carry their creation time to the nanosecond).
-            Err(
-                object_store::Error::AlreadyExists { .. }
-                | object_store::Error::Precondition { .. },
-            ) => match self.holds(&path, &object, deadline).await {
+            Err(e) if is_refusal(&e) => match self.holds(&path, &object, deadline).await {
                 Ok(ours) => ours,
                 // Whether it is ours is not known: settled as a failed write is.
                 Err(error) => match self.settle(owner, &path, &object, deadline).await {
@@ -233,14 +230,10 @@ impl SessionStore {
         object: &PutPayload,
         deadline: DateTime<Utc>,
     ) -> bool {
-        let marker = StoredRecord::Withdrawn(Marker { username: owner.clone(), at: Utc::now() });
-        let marker = share_file::object(&marker, &EMPTY).expect("a marker fits");
+        let marker = share_file::marker(StoredRecord::Withdrawn, owner, Utc::now());
         match self.put(path, marker, PutMode::Create).await {
             Ok(()) => return false,
-            Err(
-                object_store::Error::AlreadyExists { .. }
-                | object_store::Error::Precondition { .. },
-            ) => {}
+            Err(e) if is_refusal(&e) => {}
             Err(_) => {
                 let landed_by = deadline
                     + chrono::Duration::from_std(CLOCK_ALLOWANCE + Duration::from_secs(1))
@@ -299,9 +292,7 @@ impl SessionStore {
             match self.holds(&path, &object, deadline).await {
                 Ok(false) => return,
                 Ok(true) => {
-                    let marker =
-                        StoredRecord::Withdrawn(Marker { username: owner.clone(), at: Utc::now() });
-                    let marker = share_file::object(&marker, &EMPTY).expect("a marker fits");
+                    let marker = share_file::marker(StoredRecord::Withdrawn, &owner, Utc::now());
                     if self.put_over(&path, marker, version).await.is_ok() {
                         tracing::warn!(%path, "withdrew a share whose create had been answered as failed");
                         return;

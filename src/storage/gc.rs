@@ -7,7 +7,7 @@ use object_store::ObjectMeta;
 
 use super::{
     SessionStore, StorageError, layout,
-    share_file::{self, Marker, StoredRecord},
+    share_file::{self, StoredRecord},
     store::Slot,
 };
 use crate::domain::{ShareId, Username};
@@ -129,9 +129,7 @@ impl SessionStore {
             // A create's write that landed past its deadline: never shown, and its client was
             // told it failed. Its document goes; a marker stays for the task's next share.
             (Slot::Withdrawn, StoredRecord::Share(_)) if found.last_modified < cutoff => {
-                let marker = StoredRecord::Withdrawn(Marker { username: owner.clone(), at: now });
-                let marker =
-                    share_file::object(&marker, &super::writes::EMPTY).expect("a marker fits");
+                let marker = share_file::marker(StoredRecord::Withdrawn, owner, now);
                 if self.put_over(&meta.location, marker, found.version).await.is_ok() {
                     report.late += 1;
                 }

@@ -67,7 +67,7 @@ enum Verdict {
 const VERDICT_CACHE_ENTRIES: u64 = 100_000;
 
 fn record_path(hash: &KeyHash) -> Path {
-    Path::from(format!("keys/{}.json", hash.as_str()))
+    super::layout::key(hash)
 }
 
 impl KeyStore {
@@ -205,7 +205,7 @@ impl KeyStore {
     }
 
     async fn record_paths(&self) -> Result<Vec<Path>, StorageError> {
-        let metas = super::list_under(self.store.as_ref(), "keys").await?;
+        let metas = super::list_under(self.store.as_ref(), super::layout::KEYS).await?;
         Ok(metas.into_iter().map(|m| m.location).collect())
     }
 

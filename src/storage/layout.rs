@@ -9,15 +9,18 @@
 //! | `keys/<sha256 of key>.json` | who an API key belongs to; never the key |
 //! | `config/id-key` | the secret behind task share ids (see `ShareId::for_task`) |
 //! | `_probe/<random>` | scratch of the start-up probe |
+//! | `_health/ping` | never written: `/api/health` asks for it to see that storage answers |
 
 use object_store::path::Path;
 
-use crate::domain::{ShareId, Username};
+use crate::domain::{KeyHash, ShareId, Username};
 
 pub const SESSIONS: &str = "sessions";
 pub const OWNERS: &str = "owners";
+pub const KEYS: &str = "keys";
 pub const PROBES: &str = "_probe";
 pub const ID_KEY: &str = "config/id-key";
+pub const HEALTH: &str = "_health/ping";
 const EXTENSION: &str = ".json.gz";
 
 /// A share's latest revision.
@@ -48,6 +51,16 @@ pub fn owner_entry(owner: &Username) -> Path {
 /// Where the owners of ids starting with `prefix` are listed.
 pub fn owners_of(prefix: &str) -> Path {
     Path::from(format!("{OWNERS}/{prefix}"))
+}
+
+/// Who the API key with this hash belongs to.
+pub fn key(hash: &KeyHash) -> Path {
+    Path::from(format!("{KEYS}/{}.json", hash.as_str()))
+}
+
+/// A scratch object of the start-up probe, its name drawn at random.
+pub fn probe() -> Path {
+    Path::from(format!("{PROBES}/{}", nanoid::nanoid!()))
 }
 
 /// What a key under `sessions/` is.

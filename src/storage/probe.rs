@@ -3,7 +3,7 @@ use std::sync::{
     atomic::{AtomicU8, Ordering},
 };
 
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, path::Path};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions};
 
 /// Whether the store refuses to overwrite an object written with `If-None-Match: *`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +49,7 @@ impl ConditionalWritesState {
 pub async fn probe_conditional_writes(
     store: &dyn ObjectStore,
 ) -> Result<ConditionalWrites, object_store::Error> {
-    let path = Path::from(format!("_probe/{}", nanoid::nanoid!()));
+    let path = super::layout::probe();
     let create = || PutOptions { mode: PutMode::Create, ..Default::default() };
     let first = store.put_opts(&path, "first".into(), create()).await;
     let result = match first {

@@ -5,6 +5,7 @@ use super::{
     SessionStore, StorageError, layout,
     share_file::{self, Compressed, StoredRecord},
     store::corrupt,
+    writes::is_refusal,
 };
 use crate::domain::{ShareId, Username};
 
@@ -83,10 +84,7 @@ impl SessionStore {
                 .map_err(|e| corrupt(&path, e))?;
                 hit.redacted = Some(match self.put_over(&path, object, found.version).await {
                     Ok(()) => true,
-                    Err(
-                        object_store::Error::Precondition { .. }
-                        | object_store::Error::AlreadyExists { .. },
-                    ) => false,
+                    Err(e) if is_refusal(&e) => false,
                     Err(e) => return Err(StorageError::from_store("write", &path, e)),
                 });
                 if hit.redacted == Some(true) {

@@ -7,9 +7,9 @@ use object_store::{PutPayload, UpdateVersion};
 
 use super::{
     SessionStore, StorageError, layout,
-    share_file::{self, Marker, StoredRecord},
+    share_file::{self, StoredRecord},
     store::{Slot, corrupt},
-    writes::{Created, EMPTY, MAX_ATTEMPTS, NewShare, is_refusal},
+    writes::{Created, MAX_ATTEMPTS, NewShare, is_refusal},
 };
 use crate::domain::{ShareId, Username};
 
@@ -177,10 +177,7 @@ impl SessionStore {
                         updated: true,
                     })));
                 }
-                Err(
-                    object_store::Error::Precondition { .. }
-                    | object_store::Error::AlreadyExists { .. },
-                ) => {
+                Err(e) if is_refusal(&e) => {
                     if matches!(how, Revise::Put { if_match: Some(_) }) {
                         return Err(StorageError::ChangedMeanwhile { path: path.to_string() });
                     }
@@ -201,14 +198,10 @@ impl SessionStore {
         version: UpdateVersion,
     ) -> Result<(), StorageError> {
         let path = layout::share(owner, id);
-        let marker = StoredRecord::Deleted(Marker { username: owner.clone(), at: Utc::now() });
-        let marker = share_file::object(&marker, &EMPTY).expect("a marker fits");
+        let marker = share_file::marker(StoredRecord::Deleted, owner, Utc::now());
         match self.put_over_confirmed(&path, marker, version).await {
             Ok(()) => {}
-            Err(
-                object_store::Error::Precondition { .. }
-                | object_store::Error::AlreadyExists { .. },
-            ) => {
+            Err(e) if is_refusal(&e) => {
                 return Err(StorageError::ChangedMeanwhile { path: path.to_string() });
             }
             Err(e) => return Err(StorageError::from_store("write", &path, e)),

@@ -25,6 +25,17 @@ pub enum StoredRecord {
     Withdrawn(Marker),
 }
 
+/// A marker's object: a header whose record says `Deleted` or `Withdrawn`, and `{}`.
+pub fn marker(
+    kind: fn(Marker) -> StoredRecord,
+    owner: &Username,
+    at: chrono::DateTime<chrono::Utc>,
+) -> PutPayload {
+    static EMPTY: std::sync::LazyLock<Compressed> =
+        std::sync::LazyLock::new(|| Compressed::of(b"{}"));
+    object(&kind(Marker { username: owner.clone(), at }), &EMPTY).expect("a marker fits")
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Marker {
     pub username: Username,

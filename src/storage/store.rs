@@ -147,7 +147,7 @@ impl SessionStore {
 
     /// Storage answers (a missing object is an answer).
     pub async fn ping(&self) -> Result<(), StorageError> {
-        let path = Path::from("_health/ping");
+        let path = Path::from(super::layout::HEALTH);
         match self.store.head(&path).await {
             Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(StorageError::from_store("check", &path, e)),

@@ -7,6 +7,7 @@ use super::{
     SessionStore, StorageError, layout,
     share_file::{self, StoredRecord},
     store::{Found, Slot, corrupt},
+    writes::{MAX_ATTEMPTS, is_refusal},
 };
 use crate::domain::{ShareId, ShareRecord, Username};
 
@@ -23,9 +24,6 @@ impl<E> From<StorageError> for UpdateError<E> {
         Self::Storage(e)
     }
 }
-
-/// Rounds of read-and-write against concurrent writers before giving up with a conflict.
-const MAX_ATTEMPTS: usize = 10;
 
 impl SessionStore {
     /// Whose live share `id` is, if anyone's.
@@ -76,10 +74,7 @@ impl SessionStore {
                     self.caches.wrote(id, &record).await;
                     return Ok(record);
                 }
-                Err(
-                    object_store::Error::Precondition { .. }
-                    | object_store::Error::AlreadyExists { .. },
-                ) => {
+                Err(e) if is_refusal(&e) => {
                     tracing::debug!(share_id = %id, "share changed under us; re-reading");
                 }
                 Err(e) => return Err(StorageError::from_store("write", &path, e).into()),

@@ -2,8 +2,6 @@
 //! Each writes where nothing is, or over the version read, so that of two writers one wins;
 //! a write whose answer was lost is read back rather than guessed.
 
-use std::sync::LazyLock;
-
 use chrono::{DateTime, Utc};
 use object_store::{ObjectStoreExt, PutMode, PutPayload, UpdateVersion, path::Path};
 
@@ -36,8 +34,6 @@ pub(super) const MAX_ATTEMPTS: usize = 10;
 /// Reads of what a failed create's write left before its answer stays open (each within the
 /// storage bound).
 pub(super) const READ_BACK_ATTEMPTS: usize = 5;
-/// The body of a marker.
-pub(super) static EMPTY: LazyLock<Compressed> = LazyLock::new(|| Compressed::of(b"{}"));
 
 /// Whether storage refused a conditional write (something else is there, or another version).
 pub(super) fn is_refusal(error: &object_store::Error) -> bool {

@@ -9,6 +9,7 @@ mod connections;
 mod create;
 #[path = "../support/credentials.rs"]
 mod credentials;
+mod docs;
 mod errors;
 mod faults;
 mod fixtures;
