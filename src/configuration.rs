@@ -38,6 +38,12 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Put users in teams: a team share is read by anyone in its owner's team (works while
+    /// the service runs; replicas see a change within --metadata-cache-ttl).
+    Teams {
+        #[command(subcommand)]
+        command: TeamsCommand,
+    },
     /// Print the OpenAPI document the service serves at /api/openapi.json.
     Openapi,
     /// Delete expired shares, what failed creates left behind, and revisions nothing keeps.
@@ -257,6 +263,9 @@ pub enum KeysCommand {
         /// A note to recognise the key by in `keys list` (e.g. laptop).
         #[arg(long)]
         label: Option<String>,
+        /// Put the user in this team too (out of any other).
+        #[arg(long)]
+        team: Option<String>,
         #[command(flatten)]
         storage: StorageArgs,
     },
@@ -271,6 +280,28 @@ pub enum KeysCommand {
     /// Revoke a key by the id `keys list` shows; requests with it then answer 401.
     Revoke {
         key_id: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TeamsCommand {
+    /// Put a user in a team (out of the one they were in).
+    Set {
+        username: String,
+        team: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Take a user out of their team.
+    Remove {
+        username: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Every user in a team, and the team.
+    List {
         #[command(flatten)]
         storage: StorageArgs,
     },

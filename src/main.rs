@@ -1,11 +1,11 @@
 use clap::Parser;
 use session_share::{
-    configuration::{Cli, Command, KeysCommand, LogFormat, Settings, StorageArgs},
-    domain::Username,
+    configuration::{Cli, Command, KeysCommand, LogFormat, Settings, StorageArgs, TeamsCommand},
+    domain::{Team, Username},
     routes::openapi_json,
     secrets::{self, SecretScanner},
     startup::Application,
-    storage::{Cleaned, ConditionalWritesState, KeyStore, SessionStore},
+    storage::{Cleaned, ConditionalWritesState, KeyStore, SessionStore, TeamStore},
     telemetry,
 };
 
@@ -21,6 +21,10 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Keys { command }) => {
             telemetry::init(LogFormat::Pretty);
             keys(command).await
+        }
+        Some(Command::Teams { command }) => {
+            telemetry::init(LogFormat::Pretty);
+            teams(command).await
         }
         Some(Command::Gc { grace, storage }) => {
             telemetry::init(LogFormat::Pretty);
@@ -93,9 +97,14 @@ async fn keys(command: KeysCommand) -> anyhow::Result<()> {
         Ok(KeyStore::new(storage.open()?.store))
     };
     match command {
-        KeysCommand::Create { username, label, storage } => {
+        KeysCommand::Create { username, label, team, storage } => {
             let owner = Username::parse(&username)?;
+            let team = team.as_deref().map(Team::parse).transpose()?;
             let (key, record) = open(&storage)?.create(&owner, label).await?;
+            if let Some(team) = &team {
+                TeamStore::new(storage.open()?.store).set(&owner, Some(team)).await?;
+                eprintln!("{owner} is in team {team}");
+            }
             eprintln!("key {} for {} made; it is shown only once:", record.key_id, record.username);
             println!("{}", key.expose_secret());
         }
@@ -121,6 +130,31 @@ async fn keys(command: KeysCommand) -> anyhow::Result<()> {
         KeysCommand::Revoke { key_id, storage } => {
             let record = open(&storage)?.revoke(&key_id).await?;
             println!("revoked {} ({})", record.key_id, record.username);
+        }
+    }
+    Ok(())
+}
+
+async fn teams(command: TeamsCommand) -> anyhow::Result<()> {
+    let open = |storage: &StorageArgs| -> anyhow::Result<TeamStore> {
+        Ok(TeamStore::new(storage.open()?.store))
+    };
+    match command {
+        TeamsCommand::Set { username, team, storage } => {
+            let (user, team) = (Username::parse(&username)?, Team::parse(&team)?);
+            open(&storage)?.set(&user, Some(&team)).await?;
+            println!("{user} is in team {team}");
+        }
+        TeamsCommand::Remove { username, storage } => {
+            let user = Username::parse(&username)?;
+            open(&storage)?.set(&user, None).await?;
+            println!("{user} is in no team");
+        }
+        TeamsCommand::List { storage } => {
+            println!("{:<24}TEAM", "USERNAME");
+            for (user, team) in open(&storage)?.all().await? {
+                println!("{:<24}{team}", user.as_str());
+            }
         }
     }
     Ok(())

@@ -16,7 +16,7 @@ use crate::{
     state::{AppState, Uploads},
     storage::{
         ConditionalWrites, ConditionalWritesState, KeyStore, OpenedStore, SessionStore,
-        StorageError, open_store_bounded, probe_conditional_writes,
+        StorageError, TeamStore, open_store_bounded, probe_conditional_writes,
     },
     validation::SessionValidator,
 };
@@ -150,7 +150,12 @@ fn shared_state(
         .with_cache(settings.metadata_cache_ttl, metrics.clone());
     Ok(AppState {
         sessions,
-        access: Access { keys, remote, limits },
+        access: Access {
+            keys,
+            teams: TeamStore::new(opened.store.clone()).with_cache(settings.metadata_cache_ttl),
+            remote,
+            limits,
+        },
         metrics,
         validator: Arc::new(SessionValidator::new()?),
         conditional_writes,

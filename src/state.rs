@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use crate::{
-    access::Access,
-    domain::ShareId,
+    access::{Access, Granted, Reader, may_read},
+    domain::{ShareId, ShareRecord},
+    error::ApiError,
     metrics::Metrics,
     secrets::SecretPolicy,
     storage::{ConditionalWritesState, SessionStore},
@@ -60,6 +61,17 @@ pub enum Reshare {
 }
 
 impl AppState {
+    /// Whether `reader` may read share `id` whose record is `record`, and why (see
+    /// [`crate::access::may_read`]).
+    pub async fn may_read(
+        &self,
+        id: &ShareId,
+        record: &ShareRecord,
+        reader: &Reader,
+    ) -> Result<Granted, ApiError> {
+        may_read(record, id, reader, &self.access.teams, self.sessions.link_key()).await
+    }
+
     pub fn share_url(&self, id: &ShareId) -> String {
         format!("{}/session/{id}", self.public_url)
     }

@@ -10,10 +10,10 @@ mod limits;
 pub use limits::{Rate, RateLimits, RateSetting};
 
 use crate::{
-    domain::{ApiKey, ShareRecord, Username},
+    domain::{ApiKey, Link, LinkKey, ShareRecord, Username, Visibility},
     error::ApiError,
     remote_keys::{RemoteKeys, RemoteVerdict},
-    storage::{KeyStore, KeyStoreError},
+    storage::{KeyStore, KeyStoreError, StorageError, TeamStore},
 };
 
 /// The header a trusted proxy sets to the client's address (`--client-ip-header`), if any.
@@ -102,6 +102,8 @@ impl Drop for Leave {
 #[derive(Clone)]
 pub struct Access {
     pub keys: KeyStore,
+    /// Who is in which team (team shares).
+    pub teams: TeamStore,
     /// `--auth-url`: where keys this service did not issue are checked.
     pub remote: Option<RemoteKeys>,
     pub limits: RateLimits,
@@ -179,7 +181,7 @@ impl Access {
         &self,
         key: Option<ApiKey>,
         client: &ClientAddr,
-    ) -> Result<Option<Username>, ApiError> {
+    ) -> Result<Reader, ApiError> {
         // On reads an unknown key is normal (the extension sends the website's key), so it
         // does not count as a failure; an address blocked for failing writes reads as
         // anonymous without its key being looked up.
@@ -189,7 +191,7 @@ impl Access {
             None => None,
         };
         self.charge_read(key.as_ref().filter(|_| caller.is_some()), client)?;
-        Ok(caller)
+        Ok(Reader { caller, link: None })
     }
 }
 
@@ -206,14 +208,86 @@ pub fn identify(checked: Result<Username, ApiError>) -> Result<Option<Username>,
     }
 }
 
-/// A private share is only the owner's to read (everyone else: 404, as if it did not exist);
-/// an expired one answers 410 to whoever may see it.
-pub fn check_readable(record: &ShareRecord, caller: Option<&Username>) -> Result<(), ApiError> {
-    if !record.is_public && !record.is_owned_by(caller) {
-        return Err(ApiError::session_not_found());
+/// Who is reading: whose valid key came with the request, and the signed link's token if the
+/// request carries one (`?link=`).
+#[derive(Debug, Default, Clone)]
+pub struct Reader {
+    pub caller: Option<Username>,
+    pub link: Option<String>,
+}
+
+impl Reader {
+    pub fn anonymous() -> Self {
+        Self::default()
     }
+
+    pub fn with_link(mut self, link: Option<&str>) -> Self {
+        self.link = link.map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned);
+        self
+    }
+}
+
+/// What let a reader see a share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Granted {
+    Public,
+    Owner,
+    Team,
+    /// A signed link: the answer is for its holder, never for a shared cache.
+    Link,
+}
+
+impl Granted {
+    /// Whether the answer depended on who asked (a key or a link): caches must not share it.
+    pub fn is_personal(self) -> bool {
+        self != Self::Public
+    }
+}
+
+/// Who may read a share: anyone if it is public, its owner, anyone in its owner's team if it
+/// is a team share, anyone holding a signed link to it that holds now; everyone else gets
+/// 404, as if it did not exist. An expired share answers 410 to whoever may see it, and is
+/// never readable through a link.
+pub async fn may_read(
+    record: &ShareRecord,
+    id: &crate::domain::ShareId,
+    reader: &Reader,
+    teams: &TeamStore,
+    link_key: impl std::future::Future<Output = Result<LinkKey, StorageError>>,
+) -> Result<Granted, ApiError> {
+    let granted = if record.is_public() {
+        Some(Granted::Public)
+    } else if record.is_owned_by(reader.caller.as_ref()) {
+        Some(Granted::Owner)
+    } else if record.visibility == Visibility::Team
+        && in_owners_team(record, reader.caller.as_ref(), teams).await?
+    {
+        Some(Granted::Team)
+    } else {
+        match &reader.link {
+            Some(token) => {
+                let key = link_key.await?;
+                Link::verify(token, id, &key)
+                    .filter(|link| link.holds(Utc::now(), record.link_generation))
+                    .map(|_| Granted::Link)
+            }
+            None => None,
+        }
+    };
+    let Some(granted) = granted else { return Err(ApiError::session_not_found()) };
     if record.is_expired(Utc::now()) {
         return Err(ApiError::session_expired());
     }
-    Ok(())
+    Ok(granted)
+}
+
+/// Whether `caller` is in the team of the share's owner.
+async fn in_owners_team(
+    record: &ShareRecord,
+    caller: Option<&Username>,
+    teams: &TeamStore,
+) -> Result<bool, ApiError> {
+    let Some(caller) = caller else { return Ok(false) };
+    let Some(theirs) = teams.team_of(caller).await? else { return Ok(false) };
+    Ok(teams.team_of(&record.username).await?.as_ref() == Some(&theirs))
 }

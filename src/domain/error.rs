@@ -2,6 +2,7 @@
 
 const USERNAME: &str = "invalid username";
 const SHARE_ID: &str = "invalid session id";
+const TEAM: &str = "invalid team";
 
 /// A username or id that cannot be one, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -10,6 +11,8 @@ pub enum DomainError {
     Username(String),
     #[error("{SHARE_ID}: {0}")]
     ShareId(String),
+    #[error("{TEAM}: {0}")]
+    Team(String),
 }
 
 impl DomainError {
@@ -18,7 +21,10 @@ impl DomainError {
     pub fn from_words(words: &str) -> Option<Self> {
         let after =
             |prefix: &str| words.strip_prefix(prefix)?.strip_prefix(": ").map(str::to_owned);
-        after(USERNAME).map(Self::Username).or_else(|| after(SHARE_ID).map(Self::ShareId))
+        after(USERNAME)
+            .map(Self::Username)
+            .or_else(|| after(SHARE_ID).map(Self::ShareId))
+            .or_else(|| after(TEAM).map(Self::Team))
     }
 }
 

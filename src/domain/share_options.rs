@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
-use super::ShareRecord;
+use super::{ShareRecord, Visibility};
 
 pub const MAX_TITLE_CHARS: usize = 200;
 pub const MAX_DESCRIPTION_CHARS: usize = 2000;
@@ -33,7 +33,8 @@ pub struct ShareOptions {
     pub title: Option<Option<String>>,
     pub description: Option<Option<String>>,
     pub tags: Option<Vec<String>>,
-    pub is_public: Option<bool>,
+    /// `visibility`, or `isPublic` (`true` public, `false` private).
+    pub visibility: Option<Visibility>,
     pub expires_at: Option<Option<DateTime<Utc>>>,
 }
 
@@ -56,7 +57,10 @@ impl ShareOptions {
             title: text("title").map(parse_title).transpose()?,
             description: text("description").map(parse_description).transpose()?,
             tags,
-            is_public: document.get("isPublic").and_then(Value::as_bool),
+            visibility: visibility(
+                document.get("visibility").and_then(Value::as_str),
+                document.get("isPublic").and_then(Value::as_bool),
+            )?,
             expires_at: text("expiresAt")
                 .map(|raw| parse_expiry(raw, now, max_ttl).map(Some))
                 .transpose()?,
@@ -74,8 +78,8 @@ impl ShareOptions {
         if let Some(tags) = &self.tags {
             record.tags = tags.clone();
         }
-        if let Some(is_public) = self.is_public {
-            record.is_public = is_public;
+        if let Some(visibility) = self.visibility {
+            record.visibility = visibility;
         }
         if let Some(expires_at) = self.expires_at {
             record.expires_at = expires_at;
@@ -87,6 +91,26 @@ impl ShareOptions {
         let mut changed = record.clone();
         self.apply(&mut changed);
         changed != *record
+    }
+}
+
+/// Who may read a share, from `visibility` (`public`, `team`, `private`) or the older
+/// `isPublic`; both may be sent if they agree.
+pub fn visibility(
+    visibility: Option<&str>,
+    is_public: Option<bool>,
+) -> Result<Option<Visibility>, FieldError> {
+    let named = visibility
+        .map(|raw| {
+            Visibility::parse(raw.trim())
+                .ok_or_else(|| field_error("/visibility", "one of public, team or private"))
+        })
+        .transpose()?;
+    match (named, is_public.map(Visibility::from_is_public)) {
+        (Some(v), Some(p)) if v != p => {
+            Err(field_error("/isPublic", "disagrees with visibility: send one of them"))
+        }
+        (named, from_bool) => Ok(named.or(from_bool)),
     }
 }
 
@@ -205,7 +229,7 @@ mod tests {
             title: "old".into(),
             description: Some("d".into()),
             tags: vec!["t".into()],
-            is_public: true,
+            visibility: Visibility::Public,
             expires_at: None,
             task_excerpt: "\n  Fix the flaky upload test  \nwith details".into(),
             revision: 1,
@@ -214,6 +238,7 @@ mod tests {
             message_count: 1,
             redactions: 0,
             earlier: vec![],
+            link_generation: 0,
             pending_until: None,
         }
     }
@@ -255,7 +280,7 @@ mod tests {
         options.apply(&mut shared);
         assert_eq!(shared.title, "Mine");
         assert_eq!(shared.tags, ["rust", "cli"]);
-        assert!(!shared.is_public);
+        assert_eq!(shared.visibility, Visibility::Private);
         assert_eq!(shared.expires_at.unwrap().to_rfc3339(), "2026-11-22T10:00:00+00:00");
     }
 

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::Username;
+use super::{Username, Visibility};
 
 /// A share's record: who owns it, the owner's options (which apply to every revision), and
 /// the revision stored with it. It is read before any of the document is served, since it says
@@ -19,7 +19,8 @@ pub struct ShareRecord {
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
-    pub is_public: bool,
+    /// Who may read it: anyone, the owner's team, the owner.
+    pub visibility: Visibility,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
     /// The start of the task prompt: what `q` searches besides title and description, and
@@ -39,6 +40,10 @@ pub struct ShareRecord {
     /// Earlier revisions still kept, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub earlier: Vec<RevisionInfo>,
+    /// The generation of its signed links: revoking them moves it on, and a link signed for
+    /// another generation no longer opens the share.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub link_generation: u32,
     /// Written by a create: the write counts only if storage stamped it by then. A write that
     /// lands later (its client long told it failed) is never shown; see `storage::create`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,6 +87,10 @@ impl ShareRecord {
         let mut all = self.earlier.clone();
         all.push(self.this_revision());
         all
+    }
+
+    pub fn is_public(&self) -> bool {
+        self.visibility == Visibility::Public
     }
 
     /// Whether `caller` owns the share.

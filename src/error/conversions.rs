@@ -107,6 +107,7 @@ impl From<DomainError> for ApiError {
         let code = match e {
             DomainError::Username(_) => ErrorCode::InvalidUsername,
             DomainError::ShareId(_) => ErrorCode::InvalidId,
+            DomainError::Team(_) => ErrorCode::InvalidRequest,
         };
         Self::new(code, e.to_string())
     }

@@ -8,7 +8,7 @@ use futures::TryStreamExt;
 
 use super::{document::PageDocument, settings::PageSettings};
 use crate::{
-    access::check_readable,
+    access::{Granted, Reader},
     domain::{RevisionInfo, ShareId, ShareRecord},
     error::ApiError,
     state::AppState,
@@ -24,6 +24,8 @@ pub struct Loaded {
     pub doc: Arc<PageDocument>,
     /// What the parsed document is kept under: it names the revision's bytes.
     pub key: String,
+    /// What let the reader see it.
+    pub granted: Granted,
 }
 
 /// The record decides access on every request (a share may have been deleted, made private
@@ -33,17 +35,17 @@ pub async fn load(
     settings: &PageSettings,
     id: &ShareId,
     revision: Option<u32>,
+    reader: &Reader,
 ) -> Result<Loaded, ApiError> {
-    // A browser sends no key: private shares are not shown here.
     let latest = state.sessions.current_record(id, None).await?;
-    check_readable(&latest, None)?;
+    let granted = state.may_read(id, &latest, reader).await?;
     let revision = revision.unwrap_or(latest.revision);
     let shown = shown_revision(&latest, revision).ok_or_else(ApiError::revision_not_found)?;
     let revisions = latest.revisions();
     // The size and redactions change if `scan --redact` rewrites the revision.
     let key = format!("{id}@{revision}:{}:{}", shown.size, shown.redactions);
     if let Some(doc) = settings.cache.get(&key).await {
-        return Ok(Loaded { record: shown, revisions, doc, key });
+        return Ok(Loaded { record: shown, revisions, doc, key, granted });
     }
     // Not parsed yet: one storage read gives the document.
     let opened = if revision == latest.revision {
@@ -54,7 +56,7 @@ pub async fn load(
     let (record, Opened::Found { rest, .. }) = opened? else {
         return Err(ApiError::internal("not-modified answer to an unconditional read"));
     };
-    check_readable(&record, None)?;
+    state.may_read(id, &record, reader).await?;
     let chunks: Vec<Bytes> = share_file::as_gzip(rest).try_collect().await.map_err(|e| {
         tracing::warn!(error = %e, share_id = %id, "reading a session for its page failed");
         ApiError::storage_unavailable()
@@ -71,7 +73,7 @@ pub async fn load(
             })
         })?;
     let doc = settings.cache.insert(&key, document).await.map_err(ApiError::internal)?;
-    Ok(Loaded { record, revisions, doc, key })
+    Ok(Loaded { record, revisions, doc, key, granted })
 }
 
 /// Revision `revision` of the share whose latest record is `latest`, as a page shows it.

@@ -40,7 +40,7 @@ use render::{MESSAGES_PER_PAGE, PageContext};
 pub use settings::PageSettings;
 
 use crate::{
-    access::ClientAddr,
+    access::{ClientAddr, Granted, Reader},
     domain::{ShareId, Username},
     error::ApiError,
     router::Router,
@@ -72,6 +72,8 @@ pub fn routes(router: Router) -> Router {
 struct PageQuery {
     page: Option<String>,
     revision: Option<String>,
+    /// A signed link's token: the page (and what it links) opens while the link holds.
+    link: Option<String>,
 }
 
 impl PageQuery {
@@ -95,7 +97,28 @@ impl PageQuery {
         if let Some(page) = page {
             parts.push(format!("page={page}"));
         }
+        if let Some(link) = self.link() {
+            parts.push(format!("link={link}"));
+        }
         if parts.is_empty() { String::new() } else { format!("?{}", parts.join("&")) }
+    }
+
+    /// `?link=`, if it is one a link could be (its characters are URL-safe; anything else
+    /// is no link, and no link opens it).
+    fn link(&self) -> Option<&str> {
+        self.link.as_deref().map(str::trim).filter(|l| {
+            !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        })
+    }
+
+    /// Who is reading: the key a client sent (as the API reads it), and the link.
+    async fn reader(
+        &self,
+        req: &Request,
+        state: &AppState,
+        client: &ClientAddr,
+    ) -> Result<Reader, ApiError> {
+        Ok(state.access.reader(key_in(req), client).await?.with_link(self.link()))
     }
 }
 
@@ -155,7 +178,7 @@ async fn page_by_id(
     let answer = match form {
         Form::Json => return stored_json(req, &state, &client, &id, &query).await,
         Form::Html => page(req, &state, &settings, &client, &id, &query).await,
-        Form::Markdown => markdown_transcript(&state, &settings, &client, &id, &query).await,
+        Form::Markdown => markdown_transcript(req, &state, &settings, &client, &id, &query).await,
     };
     let mut response = answer.unwrap_or_else(html_error);
     response
@@ -166,16 +189,18 @@ async fn page_by_id(
 
 /// The page's context for the revision and page asked for, and the parsed session.
 async fn context(
+    req: &Request,
     state: &AppState,
     settings: &PageSettings,
     client: &ClientAddr,
     id: &str,
     query: &PageQuery,
 ) -> Result<(PageContext, Arc<document::PageDocument>), ApiError> {
-    state.access.charge_read(None, client)?;
+    let reader = query.reader(req, state, client).await?;
     let id = ShareId::parse(id.trim())?;
     let (page, revision) = (query.page()?, query.revision()?);
-    let Loaded { record, revisions, doc, .. } = load(state, settings, &id, revision).await?;
+    let Loaded { record, revisions, doc, granted, .. } =
+        load(state, settings, &id, revision, &reader).await?;
     let latest = revisions.last().map_or(record.revision, |r| r.revision);
     // Links within an earlier revision stay in it; the latest needs no query.
     let revision_query = if record.revision == latest {
@@ -188,7 +213,8 @@ async fn context(
         share_url: state.share_url(&id),
         public_url: state.public_url.clone(),
         import_url: format!("vscode://{}/import-session?id={id}", settings.vscode_extension_id),
-        indexable: state.allow_indexing && record.is_public,
+        indexable: state.allow_indexing && granted == Granted::Public,
+        link: query.link().map(str::to_owned),
         revision_query,
         revisions,
         record,
@@ -206,20 +232,21 @@ async fn page(
     id: &str,
     query: &PageQuery,
 ) -> Result<Response, ApiError> {
-    let (ctx, doc) = context(state, settings, client, id, query).await?;
+    let (ctx, doc) = context(req, state, settings, client, id, query).await?;
     let gzip = accepts_gzip(req);
     html::page(ctx, doc, gzip)
 }
 
 /// The whole session as Markdown, every message (no pages).
 async fn markdown_transcript(
+    req: &Request,
     state: &AppState,
     settings: &PageSettings,
     client: &ClientAddr,
     id: &str,
     query: &PageQuery,
 ) -> Result<Response, ApiError> {
-    let (ctx, doc) = context(state, settings, client, id, query).await?;
+    let (ctx, doc) = context(req, state, settings, client, id, query).await?;
     let indexable = ctx.indexable;
     let text = tokio::task::spawn_blocking(move || transcript::transcript(&ctx, &doc))
         .await
@@ -241,7 +268,7 @@ async fn stored_json(
     query: &PageQuery,
 ) -> Response {
     let answer = async {
-        let caller = state.access.reader(key_in(req), client).await?;
+        let reader = query.reader(req, state, client).await?;
         let id = ShareId::parse(id.trim())?;
         let ask = ReadRequest {
             id: &id,
@@ -250,7 +277,7 @@ async fn stored_json(
             if_none_match: req.header(header::IF_NONE_MATCH),
             accepts_gzip: accepts_gzip(req),
         };
-        read(state, caller.as_ref(), ask).await
+        read(state, &reader, ask).await
     };
     let mut response = match answer.await {
         Ok(read) => read.into_response(),
@@ -304,9 +331,10 @@ async fn image(
 ) -> Response {
     let found = async {
         // Each image is a read: a page with many cannot be fetched without limit.
-        state.access.charge_read(None, &client)?;
+        let reader = query.reader(req, &state, &client).await?;
         let id = ShareId::parse(id.trim())?;
-        let Loaded { doc, key, .. } = load(&state, &settings, &id, query.revision()?).await?;
+        let Loaded { doc, key, .. } =
+            load(&state, &settings, &id, query.revision()?, &reader).await?;
         let url = doc
             .messages
             .get(message_index)

@@ -65,6 +65,11 @@ static SHELL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
                 }
                 "\n"
             }
+            "\n"
+            section id="team-panel" hidden {
+                "\n" h2 { "Your team's shares" } "\n"
+                ul id="team-shares" class="shares" aria-label="Your team's shares" {} "\n"
+            }
             "\n" p id="status" class="status" role="status" aria-live="polite" {} "\n"
         }
         "\n" footer class="foot" { a href="/docs" { "API" } } "\n"

@@ -32,6 +32,8 @@ pub struct PageContext {
     pub pages: usize,
     /// Whether search engines may index it (`--allow-indexing`).
     pub indexable: bool,
+    /// The signed link the page was opened with: what it links carries it too.
+    pub link: Option<String>,
 }
 
 impl PageContext {
@@ -51,6 +53,7 @@ impl PageContext {
         let parts: Vec<String> = [
             (!self.revision_query.is_empty()).then(|| self.revision_query.clone()),
             page.map(|p| format!("page={p}")),
+            self.link.as_ref().map(|l| format!("link={l}")),
         ]
         .into_iter()
         .flatten()
@@ -68,10 +71,14 @@ impl PageContext {
             self.revisions.iter().position(|r| r.revision == self.record.revision).unwrap_or(0);
         let link = |r: &RevisionInfo, id: &str, text: &str| {
             let latest = self.revisions.last().is_some_and(|l| l.revision == r.revision);
-            let href = if latest {
-                format!("/session/{}", self.id)
-            } else {
-                format!("/session/{}?revision={}", self.id, r.revision)
+            let link = self.link.as_ref().map(|l| format!("link={l}"));
+            let query: Vec<String> = [(!latest).then(|| format!("revision={}", r.revision)), link]
+                .into_iter()
+                .flatten()
+                .collect();
+            let href = match query.as_slice() {
+                [] => format!("/session/{}", self.id),
+                parts => format!("/session/{}?{}", self.id, parts.join("&")),
             };
             html! { a id=(id) href=(href) { (text) } }
         };
@@ -142,7 +149,7 @@ pub fn top(ctx: &PageContext, doc: &PageDocument) -> String {
                 "\n"
                 a class="button primary" id="import" href=(ctx.import_url) { "Import to VS Code" } "\n"
                 button type="button" class="button" id="copy-code" data-code=(code) { "Copy share code" } "\n"
-                a class="button" id="download" href={ "/api/public/sessions/" (ctx.id) (ctx.query(None)) }
+                a class="button" id="download" href={ "/api/sessions/" (ctx.id) (ctx.query(None)) }
                     download={ (ctx.id) ".json" } { "Download JSON" } "\n"
                 input id="share-code" class="share-code" value=(code) readonly hidden; "\n"
             }

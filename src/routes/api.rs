@@ -2,17 +2,37 @@
 //! made from it.
 
 use super::{
-    create::CreateApi, health::HealthApi, openapi_doc, public::PublicApi, revisions::RevisionsApi,
-    session::SessionApi, sessions::SessionsApi, share_code::ShareCodeApi,
+    create::CreateApi, health::HealthApi, links::LinksApi, openapi_doc, public::PublicApi,
+    revisions::RevisionsApi, session::SessionApi, sessions::SessionsApi, share_code::ShareCodeApi,
+    team::TeamApi,
 };
 
 /// Every path's API, for routing and for the document.
-pub type Api =
-    (SessionsApi, CreateApi, SessionApi, RevisionsApi, ShareCodeApi, PublicApi, HealthApi);
+pub type Api = (
+    SessionsApi,
+    CreateApi,
+    SessionApi,
+    RevisionsApi,
+    LinksApi,
+    TeamApi,
+    ShareCodeApi,
+    PublicApi,
+    HealthApi,
+);
 
 /// Every path's API.
 pub fn api() -> Api {
-    (SessionsApi, CreateApi, SessionApi, RevisionsApi, ShareCodeApi, PublicApi, HealthApi)
+    (
+        SessionsApi,
+        CreateApi,
+        SessionApi,
+        RevisionsApi,
+        LinksApi,
+        TeamApi,
+        ShareCodeApi,
+        PublicApi,
+        HealthApi,
+    )
 }
 
 pub fn api_service() -> poem_openapi::OpenApiService<Api, ()> {

@@ -19,8 +19,9 @@
 //! - Every answer says `X-Content-Type-Options: nosniff`, and `X-Robots-Tag: noindex` unless
 //!   the route said otherwise (a public share's page under `--allow-indexing`): what users
 //!   share is not for search engines unless the operator decides it is.
-//! - Caches are told what is private: an answer to a request that carried a key (which may
-//!   have decided it) says `Cache-Control: private, no-store`; every answer varies on the key
+//! - Caches are told what is private: an answer to a request that carried a key or a signed
+//!   link (either may have decided it) says `Cache-Control: private, no-store`, and one to a
+//!   link `X-Robots-Tag: noindex` whatever the share; every answer varies on the key
 //!   headers; a read that says nothing of caching is `no-cache` (a cache keeps it but asks
 //!   again, with its `ETag`, so a share made private stops at once), and an error `no-store`.
 
@@ -60,7 +61,9 @@ pub async fn envelope<E: Endpoint>(
 ) -> poem::Result<Response> {
     let declared =
         req.header(poem::http::header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
-    let keyed = KEY_HEADERS.iter().any(|h| req.headers().contains_key(*h));
+    // An answer to a key or a signed link is for its holder alone.
+    let linked = req.uri().query().is_some_and(|q| q.split('&').any(|p| p.starts_with("link=")));
+    let keyed = linked || KEY_HEADERS.iter().any(|h| req.headers().contains_key(*h));
     let read = matches!(*req.method(), poem::http::Method::GET | poem::http::Method::HEAD);
     let body = has_body(&req, declared).then(|| Leftover::share(&mut req));
     let mut resp = crate::deadline::scope(request_timeout, answer(next, req, &routes)).await;
@@ -75,7 +78,7 @@ pub async fn envelope<E: Endpoint>(
     caching(&mut resp, keyed, read);
     let headers = resp.headers_mut();
     headers.insert("x-content-type-options", poem::http::HeaderValue::from_static("nosniff"));
-    if !headers.contains_key("x-robots-tag") {
+    if linked || !headers.contains_key("x-robots-tag") {
         headers.insert("x-robots-tag", poem::http::HeaderValue::from_static("noindex"));
     }
     Ok(resp)

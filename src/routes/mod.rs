@@ -8,6 +8,7 @@ mod envelope;
 mod errors;
 mod etag;
 mod health;
+mod links;
 mod models;
 mod openapi_doc;
 mod params;
@@ -20,6 +21,7 @@ mod share_code;
 mod sharing;
 mod stored;
 mod tags;
+mod team;
 mod upload;
 
 pub use api::{Api, api, api_service, openapi_json, swagger_ui_csp, swagger_ui_html};

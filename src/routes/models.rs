@@ -32,6 +32,9 @@ pub struct SerializedSession {
     /// `false`: only the owner's key can read the share. Default `true`.
     #[oai(rename = "isPublic")]
     pub is_public: Option<bool>,
+    /// Who may read the share: `public` (default), `team` (anyone in the owner's team, with
+    /// their key) or `private` (the owner). Says more than `isPublic`; send one of them.
+    pub visibility: Option<ShareVisibility>,
     /// When the share expires (RFC 3339, in the future, at most `--max-ttl` away); it then
     /// answers 410 `SESSION_EXPIRED` and `session-share gc` deletes it.
     #[oai(rename = "expiresAt")]
@@ -155,7 +158,69 @@ impl Example for SerializedSession {
             description: None,
             tags: Some(vec!["rust".into(), "networking".into()]),
             is_public: None,
+            visibility: None,
             expires_at: None,
+        }
+    }
+}
+
+/// A signed link to make.
+#[derive(Object, serde::Deserialize, Debug, Clone)]
+#[oai(rename_all = "camelCase", example)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LinkRequest {
+    /// When the link stops opening the share (RFC 3339, in the future, at most `--max-ttl`
+    /// away); default 7 days from now.
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl Example for LinkRequest {
+    fn example() -> Self {
+        let at = DateTime::parse_from_rfc3339("2026-12-24T18:00:00Z").expect("a valid date");
+        Self { expires_at: Some(at.with_timezone(&Utc)) }
+    }
+}
+
+/// A signed link made.
+#[derive(Object, Debug, Clone)]
+#[oai(rename_all = "camelCase")]
+pub struct LinkCreated {
+    /// `<public URL>/session/<id>?link=<token>`: opens the share, with no key, until it expires.
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Who may read a share.
+#[derive(Enum, serde::Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum ShareVisibility {
+    /// Anyone with the link or id.
+    Public,
+    /// Anyone in the owner's team, with their key.
+    Team,
+    /// The owner (and whoever holds a signed link).
+    Private,
+}
+
+impl From<crate::domain::Visibility> for ShareVisibility {
+    fn from(v: crate::domain::Visibility) -> Self {
+        use crate::domain::Visibility;
+        match v {
+            Visibility::Public => Self::Public,
+            Visibility::Team => Self::Team,
+            Visibility::Private => Self::Private,
+        }
+    }
+}
+
+impl ShareVisibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Team => "team",
+            Self::Private => "private",
         }
     }
 }
@@ -202,7 +267,9 @@ pub struct ShareCreated {
     pub created_at: DateTime<Utc>,
     pub title: String,
     pub tags: Vec<String>,
+    /// `true` for a public share (`visibility: public`).
     pub is_public: bool,
+    pub visibility: ShareVisibility,
     pub expires_at: Option<DateTime<Utc>>,
     /// The revision this session is: 1 for a new share, more when the task was shared before.
     pub revision: u32,
@@ -237,6 +304,7 @@ impl Example for ShareCreated {
             title: "Add retries to the upload client".into(),
             tags: vec!["rust".into(), "networking".into()],
             is_public: true,
+            visibility: ShareVisibility::Public,
             expires_at: None,
             revision: 1,
             updated: false,
@@ -255,11 +323,16 @@ pub struct ShareSummary {
     pub id: String,
     /// The share URL: `<public base URL>/session/<id>`.
     pub url: String,
+    /// In listings, for a share that is not public: a signed link that opens it in a browser
+    /// (no key needed) for 10 minutes.
+    pub link_url: Option<String>,
     pub share_code: String,
     pub title: String,
     pub description: Option<String>,
     pub tags: Vec<String>,
+    /// `true` for a public share (`visibility: public`).
     pub is_public: bool,
+    pub visibility: ShareVisibility,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     /// The latest revision's size in bytes, as uploaded.
@@ -329,8 +402,12 @@ pub struct ShareUpdate {
     #[oai(validator(max_items = 20, min_length = 1, max_length = 40))]
     #[serde(default)]
     pub tags: Option<Vec<String>>,
+    /// `true`: public, `false`: private (or send `visibility`).
     #[serde(default)]
     pub is_public: Option<bool>,
+    /// `public`, `team` (anyone in your team, with their key) or `private`.
+    #[serde(default)]
+    pub visibility: Option<ShareVisibility>,
     /// RFC 3339, in the future, at most `--max-ttl` away; `null` removes the expiry.
     #[serde(default)]
     pub expires_at: MaybeUndefined<DateTime<Utc>>,
@@ -342,7 +419,8 @@ impl Example for ShareUpdate {
             title: MaybeUndefined::Value("Retries for the upload client".into()),
             description: MaybeUndefined::Undefined,
             tags: Some(vec!["rust".into()]),
-            is_public: Some(false),
+            is_public: None,
+            visibility: Some(ShareVisibility::Team),
             expires_at: MaybeUndefined::Null,
         }
     }

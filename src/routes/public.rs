@@ -13,7 +13,11 @@ use super::{
     session::ReadErrors,
     stored::SessionRead,
 };
-use crate::{access::ClientAddr, domain::ShareId, state::AppState};
+use crate::{
+    access::{ClientAddr, Reader},
+    domain::ShareId,
+    state::AppState,
+};
 
 pub struct PublicApi;
 
@@ -49,6 +53,6 @@ impl PublicApi {
             if_none_match: if_none_match.0.as_deref(),
             accepts_gzip: accepts_gzip(req),
         };
-        Ok(read(&state, None, ask).await?)
+        Ok(read(&state, &Reader::anonymous(), ask).await?)
     }
 }

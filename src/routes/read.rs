@@ -7,7 +7,7 @@ use super::{
     stored::{SessionRead, StoredSession},
 };
 use crate::{
-    access::check_readable,
+    access::Reader,
     domain::{ShareId, Username},
     error::ApiError,
     state::AppState,
@@ -25,11 +25,11 @@ pub struct ReadRequest<'a> {
     pub accepts_gzip: bool,
 }
 
-/// Reads a share for `caller`: one storage read in the steady state. See [`check_readable`]
-/// for who may read what.
+/// Reads a share for `reader`: one storage read in the steady state. See
+/// [`crate::access::may_read`] for who may read what.
 pub async fn read(
     state: &AppState,
-    caller: Option<&Username>,
+    reader: &Reader,
     ask: ReadRequest<'_>,
 ) -> Result<SessionRead, ApiError> {
     let has = IfNoneMatch::parse(ask.if_none_match);
@@ -40,7 +40,7 @@ pub async fn read(
         None => state.sessions.open(ask.id, ask.owner, has.single()).await,
     };
     let (record, opened) = opened?;
-    check_readable(&record, caller)?;
+    state.may_read(ask.id, &record, reader).await?;
     Ok(match opened {
         Opened::Found { etag, compressed_len, rest } => {
             if etag.as_deref().map(http_etag).is_some_and(|e| has.matches(&e)) {

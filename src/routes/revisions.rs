@@ -2,7 +2,11 @@
 
 use poem::http::StatusCode;
 use poem::web::Data;
-use poem_openapi::{ApiResponse, OpenApi, param::Path, payload::Json};
+use poem_openapi::{
+    ApiResponse, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
 
 use super::{
     ApiTags,
@@ -10,11 +14,7 @@ use super::{
     errors::{Refusal, Statuses},
     models::{RevisionList, RevisionSummary},
 };
-use crate::{
-    access::{ClientAddr, check_readable},
-    domain::ShareId,
-    state::AppState,
-};
+use crate::{access::ClientAddr, domain::ShareId, state::AppState};
 
 pub struct RevisionsApi;
 
@@ -58,12 +58,14 @@ impl RevisionsApi {
         key: OptionalKey,
         /// The share id.
         id: Path<ShareId>,
+        /// A signed link's token: lists the revisions while the link holds, whoever asks.
+        link: Query<Option<String>>,
     ) -> Result<RevisionsResponse, Refusal<RevisionsErrors>> {
-        let caller = state.access.reader(key.key(), &client).await?;
+        let reader = state.access.reader(key.key(), &client).await?.with_link(link.0.as_deref());
         let id = id.0;
         // Fresh: revisions added through another replica are listed at once.
         let record = state.sessions.record(&id, None).await?;
-        check_readable(&record, caller.as_ref())?;
+        state.may_read(&id, &record, &reader).await?;
         let api = format!("{}/api/sessions/{id}", state.public_url);
         let items = record
             .revisions()

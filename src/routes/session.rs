@@ -16,7 +16,7 @@ use super::{
     ApiTags,
     auth::{OptionalKey, RequiredKey},
     errors::{Refusal, SECRETS_FOUND, Statuses},
-    models::{SerializedSession, ShareCreated, ShareSummary, ShareUpdate},
+    models::{SerializedSession, ShareCreated, ShareSummary, ShareUpdate, ShareVisibility},
     read::{ReadRequest, accepts_gzip, read},
     sharing,
     stored::SessionRead,
@@ -25,7 +25,7 @@ use super::{
 use crate::{
     access::ClientAddr,
     domain::{
-        ShareId, ShareOptions, ShareRecord, Username,
+        ShareId, ShareOptions, ShareRecord,
         share_options::{check_expiry, parse_description, parse_tags, parse_title},
     },
     error::{ApiError, ErrorCode},
@@ -184,9 +184,12 @@ impl SessionApi {
         /// A revision from `GET /api/sessions/{id}/revisions`; the latest when absent.
         #[oai(validator(minimum(value = "1")))]
         revision: Query<Option<u32>>,
+        /// A signed link's token (`POST /api/sessions/{id}/links`): reads the share while the
+        /// link holds, whoever asks.
+        link: Query<Option<String>>,
         #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
     ) -> Result<SessionRead, Refusal<ReadErrors>> {
-        let caller = state.access.reader(key.key(), &client).await?;
+        let reader = state.access.reader(key.key(), &client).await?.with_link(link.0.as_deref());
         let id = id.0;
         let ask = ReadRequest {
             id: &id,
@@ -195,7 +198,7 @@ impl SessionApi {
             if_none_match: if_none_match.0.as_deref(),
             accepts_gzip: accepts_gzip(req),
         };
-        Ok(read(&state, caller.as_ref(), ask).await?)
+        Ok(read(&state, &reader, ask).await?)
     }
 
     /// Replace a session
@@ -233,7 +236,7 @@ impl SessionApi {
             .await
         {
             Err(StorageError::NotFound { .. }) => {
-                return Err(missing_or_not_yours(&state, &id, &owner).await.into());
+                return Err(sharing::missing_or_not_yours(&state, &id, &owner).await.into());
             }
             other => other?,
         };
@@ -277,12 +280,12 @@ impl SessionApi {
                 Ok(updated) => updated,
                 Err(UpdateError::Rejected(e)) => return Err(e.into()),
                 Err(UpdateError::Storage(StorageError::NotFound { .. })) => {
-                    return Err(missing_or_not_yours(&state, &id, &owner).await.into());
+                    return Err(sharing::missing_or_not_yours(&state, &id, &owner).await.into());
                 }
                 Err(UpdateError::Storage(e)) => return Err(e.into()),
             };
         tracing::info!(share_id = %id, username = %owner, "share updated");
-        Ok(UpdateResponse::Ok(Json(sharing::summary(&state, &id, &updated))))
+        Ok(UpdateResponse::Ok(Json(sharing::summary(&state, &id, &updated, None))))
     }
 
     /// Delete a share
@@ -310,20 +313,10 @@ impl SessionApi {
             tracing::info!(share_id = %id, username = %owner, "share deleted");
             return Ok(DeleteResponse::Deleted);
         }
-        match missing_or_not_yours(&state, &id, &owner).await {
+        match sharing::missing_or_not_yours(&state, &id, &owner).await {
             e if e.status() == StatusCode::NOT_FOUND => Ok(DeleteResponse::Deleted),
             e => Err(e.into()),
         }
-    }
-}
-
-/// Why a change by `owner` found no share `id` in their folder: 403 if the share is someone
-/// else's, 404 if there is none.
-async fn missing_or_not_yours(state: &AppState, id: &ShareId, owner: &Username) -> ApiError {
-    match state.sessions.owner_of(id).await {
-        Ok(Some(other)) if other != *owner => ApiError::access_denied(),
-        Ok(_) => ApiError::session_not_found(),
-        Err(e) => e.into(),
     }
 }
 
@@ -361,7 +354,11 @@ impl Change {
                 .map(|tags| parse_tags(&tags.iter().map(String::as_str).collect::<Vec<_>>()))
                 .transpose()
                 .map_err(field)?,
-            is_public: body.is_public,
+            visibility: crate::domain::share_options::visibility(
+                body.visibility.map(ShareVisibility::as_str),
+                body.is_public,
+            )
+            .map_err(field)?,
             expires_at: Option::<Option<DateTime<Utc>>>::from(body.expires_at)
                 .map(|at| at.map(|at| check_expiry(at, now, max_ttl)).transpose())
                 .transpose()

@@ -24,7 +24,7 @@ use super::{
     upload::{JsonUpload, cpu},
 };
 use crate::{
-    access::{ClientAddr, identify},
+    access::{ClientAddr, Reader, identify},
     domain::{ShareId, ShareRecord, Username},
     error::{ApiError, ErrorCode},
     state::AppState,
@@ -213,7 +213,8 @@ impl SessionsApi {
                     if_none_match: None,
                     accepts_gzip: accepts_gzip(req),
                 };
-                Ok(CreatedOrImported::Imported(read(&state, caller.as_ref(), ask).await?))
+                let reader = Reader { caller, link: None };
+                Ok(CreatedOrImported::Imported(read(&state, &reader, ask).await?))
             }
         }
     }
@@ -265,8 +266,16 @@ impl SessionsApi {
             .sessions
             .list_page(&owner, after.as_ref(), limit as usize, |r| filter.keeps(r))
             .await?;
-        let items =
-            page.items.iter().map(|(id, record)| sharing::summary(&state, id, record)).collect();
+        // The link key is read only for a page with a share to open through a link.
+        let open = match page.items.iter().any(|(_, record)| !record.is_public()) {
+            true => Some(state.sessions.link_key().await?),
+            false => None,
+        };
+        let items = page
+            .items
+            .iter()
+            .map(|(id, record)| sharing::summary(&state, id, record, open.as_ref()))
+            .collect();
         Ok(ListResponse::Ok(Json(ShareList {
             items,
             next_cursor: page.next.as_ref().map(encode_cursor),
@@ -310,12 +319,12 @@ fn classify(bytes: &[u8]) -> Result<Incoming, ApiError> {
 }
 
 /// A cursor is where the page before ended, opaque to clients.
-fn encode_cursor(position: &ListPosition) -> String {
+pub(super) fn encode_cursor(position: &ListPosition) -> String {
     let nanos = position.created_at.timestamp_nanos_opt().unwrap_or_default();
     URL_SAFE_NO_PAD.encode(format!("{nanos}:{}", position.id))
 }
 
-fn decode_cursor(raw: &str) -> Result<ListPosition, ApiError> {
+pub(super) fn decode_cursor(raw: &str) -> Result<ListPosition, ApiError> {
     let invalid = || {
         ApiError::invalid_field(
             ErrorCode::InvalidRequest,

@@ -68,7 +68,7 @@ impl ShareCodeApi {
         revision: Query<Option<u32>>,
         #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,
     ) -> Result<SessionRead, Refusal<ShareCodeErrors>> {
-        let caller = state.access.reader(key.key(), &client).await?;
+        let reader = state.access.reader(key.key(), &client).await?;
         let (owner, id) = (username.0, id.0);
         let ask = ReadRequest {
             id: &id,
@@ -77,6 +77,6 @@ impl ShareCodeApi {
             if_none_match: if_none_match.0.as_deref(),
             accepts_gzip: accepts_gzip(req),
         };
-        Ok(read(&state, caller.as_ref(), ask).await?)
+        Ok(read(&state, &reader, ask).await?)
     }
 }

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::{
     domain::{
-        ShareId, ShareOptions, ShareRecord, Username,
+        Link, LinkKey, ShareId, ShareOptions, ShareRecord, Username,
         share_options::{MAX_TASK_EXCERPT_CHARS, truncate_chars},
     },
     error::{ApiError, ErrorCode},
@@ -188,7 +188,8 @@ pub fn share_created(state: &AppState, created: &Created, redactions: &[Finding]
         created_at: record.created_at,
         title: record.title.clone(),
         tags: record.tags.clone(),
-        is_public: record.is_public,
+        is_public: record.is_public(),
+        visibility: record.visibility.into(),
         expires_at: record.expires_at,
         revision: record.revision,
         updated: created.updated,
@@ -199,16 +200,43 @@ pub fn share_created(state: &AppState, created: &Created, redactions: &[Finding]
     }
 }
 
+/// How long the links a listing hands out to open shares that are not public last.
+pub const OPEN_LINK_TTL: chrono::Duration = chrono::Duration::minutes(10);
+
+/// The URL that opens `link`'s share while the link holds.
+pub async fn link_url(state: &AppState, link: &crate::domain::Link) -> Result<String, ApiError> {
+    let key = state.sessions.link_key().await?;
+    Ok(format!("{}?link={}", state.share_url(&link.share), link.token(&key)))
+}
+
 /// A share as its owner's listing and PATCH show it.
-pub fn summary(state: &AppState, id: &ShareId, record: &ShareRecord) -> ShareSummary {
+///
+/// With `open` (the link key), a share that is not public gets a signed link that opens it in
+/// a browser for [`OPEN_LINK_TTL`]: what `/my` opens it with.
+pub fn summary(
+    state: &AppState,
+    id: &ShareId,
+    record: &ShareRecord,
+    open: Option<&LinkKey>,
+) -> ShareSummary {
+    let link_url = open.filter(|_| !record.is_public()).map(|key| {
+        let link = Link {
+            share: id.clone(),
+            expires_at: Utc::now() + OPEN_LINK_TTL,
+            generation: record.link_generation,
+        };
+        format!("{}?link={}", state.share_url(id), link.token(key))
+    });
     ShareSummary {
+        link_url,
         id: id.to_string(),
         url: state.share_url(id),
         share_code: format!("{}/{id}", record.username),
         title: record.title.clone(),
         description: record.description.clone(),
         tags: record.tags.clone(),
-        is_public: record.is_public,
+        is_public: record.is_public(),
+        visibility: record.visibility.into(),
         created_at: record.created_at,
         expires_at: record.expires_at,
         size: record.size,
@@ -217,5 +245,15 @@ pub fn summary(state: &AppState, id: &ShareId, record: &ShareRecord) -> ShareSum
         revision_count: record.earlier.len() as u32 + 1,
         updated_at: record.revised_at,
         redactions: record.redactions,
+    }
+}
+
+/// Why a change by `owner` found no share `id` in their folder: 403 if the share is someone
+/// else's, 404 if there is none.
+pub async fn missing_or_not_yours(state: &AppState, id: &ShareId, owner: &Username) -> ApiError {
+    match state.sessions.owner_of(id).await {
+        Ok(Some(other)) if other != *owner => ApiError::access_denied(),
+        Ok(_) => ApiError::session_not_found(),
+        Err(e) => e.into(),
     }
 }

@@ -63,7 +63,7 @@ pub fn metadata_headers(record: &ShareRecord) -> Vec<(&'static str, String)> {
     let mut headers = vec![
         ("X-Session-Owner", record.username.to_string()),
         ("X-Session-Title", header_text(&record.title)),
-        ("X-Session-Public", record.is_public.to_string()),
+        ("X-Session-Public", record.is_public().to_string()),
         ("X-Session-Created-At", record.created_at.to_rfc3339()),
         ("X-Session-Message-Count", record.message_count.to_string()),
         ("X-Session-Revision", record.revision.to_string()),

@@ -8,18 +8,24 @@
 //! | `owners/<id prefix>/<username>` | empty: leads an id (which starts with its owner's prefix) to its owner's folder |
 //! | `keys/<sha256 of key>.json` | who an API key belongs to; never the key |
 //! | `config/id-key` | the secret behind task share ids (see `ShareId::for_task`) |
+//! | `config/link-key` | the secret signed links are signed with (see `domain::Link`) |
+//! | `members/<username>.json` | the team a user is in (`session-share teams`) |
+//! | `teams/<team>/<username>` | empty: lists a team's members |
 //! | `_probe/<random>` | scratch of the start-up probe |
 //! | `_health/ping` | never written: `/api/health` asks for it to see that storage answers |
 
 use object_store::path::Path;
 
-use crate::domain::{KeyHash, ShareId, Username};
+use crate::domain::{KeyHash, ShareId, Team, Username};
 
 pub const SESSIONS: &str = "sessions";
 pub const OWNERS: &str = "owners";
 pub const KEYS: &str = "keys";
 pub const PROBES: &str = "_probe";
 pub const ID_KEY: &str = "config/id-key";
+pub const LINK_KEY: &str = "config/link-key";
+pub const MEMBERS: &str = "members";
+pub const TEAMS: &str = "teams";
 pub const HEALTH: &str = "_health/ping";
 const EXTENSION: &str = ".json.gz";
 
@@ -56,6 +62,21 @@ pub fn owners_of(prefix: &str) -> Path {
 /// Who the API key with this hash belongs to.
 pub fn key(hash: &KeyHash) -> Path {
     Path::from(format!("{KEYS}/{}.json", hash.as_str()))
+}
+
+/// Which team `user` is in.
+pub fn membership(user: &Username) -> Path {
+    Path::from(format!("{MEMBERS}/{user}.json"))
+}
+
+/// Where a team's members are listed.
+pub fn team(team: &Team) -> Path {
+    Path::from(format!("{TEAMS}/{team}"))
+}
+
+/// `user`'s entry among `team`'s members.
+pub fn team_member(team: &Team, user: &Username) -> Path {
+    Path::from(format!("{TEAMS}/{team}/{user}"))
 }
 
 /// A scratch object of the start-up probe, its name drawn at random.

@@ -45,34 +45,48 @@ impl SessionStore {
         limit: usize,
         keep: impl Fn(&ShareRecord) -> bool,
     ) -> Result<ListPage, StorageError> {
-        let folder = layout::owner_folder(owner);
-        let listed = self
-            .store
-            .list_with_delimiter(Some(&folder))
-            .await
-            .map_err(|e| StorageError::from_store("list", &folder, e))?;
-        let ids: Vec<ShareId> = listed
-            .objects
-            .iter()
-            .filter_map(|meta| match layout::parse(&meta.location)? {
-                layout::Stored::Share { id, .. } => Some(id),
-                layout::Stored::Revision { .. } => None,
-            })
-            .collect();
+        self.list_page_of(std::slice::from_ref(owner), after, limit, keep).await
+    }
+
+    /// As [`Self::list_page`], over the shares of all of `owners` together (a team's).
+    pub async fn list_page_of(
+        &self,
+        owners: &[Username],
+        after: Option<&ListPosition>,
+        limit: usize,
+        keep: impl Fn(&ShareRecord) -> bool,
+    ) -> Result<ListPage, StorageError> {
+        let mut ids: Vec<(Username, ShareId)> = Vec::new();
+        for owner in owners {
+            let folder = layout::owner_folder(owner);
+            let listed = self
+                .store
+                .list_with_delimiter(Some(&folder))
+                .await
+                .map_err(|e| StorageError::from_store("list", &folder, e))?;
+            ids.extend(listed.objects.iter().filter_map(|meta| {
+                match layout::parse(&meta.location)? {
+                    layout::Stored::Share { owner, id } => Some((owner, id)),
+                    layout::Stored::Revision { .. } => None,
+                }
+            }));
+        }
         // When each was made: remembered, or read (and its record kept for the page).
         let mut fresh = std::collections::HashMap::new();
         let mut order = Vec::with_capacity(ids.len());
         let mut unknown = Vec::new();
-        for id in ids {
+        let owner_of: std::collections::HashMap<ShareId, Username> =
+            ids.iter().map(|(owner, id)| (id.clone(), owner.clone())).collect();
+        for (owner, id) in ids {
             match self.caches.order(&id).await {
                 Some(Order::Made(at)) => order.push(ListPosition { created_at: at, id }),
                 Some(Order::Dead) => {}
-                None => unknown.push(id),
+                None => unknown.push((owner, id)),
             }
         }
         let read: Vec<(ShareId, Option<ShareRecord>)> = futures::stream::iter(unknown)
-            .map(|id| async move {
-                let record = self.live_record(owner, &id).await?;
+            .map(|(owner, id)| async move {
+                let record = self.live_record(&owner, &id).await?;
                 Ok::<_, StorageError>((id, record))
             })
             .buffer_unordered(CONCURRENCY)
@@ -91,11 +105,12 @@ impl SessionStore {
         let total = order.len();
         let mut records = futures::stream::iter(order.into_iter().map(|position| {
             let known = fresh.remove(&position.id);
+            let owner = owner_of[&position.id].clone();
             async move {
                 // Fresh: an owner sees their changes at once, whichever replica made them.
                 let record = match known {
                     Some(record) => Some(record),
-                    None => self.live_record(owner, &position.id).await?,
+                    None => self.live_record(&owner, &position.id).await?,
                 };
                 Ok::<_, StorageError>((position, record))
             }

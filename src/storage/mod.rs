@@ -9,7 +9,6 @@ mod caches;
 mod create;
 mod error;
 mod gc;
-mod id_key;
 mod key_store;
 pub mod layout;
 mod listing;
@@ -20,8 +19,10 @@ mod read;
 mod rescan;
 mod retry;
 mod revise;
+mod secrets;
 pub mod share_file;
 mod store;
+mod teams;
 #[cfg(test)]
 mod testing;
 #[cfg(test)]
@@ -43,6 +44,7 @@ pub use read::Opened;
 pub use rescan::{Cleaned, Hit, ScanReport};
 pub use share_file::Compressed;
 pub use store::{DEFAULT_MAX_REVISIONS, IdSource, MAX_REVISIONS_LIMIT, SessionStore};
+pub use teams::TeamStore;
 pub use traced::StorageBounds;
 pub use update::UpdateError;
 pub use writes::{Created, NewShare};

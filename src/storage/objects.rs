@@ -24,3 +24,11 @@ pub fn etag_matches(sent: &str, stored: Option<&str>) -> bool {
         sent.split(',').any(|tag| tag.trim() == "*" || bare(tag) == bare(stored))
     })
 }
+
+/// Whether storage refused a conditional write (something else is there, or another version).
+pub(crate) fn is_refusal(error: &object_store::Error) -> bool {
+    matches!(
+        error,
+        object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. }
+    )
+}

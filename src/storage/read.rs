@@ -124,7 +124,8 @@ impl SessionStore {
         shown.title = latest.title.clone();
         shown.description = latest.description.clone();
         shown.tags = latest.tags.clone();
-        shown.is_public = latest.is_public;
+        shown.visibility = latest.visibility;
+        shown.link_generation = latest.link_generation;
         shown.expires_at = latest.expires_at;
         shown.earlier = latest.earlier.clone();
         Ok((shown, opened))

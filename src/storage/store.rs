@@ -17,7 +17,7 @@ use super::{
     share_file::{self, FIRST_READ, MAX_HEADER, StoredRecord},
 };
 use crate::{
-    domain::{IdKey, ShareId, ShareRecord, Username},
+    domain::{IdKey, LinkKey, ShareId, ShareRecord, Username},
     metrics::Metrics,
 };
 
@@ -47,6 +47,7 @@ pub struct SessionStore {
     pub(super) bounds: StorageBounds,
     pub(super) random_ids: IdSource,
     id_key: Arc<tokio::sync::OnceCell<IdKey>>,
+    link_key: Arc<tokio::sync::OnceCell<LinkKey>>,
     pub(super) owners: Owners,
     pub(super) caches: Caches,
     pub(super) max_revisions: u32,
@@ -120,6 +121,7 @@ impl SessionStore {
             bounds,
             random_ids: Arc::new(ShareId::generate_for),
             id_key: Arc::default(),
+            link_key: Arc::default(),
             caches: Caches::off(),
             max_revisions: DEFAULT_MAX_REVISIONS,
             locks: Arc::new((0..LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect()),
@@ -157,8 +159,16 @@ impl SessionStore {
     /// The secret behind task share ids: read from storage once, made the first time any
     /// replica needs it.
     pub(super) async fn id_key(&self) -> Result<IdKey, StorageError> {
-        self.id_key
-            .get_or_try_init(|| super::id_key::load_or_make(self.store.as_ref()))
+        let load = super::secrets::load_or_make(self.store.as_ref(), super::layout::ID_KEY);
+        self.id_key.get_or_try_init(|| async { Ok(IdKey::from_bytes(load.await?)) }).await.cloned()
+    }
+
+    /// The secret signed links are signed with: read from storage once, made the first time
+    /// any replica needs it.
+    pub async fn link_key(&self) -> Result<LinkKey, StorageError> {
+        let load = super::secrets::load_or_make(self.store.as_ref(), super::layout::LINK_KEY);
+        self.link_key
+            .get_or_try_init(|| async { Ok(LinkKey::from_bytes(load.await?)) })
             .await
             .cloned()
     }

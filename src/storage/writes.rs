@@ -35,13 +35,7 @@ pub(super) const MAX_ATTEMPTS: usize = 10;
 /// storage bound).
 pub(super) const READ_BACK_ATTEMPTS: usize = 5;
 
-/// Whether storage refused a conditional write (something else is there, or another version).
-pub(super) fn is_refusal(error: &object_store::Error) -> bool {
-    matches!(
-        error,
-        object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. }
-    )
-}
+pub(super) use super::objects::is_refusal;
 
 impl SessionStore {
     /// Writes where nothing is. A store found not to honour `If-None-Match` is noted, and

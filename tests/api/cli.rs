@@ -282,7 +282,8 @@ async fn gc_collects_what_expiry_and_failures_leave_and_is_safe_to_run_twice_at_
         title: "late".into(),
         description: None,
         tags: vec![],
-        is_public: true,
+        visibility: session_share::domain::Visibility::Public,
+        link_generation: 0,
         expires_at: None,
         task_excerpt: String::new(),
         revision: 1,
@@ -376,4 +377,58 @@ async fn scan_finds_credentials_stored_before_and_redacts_them() {
     assert_eq!(counts, [count, count]);
     let report = scan(&["scan"]).await.unwrap();
     assert!(report.contains("3 documents scanned, 0 with credentials"), "{report}");
+}
+
+/// Teams from the command line: `keys create --team`, `teams set`, `list` and `remove`; and a
+/// signed link never appears in a log line, however much is logged.
+#[tokio::test]
+async fn teams_are_set_from_the_cli_and_links_stay_out_of_logs() {
+    let storage = fresh_storage();
+    let (bob_key, made) = run(&storage, &["keys", "create", "--username", "bob", "--team", "Acme"]);
+    assert!(made.contains("bob is in team acme"), "{made}");
+    run(&storage, &["teams", "set", "carol", "acme"]);
+    let (listing, _) = run(&storage, &["teams", "list"]);
+    assert!(
+        listing.contains("bob") && listing.contains("carol") && listing.contains("acme"),
+        "{listing}"
+    );
+    run(&storage, &["teams", "remove", "bob"]);
+    let (listing, _) = run(&storage, &["teams", "list"]);
+    assert!(!listing.contains("bob") && listing.contains("carol"), "{listing}");
+
+    let server = Server::start(&storage).await;
+    let client = reqwest::Client::new();
+    let key = bob_key.trim();
+    let created: Value = client
+        .post(format!("{}/api/sessions/create", server.address))
+        .header("Syntx-Api-Key", key)
+        .header("Content-Type", "application/json")
+        .body(small_session())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap();
+    let link: Value = client
+        .post(format!("{}/api/sessions/{id}/links", server.address))
+        .header("Syntx-Api-Key", key)
+        .header("Content-Type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = link["url"].as_str().unwrap();
+    let token = url.split_once("?link=").unwrap().1;
+    assert_eq!(client.get(url).send().await.unwrap().status(), StatusCode::OK);
+    let read = client.get(format!("{}/api/sessions/{id}?link={token}", server.address));
+    assert_eq!(read.send().await.unwrap().status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = server.log.lock().unwrap().clone();
+    assert!(log.contains("link made"), "{log}");
+    assert!(!log.contains(token), "a link was logged:\n{log}");
 }

@@ -18,6 +18,7 @@ mod helpers;
 mod import;
 mod layout;
 mod limits;
+mod links;
 mod metrics;
 mod openapi;
 mod options;

@@ -158,7 +158,7 @@ async fn patch_changes_only_the_fields_sent() {
     // The stored file is the same gzip of it; only its header's record changed.
     let stored = app.stored(&share_key("alice", &id)).await;
     assert_eq!(crate::helpers::gunzip(&stored), original);
-    assert_eq!(stored_record(&stored)["isPublic"], false);
+    assert_eq!(stored_record(&stored)["visibility"], "private");
 }
 
 #[tokio::test]

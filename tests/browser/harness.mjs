@@ -48,6 +48,11 @@ export async function startService(extraArgs = []) {
   return { base, key, env, stop: () => child.kill("SIGTERM") };
 }
 
+/** Runs the session-share command line on the service's storage; answers its stdout. */
+export function cli(service, args) {
+  return execFileSync(binary, args, { env: service.env }).toString();
+}
+
 /** A key for another user on the same service's storage. */
 export function keyFor(service, username) {
   return execFileSync(binary, ["keys", "create", "--username", username], { env: service.env }).toString().trim();

@@ -86,9 +86,18 @@ function localInput(iso) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
+const VISIBILITY = { public: "Public", team: "Team", private: "Private" };
+const LINK_TIMES = [["1 hour", 3600], ["1 day", 86400], ["7 days", 7 * 86400], ["30 days", 30 * 86400]];
+
+/** A share's title, opening it: a share that is not public opens through the signed link the
+ * listing made for it (10 minutes), as a browser sends no key. */
+function titleLink(share) {
+  return el("a", share.title || "(untitled)", { href: share.linkUrl || share.url, class: "share-title", target: "_blank", rel: "noopener" });
+}
+
 function row(share) {
   const li = el("li", null, { class: "share-row", "data-id": share.id });
-  const title = el("a", share.title || "(untitled)", { href: share.url, class: "share-title", target: "_blank", rel: "noopener" });
+  const title = titleLink(share);
   li.append(el("h2", null, { class: "share-heading" }));
   li.firstChild.append(title);
 
@@ -96,7 +105,7 @@ function row(share) {
     `Shared ${when(share.createdAt)}`,
     size(share.size),
     `${share.messageCount} messages`,
-    share.isPublic ? "Public" : "Private",
+    VISIBILITY[share.visibility] || (share.isPublic ? "Public" : "Private"),
     share.expiresAt ? `Expires ${when(share.expiresAt)}` : "Never expires",
   ];
   if (share.revisionCount > 1) facts.push(`${share.revisionCount} revisions`);
@@ -115,6 +124,7 @@ function row(share) {
     button("Copy share code", (e) => copy(share.shareCode, e.currentTarget)),
     button(share.isPublic ? "Make private" : "Make public", () => change(share, { isPublic: !share.isPublic },
       share.isPublic ? "made private" : "made public")),
+    ...(share.visibility === "team" ? [] : [button("Team only", () => change(share, { visibility: "team" }, "shared with your team"))]),
     button("Edit", (e) => {
       form.hidden = !form.hidden;
       e.currentTarget.setAttribute("aria-expanded", String(!form.hidden));
@@ -123,6 +133,18 @@ function row(share) {
     button("Delete", () => remove(share), { class: "button small danger" }),
   );
   li.append(actions);
+
+  // Signed links: one to copy, with how long it lasts; all of them revoked at once.
+  const links = el("div", null, { class: "row-actions links" });
+  const lasts = el("select", null, { id: `link-time-${share.id}`, "aria-label": "Link lasts" });
+  for (const [label, seconds] of LINK_TIMES) lasts.append(el("option", label, { value: String(seconds) }));
+  lasts.value = String(7 * 86400);
+  links.append(
+    lasts,
+    button("Copy private link", (e) => makeLink(share, Number(lasts.value), e.currentTarget)),
+    button("Revoke links", () => revokeLinks(share)),
+  );
+  li.append(links);
 
   // Title, tags and expiry, changed together with one PATCH.
   const form = el("form", null, { class: "edit", hidden: "" });
@@ -167,6 +189,41 @@ async function change(share, update, done) {
   say(`“${json.title}” ${done}.`);
 }
 
+async function makeLink(share, seconds, b) {
+  const expiresAt = new Date(Date.now() + seconds * 1000).toISOString();
+  const [resp, json] = await api("POST", `/api/sessions/${share.id}/links`, { expiresAt });
+  if (!resp.ok) return failed(resp, json);
+  const output = document.querySelector(`li[data-id="${share.id}"] .made-link`) || el("input", null, { class: "made-link", readonly: "", "aria-label": "Private link" });
+  output.value = json.url;
+  b.closest(".links").append(output);
+  await copy(json.url, b);
+  say(`A private link to “${share.title}”, until ${when(json.expiresAt)}.`);
+}
+
+async function revokeLinks(share) {
+  if (!window.confirm(`Revoke every link to “${share.title}”? Whoever has one can no longer open it.`)) return;
+  const [resp, json] = await api("DELETE", `/api/sessions/${share.id}/links`);
+  if (!resp.ok) return failed(resp, json);
+  document.querySelector(`li[data-id="${share.id}"] .made-link`)?.remove();
+  say(`Every link to “${share.title}” is revoked.`);
+}
+
+/** The team's shares (anyone's in the caller's team), each opened through its signed link. */
+async function loadTeam() {
+  const [resp, json] = await api("GET", "/api/team/sessions?limit=50");
+  if (!resp.ok) return failed(resp, json);
+  const list = $("team-shares");
+  list.replaceChildren(...json.items.map((share) => {
+    const li = el("li", null, { class: "share-row", "data-id": share.id });
+    li.append(el("h2", null, { class: "share-heading" }));
+    li.firstChild.append(titleLink(share));
+    const owner = share.shareCode.split("/")[0];
+    li.append(el("p", [`By ${owner}`, `Shared ${when(share.createdAt)}`, `${share.messageCount} messages`].join(" · "), { class: "meta" }));
+    return li;
+  }));
+  $("team-panel").hidden = json.items.length === 0;
+}
+
 async function remove(share) {
   if (!window.confirm(`Delete “${share.title}”? Its link stops working for everyone, and this cannot be undone.`)) return;
   const [resp, json] = await api("DELETE", `/api/sessions/${share.id}`);
@@ -204,6 +261,8 @@ function show(signedIn) {
 function signOut(clearStatus = true) {
   sessionStorage.removeItem(KEY);
   $("shares").replaceChildren();
+  $("team-shares").replaceChildren();
+  $("team-panel").hidden = true;
   state.cursors = [null];
   show(false);
   if (clearStatus) say("Signed out.");
@@ -222,6 +281,7 @@ document.addEventListener("DOMContentLoaded", () => {
     $("key").value = "";
     show(true);
     await load(0);
+    await loadTeam();
     $("q").focus();
   });
   $("search").addEventListener("submit", (event) => {
@@ -236,7 +296,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("sign-out").addEventListener("click", () => signOut());
   if (key()) {
     show(true);
-    load(0);
+    load(0).then(loadTeam);
   } else {
     show(false);
   }
