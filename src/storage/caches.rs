@@ -14,8 +14,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use moka::future::Cache;
 
+use super::listing::Index;
 use crate::{
-    domain::{ShareId, ShareRecord},
+    domain::{ShareId, ShareRecord, Username},
     metrics::Metrics,
 };
 
@@ -23,6 +24,9 @@ use crate::{
 const RECORDS: u64 = 20_000;
 /// An id and a time: under 100 bytes each.
 const ORDER: u64 = 500_000;
+/// Shares kept in listing indexes, all owners together: a record is about 1 KB, so a few
+/// hundred megabytes at most.
+const LISTED: u64 = 300_000;
 /// How long a record no one asks for is kept: every use confirms it with storage anyway.
 const RECORD_IDLE: std::time::Duration = std::time::Duration::from_secs(600);
 
@@ -36,6 +40,8 @@ pub struct Known {
 #[derive(Clone)]
 pub struct Caches {
     records: Option<Cache<ShareId, Known>>,
+    /// Owners' listing indexes (see `listing`), weighed by their shares.
+    listings: Cache<Username, Arc<Index>>,
     order: Cache<ShareId, Order>,
     metrics: Arc<Metrics>,
 }
@@ -53,6 +59,10 @@ impl Caches {
     pub fn off() -> Self {
         Self {
             records: None,
+            listings: Cache::builder()
+                .weigher(|_, index: &Arc<Index>| u32::try_from(index.len() + 1).unwrap_or(u32::MAX))
+                .max_capacity(LISTED)
+                .build(),
             order: Cache::builder().max_capacity(ORDER).build(),
             metrics: Metrics::new(),
         }
@@ -101,6 +111,17 @@ impl Caches {
     pub async fn dead(&self, id: &ShareId) {
         self.forget(id).await;
         self.order.insert(id.clone(), Order::Dead).await;
+    }
+
+    /// `owner`'s listing index as this replica last made it current.
+    pub async fn listing(&self, owner: &Username) -> Option<Arc<Index>> {
+        let found = self.listings.get(owner).await;
+        self.metrics.cache("listings", found.is_some());
+        found
+    }
+
+    pub async fn keep_listing(&self, owner: &Username, index: Arc<Index>) {
+        self.listings.insert(owner.clone(), index).await;
     }
 
     pub async fn order(&self, id: &ShareId) -> Option<Order> {

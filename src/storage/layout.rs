@@ -10,6 +10,7 @@
 //! | `config/id-key` | the secret behind task share ids (see `ShareId::for_task`) |
 //! | `config/link-key` | the secret signed links are signed with (see `domain::Link`) |
 //! | `members/<username>.json` | the team a user is in (`session-share teams`) |
+//! | `listings/<username>.json.gz` | a cache of the owner's share records, for listings; safe to delete |
 //! | `teams/<team>/<username>` | empty: lists a team's members |
 //! | `_probe/<random>` | scratch of the start-up probe |
 //! | `_health/ping` | never written: `/api/health` asks for it to see that storage answers |
@@ -25,6 +26,7 @@ pub const PROBES: &str = "_probe";
 pub const ID_KEY: &str = "config/id-key";
 pub const LINK_KEY: &str = "config/link-key";
 pub const MEMBERS: &str = "members";
+pub const LISTINGS: &str = "listings";
 pub const TEAMS: &str = "teams";
 pub const HEALTH: &str = "_health/ping";
 const EXTENSION: &str = ".json.gz";
@@ -62,6 +64,11 @@ pub fn owners_of(prefix: &str) -> Path {
 /// Who the API key with this hash belongs to.
 pub fn key(hash: &KeyHash) -> Path {
     Path::from(format!("{KEYS}/{}.json", hash.as_str()))
+}
+
+/// `owner`'s listing snapshot: a cache of their shares' records (see `storage::listing`).
+pub fn listing_snapshot(owner: &Username) -> Path {
+    Path::from(format!("{LISTINGS}/{owner}.json.gz"))
 }
 
 /// Which team `user` is in.

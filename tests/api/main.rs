@@ -19,6 +19,7 @@ mod import;
 mod layout;
 mod limits;
 mod links;
+mod listing;
 mod metrics;
 mod openapi;
 mod options;

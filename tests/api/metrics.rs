@@ -196,12 +196,20 @@ async fn each_operation_makes_the_storage_requests_it_should() {
         [1, 0, 0, 0],
     );
     row(
-        "listing a page of 2 shares",
+        "first listing (no snapshot yet: 2 records read, the snapshot written)",
         cost(app, async {
             assert_eq!(app.listed_ids(&app.api_key).await.len(), 2);
         })
         .await,
-        [2, 0, 1, 0],
+        [3, 1, 1, 0],
+    );
+    row(
+        "listing again, nothing changed (the LIST alone)",
+        cost(app, async {
+            assert_eq!(app.listed_ids(&app.api_key).await.len(), 2);
+        })
+        .await,
+        [0, 0, 1, 0],
     );
     row(
         "PATCH",
@@ -266,9 +274,10 @@ async fn each_operation_makes_the_storage_requests_it_should() {
         .await,
         [1, 0, 0, 0],
     );
-    // Its folder holds 3: the deleted one's marker, and 2 shares, one of which it has read.
+    // Its folder holds 3: the deleted share's marker (changed since the snapshot), a share the
+    // snapshot has, and one it has never seen.
     row(
-        "listing on that replica (key check, 2 unseen records, 1 for the page)",
+        "listing on that replica (key check, snapshot, 2 changed since it)",
         cost(cold, async {
             assert_eq!(cold.listed_ids(&app.api_key).await.len(), 2);
         })

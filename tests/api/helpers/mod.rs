@@ -423,3 +423,53 @@ pub async fn raw_get(address: &str, path: &str) -> (u16, Value) {
     let body = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
+
+/// `count` shares of alice's, written straight into storage as the service writes them (a
+/// create each would take minutes), a second apart in age, every tenth tagged `tenth`.
+pub async fn seed_shares(app: &TestApp, count: usize) -> Vec<session_share::domain::ShareId> {
+    use futures::StreamExt;
+    use object_store::{ObjectStoreExt, path::Path};
+    use session_share::{
+        domain::{ShareId, ShareRecord, Visibility},
+        storage::share_file::{Compressed, StoredRecord, object},
+    };
+    let alice = Username::parse("alice").unwrap();
+    let document = fresh_session();
+    let compressed = Compressed::of(&document);
+    let now = chrono::Utc::now();
+    let made: Vec<ShareId> = futures::stream::iter(0..count)
+        .map(|i| {
+            let (alice, compressed, store) = (alice.clone(), compressed.clone(), app.store.clone());
+            let size = document.len() as u64;
+            async move {
+                let id = ShareId::generate_for(&alice);
+                let created = now - chrono::Duration::seconds((count - i) as i64 * 60);
+                let record = ShareRecord {
+                    username: alice.clone(),
+                    created_at: created,
+                    title: format!("Seeded share {i:04}"),
+                    description: None,
+                    tags: if i % 10 == 0 { vec!["tenth".into()] } else { vec![] },
+                    visibility: Visibility::Public,
+                    expires_at: None,
+                    task_excerpt: "seeded".into(),
+                    revision: 1,
+                    revised_at: created,
+                    size,
+                    message_count: 8,
+                    redactions: 0,
+                    earlier: vec![],
+                    link_generation: 0,
+                    pending_until: None,
+                };
+                let bytes = object(&StoredRecord::Share(record), &compressed).unwrap();
+                let path = Path::from(format!("sessions/alice/{id}.json.gz"));
+                store.put(&path, bytes).await.unwrap();
+                id
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    made
+}

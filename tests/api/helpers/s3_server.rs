@@ -77,6 +77,7 @@ fn start_s3s_fs() -> S3Target {
         runtime.block_on(async move {
             let fs = AtomicConditionalPuts {
                 fs: s3s_fs::FileSystem::new(&root).unwrap(),
+                root: root.clone(),
                 puts: (0..256).map(|_| tokio::sync::RwLock::new(())).collect(),
             };
             let mut builder = s3s::service::S3ServiceBuilder::new(fs);
@@ -117,6 +118,8 @@ fn start_s3s_fs() -> S3Target {
 /// in parallel). Only the operations object_store uses are forwarded.
 struct AtomicConditionalPuts {
     fs: s3s_fs::FileSystem,
+    /// Where s3s-fs keeps the buckets.
+    root: std::path::PathBuf,
     puts: Vec<tokio::sync::RwLock<()>>,
 }
 
@@ -168,6 +171,20 @@ impl s3s::S3 for AtomicConditionalPuts {
         &self,
         req: s3s::S3Request<s3s::dto::ListObjectsV2Input>,
     ) -> s3s::S3Result<s3s::S3Response<s3s::dto::ListObjectsV2Output>> {
-        self.fs.list_objects_v2(req).await
+        // s3s-fs lists no ETags; S3 lists each object's (the MD5 of what a PUT sent).
+        use md5::Digest;
+        let bucket = req.input.bucket.clone();
+        let mut listed = self.fs.list_objects_v2(req).await?;
+        for object in listed.output.contents.iter_mut().flatten() {
+            let Some(key) = object.key.as_deref().filter(|_| object.e_tag.is_none()) else {
+                continue;
+            };
+            if let Ok(bytes) = tokio::fs::read(self.root.join(&bucket).join(key)).await {
+                let md5: String =
+                    md5::Md5::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+                object.e_tag = Some(s3s::dto::ETag::Strong(md5));
+            }
+        }
+        Ok(listed)
     }
 }
