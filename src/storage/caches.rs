@@ -14,7 +14,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use moka::future::Cache;
 
-use super::listing::Index;
+use super::owner_index::Index;
 use crate::{
     domain::{ShareId, ShareRecord, Username},
     metrics::Metrics,

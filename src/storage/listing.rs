@@ -14,7 +14,7 @@
 //! never the truth: a lost, stale or corrupt one costs reads, never a wrong answer, and writing
 //! it needs no condition (last writer wins; each entry carries the ETag it is true for).
 
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -22,7 +22,11 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
-use super::{SessionStore, StorageError, layout, store::Slot};
+use super::{
+    SessionStore, StorageError, layout,
+    owner_index::{Entry, Index},
+    store::Slot,
+};
 use crate::domain::{ShareId, ShareRecord, Username};
 
 /// Records read at once while listing.
@@ -51,19 +55,6 @@ pub struct ListPage {
     /// Where the next page starts, if there may be one.
     pub next: Option<ListPosition>,
 }
-
-/// What the index knows of one object of an owner's folder, true while its ETag is `etag`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Entry {
-    pub etag: String,
-    /// The share's record if it is a live share; none for a deleted share's marker, a failed
-    /// create's, or an object that is not a share.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub record: Option<ShareRecord>,
-}
-
-/// An owner's index: every object of their folder by share id.
-pub type Index = HashMap<ShareId, Entry>;
 
 /// The snapshot as stored (`gunzip | jq` reads it).
 #[derive(Serialize, Deserialize)]

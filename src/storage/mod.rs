@@ -13,6 +13,7 @@ mod key_store;
 pub mod layout;
 mod listing;
 mod objects;
+mod owner_index;
 mod owners;
 mod probe;
 mod read;
