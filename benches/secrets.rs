@@ -2,7 +2,8 @@
 //! things a create does with every upload anyway (schema validation and compression), measured
 //! in the same run so the ratios hold on a noisy machine.
 //!
-//! `cargo bench --bench secrets` (`BENCH_SESSIONS_DIR`: scan the `*.json` there too).
+//! `cargo bench --bench secrets` (`BENCH_SESSIONS_DIR`: scan the `*.json` there too;
+//! `BENCH_PROFILE_SCAN=medium.json`: only scan that one, for ten seconds, for a profiler).
 
 #[allow(dead_code)]
 #[path = "../tests/api/helpers/mod.rs"]
@@ -44,6 +45,17 @@ fn main() {
             let name = format!("{dir}/{}", path.file_name().unwrap().to_string_lossy());
             sessions.push((name, std::fs::read(&path).unwrap()));
         }
+    }
+    if let Ok(name) = std::env::var("BENCH_PROFILE_SCAN") {
+        // For a profiler: the scan of one session, over and over for ten seconds.
+        let body = &sessions.iter().find(|(n, _)| *n == name).expect("a session's name").1;
+        let (t, mut n) = (Instant::now(), 0u32);
+        while t.elapsed() < Duration::from_secs(10) {
+            std::hint::black_box(scanner.scan_document(body));
+            n += 1;
+        }
+        println!("{name}: {:.3} ms per scan", t.elapsed().as_secs_f64() * 1000.0 / f64::from(n));
+        return;
     }
     println!("{} rules; medians of 7 runs", scanner.rule_count());
     println!(

@@ -11,6 +11,7 @@
 //! images. A secret found is replaced in the upload's own bytes by `[REDACTED:<rule>]`; the
 //! rest of the upload is untouched, byte for byte.
 
+mod gate;
 mod rules;
 mod strings;
 
@@ -64,8 +65,12 @@ pub struct SecretScanner {
     /// Every rule's keywords; each keyword leads to the rules that have it.
     keywords: AhoCorasick,
     rules_of_keyword: Vec<Vec<usize>>,
+    /// `generic-api-key`, which runs only where [`gate::may_match`] says it can match, and
+    /// its keywords.
+    generic: Option<usize>,
+    generic_keywords: RuleSet,
     /// Rules without keywords: run on every text.
-    always: Vec<usize>,
+    always: RuleSet,
 }
 
 static SCANNER: LazyLock<SecretScanner> = LazyLock::new(|| {
@@ -82,10 +87,15 @@ impl SecretScanner {
         let rules = Rules::load(sources)?;
         let mut words: Vec<String> = Vec::new();
         let mut rules_of_keyword: Vec<Vec<usize>> = Vec::new();
-        let mut always = Vec::new();
+        let generic = rules.rules.iter().position(|rule| {
+            // Only for the regex it was derived from: another one runs ungated.
+            rule.id == gate::GENERIC_API_KEY
+                && rule.regex.as_str() == rules::literal_braces(gate::GENERIC_API_KEY_REGEX)
+        });
+        let (mut generic_keywords, mut always) = (RuleSet::default(), RuleSet::default());
         for (r, rule) in rules.rules.iter().enumerate() {
             if rule.keywords.is_empty() {
-                always.push(r);
+                always.insert(r);
             }
             for word in &rule.keywords {
                 let k = words.iter().position(|w| w == word).unwrap_or_else(|| {
@@ -94,7 +104,13 @@ impl SecretScanner {
                     words.len() - 1
                 });
                 rules_of_keyword[k].push(r);
+                if Some(r) == generic {
+                    generic_keywords.insert(k);
+                }
             }
+        }
+        if rules.rules.len() > 512 || words.len() > 512 {
+            return Err("more than 512 rules or keywords: make RuleSet larger".into());
         }
         let keywords = AhoCorasick::builder()
             .ascii_case_insensitive(true)
@@ -102,7 +118,7 @@ impl SecretScanner {
             .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .build(&words)
             .map_err(|e| e.to_string())?;
-        Ok(Self { rules, keywords, rules_of_keyword, always })
+        Ok(Self { rules, keywords, rules_of_keyword, always, generic, generic_keywords })
     }
 
     /// How many rules there are.
@@ -212,19 +228,36 @@ impl SecretScanner {
 
     /// What the rules whose keywords `text` has find in it, overlaps and all.
     fn candidates(&self, text: &[u8]) -> Vec<(Range<usize>, usize)> {
+        self.candidates_gated(text, true)
+    }
+
+    /// [`Self::candidates`]; `gated: false` runs every rule a keyword names, gate or not (what
+    /// the gate is tested against).
+    fn candidates_gated(&self, text: &[u8], gated: bool) -> Vec<(Range<usize>, usize)> {
         // No rule finds anything this short (the shortest, a URL with a password, is longer).
         if text.len() < MIN_TEXT {
             return Vec::new();
         }
-        // Which rules to run, in rule order: most texts name no keyword and run none.
-        let mut run: Vec<usize> = self.always.clone();
+        // Which rules to run: most texts name few keywords, each many times ("key", "s.").
+        let mut run = self.always.clone();
+        let mut keyword_seen = RuleSet::default();
+        let mut generic_may_match = !gated;
         for m in self.keywords.find_overlapping_iter(text) {
-            run.extend_from_slice(&self.rules_of_keyword[m.pattern().as_usize()]);
+            let k = m.pattern().as_usize();
+            if !generic_may_match && self.generic_keywords.contains(k) {
+                generic_may_match = gate::may_match(text, m.end());
+            }
+            if keyword_seen.insert(k) {
+                for &r in &self.rules_of_keyword[k] {
+                    run.insert(r);
+                }
+            }
         }
-        run.sort_unstable();
-        run.dedup();
         let mut found = Vec::new();
-        for r in run {
+        for r in run.iter() {
+            if Some(r) == self.generic && !generic_may_match {
+                continue;
+            }
             self.rules.find(r, text, |secret| {
                 if !secret.is_empty() {
                     found.push((secret, r))
@@ -232,6 +265,38 @@ impl SecretScanner {
             });
         }
         found
+    }
+}
+
+/// A set of small numbers (rules, keywords): a bit each.
+#[derive(Default, Clone)]
+struct RuleSet([u64; 8]);
+
+impl RuleSet {
+    /// Adds `n`; whether it was new.
+    fn insert(&mut self, n: usize) -> bool {
+        let (word, bit) = (n / 64, 1u64 << (n % 64));
+        let new = self.0[word] & bit == 0;
+        self.0[word] |= bit;
+        new
+    }
+
+    fn contains(&self, n: usize) -> bool {
+        self.0[n / 64] & (1u64 << (n % 64)) != 0
+    }
+
+    /// In increasing order.
+    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0.iter().enumerate().flat_map(|(w, &word)| {
+            let mut rest = word;
+            std::iter::from_fn(move || {
+                (rest != 0).then(|| {
+                    let bit = rest.trailing_zeros() as usize;
+                    rest &= rest - 1;
+                    w * 64 + bit
+                })
+            })
+        })
     }
 }
 

@@ -115,7 +115,7 @@ fn compile(pattern: &str) -> Result<Regex, regex::Error> {
 /// RE2 reads a `{` that does not start a repetition (`{2}`, `{2,}`, `{2,5}`) as itself;
 /// `regex` refuses it. Such braces are escaped (outside character classes, where both read
 /// them as themselves).
-fn literal_braces(pattern: &str) -> String {
+pub fn literal_braces(pattern: &str) -> String {
     let bytes = pattern.as_bytes();
     let mut out = String::with_capacity(pattern.len() + 8);
     let mut in_class = false;
