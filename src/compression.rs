@@ -19,14 +19,37 @@ const LEVEL: i32 = 1;
 /// `document` as a gzip member. Deterministic (no timestamp, no name), so a retried create
 /// compresses to the very bytes of its first attempt.
 pub fn gzip(document: &[u8]) -> Bytes {
-    let level = libdeflater::CompressionLvl::new(LEVEL).expect("a valid level");
-    let mut compressor = libdeflater::Compressor::new(level);
-    let mut out = vec![0; compressor.gzip_compress_bound(document.len())];
-    let written =
-        compressor.gzip_compress(document, &mut out).expect("the bound always leaves room");
-    out.truncate(written);
-    out.into()
+    // Per thread, kept: a compressor holds a few hundred kilobytes of tables, and the output
+    // buffer is as large as the worst case; making and zeroing them on every create cost more
+    // than compressing a small session. The member itself is copied out at its own size.
+    thread_local! {
+        static COMPRESSOR: std::cell::RefCell<(libdeflater::Compressor, Vec<u8>)> =
+            std::cell::RefCell::new((
+                libdeflater::Compressor::new(
+                    libdeflater::CompressionLvl::new(LEVEL).expect("a valid level"),
+                ),
+                Vec::new(),
+            ));
+    }
+    COMPRESSOR.with_borrow_mut(|(compressor, out)| {
+        let bound = compressor.gzip_compress_bound(document.len());
+        if out.len() < bound {
+            out.resize(bound, 0);
+        }
+        let written = compressor
+            .gzip_compress(document, &mut out[..bound])
+            .expect("the bound always leaves room");
+        let member = Bytes::copy_from_slice(&out[..written]);
+        // A 25 MB upload leaves no 25 MB buffer behind on each thread that took one.
+        if out.len() > KEPT_BUFFER {
+            *out = Vec::new();
+        }
+        member
+    })
 }
+
+/// The largest output buffer a thread keeps between compressions.
+const KEPT_BUFFER: usize = 4 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GunzipError {

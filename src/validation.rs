@@ -66,6 +66,11 @@ impl SessionValidator {
                 }
             }
         }
+        // The fast path first: `is_valid` stops at the first error and builds none; every valid
+        // upload takes only it. An invalid one is walked again for its full list of errors.
+        if self.schema.is_valid(document) {
+            return Ok(());
+        }
         let mut total = 0;
         let mut violations = Vec::new();
         for error in self.schema.iter_errors(document) {

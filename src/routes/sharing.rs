@@ -48,11 +48,12 @@ pub struct Checked {
     pub redactions: Vec<Finding>,
 }
 
-/// Checks `bytes` against the schema (parsing them, unless the caller had to already),
-/// compresses them as they are stored and looks for credentials, at once, each on its own
-/// blocking thread when large: a large create waits for the longest of the three, not the sum.
-/// Credentials found are then refused or replaced (`--secret-policy`); a redacted document is
-/// checked and compressed again, so that what is stored is exactly what was checked.
+/// Checks an upload for storing, each step once: credentials first (refused or replaced, as
+/// `--secret-policy` says), then the document as it will be stored is checked against the
+/// schema while it is compressed, on two blocking threads when large. `parsed`: the upload,
+/// parsed already by a caller that had to.
+///
+/// An invalid session is told so first: its credentials are not the problem yet.
 pub async fn check(
     state: &AppState,
     bytes: &Bytes,
@@ -62,27 +63,35 @@ pub async fn check(
     let _checking = state.checks.acquire().await.map_err(ApiError::internal)?;
     let policy = state.secret_policy;
     let scanned = bytes.clone();
-    let ((facts, compressed), findings) = tokio::join!(
-        validate_and_compress(state, bytes, parsed),
-        cpu(bytes.len(), move || {
-            Ok(match policy {
-                SecretPolicy::Off => Vec::new(),
-                _ => SecretScanner::embedded().scan_document(&scanned),
-            })
+    let findings = cpu(bytes.len(), move || {
+        Ok(match policy {
+            SecretPolicy::Off => Vec::new(),
+            _ => SecretScanner::embedded().scan_document(&scanned),
         })
-    );
-    // An invalid session is told so first: its credentials are not the problem yet.
-    let facts = facts?;
-    let findings = findings?;
+    })
+    .await?;
     if findings.is_empty() {
-        return Ok(Checked::of(facts, compressed?, bytes.len(), findings));
+        let (facts, compressed) = validate_and_compress(state, bytes, parsed).await;
+        return Ok(Checked::of(facts?, compressed?, bytes.len(), findings));
     }
     if policy == SecretPolicy::Reject {
+        validate(state, bytes, parsed).await?;
         return Err(ApiError::secrets_found(&findings));
     }
+    // What is checked, compressed and stored: the upload with each credential replaced, so
+    // that nothing read from it for the record holds one either.
     let redacted = Bytes::from(secrets::redact(bytes, &findings));
     let (facts, compressed) = validate_and_compress(state, &redacted, None).await;
-    Ok(Checked::of(facts?, compressed?, redacted.len(), findings))
+    let facts = match facts {
+        Ok(facts) => facts,
+        // An invalid upload is described as it was sent (where its JSON breaks, which of
+        // its values are wrong), as it would be without credentials in it.
+        Err(redacted_error) => {
+            validate(state, bytes, parsed).await?;
+            return Err(redacted_error);
+        }
+    };
+    Ok(Checked::of(facts, compressed?, redacted.len(), findings))
 }
 
 impl Checked {
@@ -107,19 +116,30 @@ async fn validate_and_compress(
     bytes: &Bytes,
     parsed: Option<Value>,
 ) -> (Result<Facts, ApiError>, Result<Compressed, ApiError>) {
-    let (validator, max_ttl, checked, packing) =
-        (state.validator.clone(), state.max_ttl, bytes.clone(), bytes.clone());
+    let packing = bytes.clone();
     tokio::join!(
-        cpu(bytes.len(), move || {
-            let document = match parsed {
-                Some(document) => document,
-                None => SessionValidator::parse_json(&checked)?,
-            };
-            validator.check(&document)?;
-            Facts::of(&document, max_ttl)
-        }),
+        validate(state, bytes, parsed),
         cpu(bytes.len(), move || Ok(Compressed::of(&packing)))
     )
+}
+
+/// Parses `bytes` (unless `parsed` is they), checks them against the schema, and reads what
+/// the share's record keeps.
+async fn validate(
+    state: &AppState,
+    bytes: &Bytes,
+    parsed: Option<Value>,
+) -> Result<Facts, ApiError> {
+    let (validator, max_ttl, checked) = (state.validator.clone(), state.max_ttl, bytes.clone());
+    cpu(bytes.len(), move || {
+        let document = match parsed {
+            Some(document) => document,
+            None => SessionValidator::parse_json(&checked)?,
+        };
+        validator.check(&document)?;
+        Facts::of(&document, max_ttl)
+    })
+    .await
 }
 
 /// What is kept beside a valid document, read from it while it is parsed.

@@ -190,3 +190,33 @@ async fn resp_text(resp: reqwest::Response, status: StatusCode) -> String {
     assert_eq!(resp.status(), status);
     resp.text().await.unwrap()
 }
+
+#[tokio::test]
+async fn an_invalid_upload_with_credentials_is_told_what_is_wrong_as_it_was_sent() {
+    let corpus = credentials::session(18);
+    let mut wrong: Value = serde_json::from_slice(&corpus.upload).unwrap();
+    wrong["messages"][2]["ts"] = json!(null);
+    let wrong = serde_json::to_vec(&wrong).unwrap();
+    // Cut inside the last message: after every credential, so redacting moves where it ends.
+    let cut = corpus.upload[..corpus.upload.len() - 3].to_vec();
+    let mut answers = Vec::new();
+    for policy in [SecretPolicy::Off, SecretPolicy::Redact, SecretPolicy::Reject] {
+        let app = spawn_app_with(|s| s.secret_policy = policy).await;
+        let mut bodies = Vec::new();
+        for (upload, code) in [(&wrong, "INVALID_SESSION"), (&cut, "INVALID_JSON")] {
+            let resp = app.post_json("/api/sessions/create", upload.clone()).send().await.unwrap();
+            let body = assert_error(resp, StatusCode::BAD_REQUEST, code).await;
+            for p in &corpus.planted {
+                assert!(!body.to_string().contains(&p.secret), "{} in {body}", p.rule);
+            }
+            bodies.push(body);
+        }
+        assert_eq!(app.stored_sessions().await, Vec::<String>::new());
+        answers.push((policy, bodies));
+    }
+    assert_eq!(answers[0].1[0]["details"][0]["pointer"], "/messages/2/ts");
+    // Where the JSON breaks and which values are wrong: the same whatever the policy.
+    for (policy, bodies) in &answers[1..] {
+        assert_eq!(bodies, &answers[0].1, "{policy:?}");
+    }
+}
