@@ -10,6 +10,7 @@
 #[allow(dead_code)]
 #[path = "../tests/api/helpers/mod.rs"]
 mod helpers;
+#[allow(dead_code)]
 #[path = "../tests/support/sessions.rs"]
 mod sessions;
 

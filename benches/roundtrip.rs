@@ -13,10 +13,13 @@
 //! look for credentials). Uses the tests' in-process s3s-fs server, or
 //! `TEST_S3_ENDPOINT` like the tests. `BENCH_PART=secrets` compares creates with and without
 //! the credential scan, `BENCH_PART=reshare` a re-share with a create (neither runs by
-//! default). `BENCH_PART=latency|throughput|page|trivial` runs one
+//! default). `BENCH_PART=cpu` measures the service process's CPU per create and per read
+//! (see `roundtrip/cpu.rs`). `BENCH_PART=latency|throughput|page|trivial` runs one
 //! part; `BENCH_FIXTURE=small.json` (etc.) one fixture; for profiling, `BENCH_CREATE_ONLY=1`
 //! or `BENCH_READ_ONLY=1` with `BENCH_PART=throughput`.
 
+#[path = "roundtrip/cpu.rs"]
+mod cpu;
 #[allow(dead_code)]
 #[path = "../tests/api/helpers/mod.rs"]
 mod helpers;
@@ -52,6 +55,10 @@ async fn main() {
     // measure what logging costs a trivial route (BENCH_PART=trivial).
     if std::env::var("BENCH_LOG").is_ok() {
         session_share::telemetry::init(session_share::configuration::LogFormat::Json);
+    }
+    if std::env::var("BENCH_PART").is_ok_and(|p| p == "cpu") {
+        cpu::cpu_per_request().await;
+        return;
     }
     // BENCH_SECRET_POLICY=off: the service without the credential scan, to tell its cost apart.
     let policy = std::env::var("BENCH_SECRET_POLICY").ok().map(|p| {
