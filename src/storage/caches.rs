@@ -6,12 +6,12 @@
 //!   private or deleted through any replica is refused here at once; and storage may answer a
 //!   client's `If-None-Match` by itself only when the tag is the one the record was read from.
 //!   After a write through this replica the record is forgotten: the next read reads it.
-//! - **Listing order**: when a share was made, or that its id is dead. Neither ever changes,
-//!   so a listing sorts an owner's shares without reading each of them again.
+//! - **Listing indexes**, per owner (see [`super::listing`]).
+//! - **Shares seen**: ids this replica has read or written. Sharing such a task again reads the
+//!   share first instead of trying a create that storage would refuse.
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use moka::future::Cache;
 
 use super::owner_index::Index;
@@ -22,8 +22,8 @@ use crate::{
 
 /// About 1 KB each at most (title, description, tags, excerpt): tens of megabytes at worst.
 const RECORDS: u64 = 20_000;
-/// An id and a time: under 100 bytes each.
-const ORDER: u64 = 500_000;
+/// An id: under 100 bytes each.
+const SEEN: u64 = 500_000;
 /// Shares kept in listing indexes, all owners together: a record is about 1 KB, so a few
 /// hundred megabytes at most.
 const LISTED: u64 = 300_000;
@@ -42,20 +42,12 @@ pub struct Caches {
     records: Option<Cache<ShareId, Known>>,
     /// Owners' listing indexes (see `listing`), weighed by their shares.
     listings: Cache<Username, Arc<Index>>,
-    order: Cache<ShareId, Order>,
+    seen: Cache<ShareId, ()>,
     metrics: Arc<Metrics>,
 }
 
-/// Where a share sorts in its owner's listing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Order {
-    Made(DateTime<Utc>),
-    /// Deleted or expired for good: never listed.
-    Dead,
-}
-
 impl Caches {
-    /// No record cache (every read asks storage); listing order is still remembered.
+    /// No record cache (every read asks storage); shares seen are still remembered.
     pub fn off() -> Self {
         Self {
             records: None,
@@ -63,7 +55,7 @@ impl Caches {
                 .weigher(|_, index: &Arc<Index>| u32::try_from(index.len() + 1).unwrap_or(u32::MAX))
                 .max_capacity(LISTED)
                 .build(),
-            order: Cache::builder().max_capacity(ORDER).build(),
+            seen: Cache::builder().max_capacity(SEEN).build(),
             metrics: Metrics::new(),
         }
     }
@@ -81,8 +73,8 @@ impl Caches {
         found
     }
 
-    /// `record`, as read from the object whose ETag is `etag` (none known: only its place in
-    /// the listing order is kept).
+    /// `record`, as read from the object whose ETag is `etag` (none known: only that it was seen
+    /// is kept).
     pub async fn remember(&self, id: &ShareId, record: &ShareRecord, etag: Option<&str>) {
         if let Some(cache) = &self.records {
             match etag {
@@ -93,10 +85,10 @@ impl Caches {
                 None => cache.invalidate(id).await,
             }
         }
-        self.order.insert(id.clone(), Order::Made(record.created_at)).await;
+        self.seen.insert(id.clone(), ()).await;
     }
 
-    /// This replica wrote `record`: its place in the order is known, the record is read again
+    /// This replica wrote `record`: it is seen, the record is read again
     /// when next needed (with the ETag storage gives it).
     pub async fn wrote(&self, id: &ShareId, record: &ShareRecord) {
         self.remember(id, record, None).await;
@@ -110,7 +102,7 @@ impl Caches {
 
     pub async fn dead(&self, id: &ShareId) {
         self.forget(id).await;
-        self.order.insert(id.clone(), Order::Dead).await;
+        self.seen.insert(id.clone(), ()).await;
     }
 
     /// `owner`'s listing index as this replica last made it current.
@@ -124,7 +116,8 @@ impl Caches {
         self.listings.insert(owner.clone(), index).await;
     }
 
-    pub async fn order(&self, id: &ShareId) -> Option<Order> {
-        self.order.get(id).await
+    /// Whether this replica has read or written share `id` (live or dead).
+    pub fn seen(&self, id: &ShareId) -> bool {
+        self.seen.contains_key(id)
     }
 }

@@ -107,7 +107,7 @@ impl SessionStore {
         let path = layout::share(owner, id);
         // A share this replica has seen is revised at once (one read of it); a large document
         // looks before it writes, rather than send itself to be refused.
-        let seen = self.caches.order(id).await.is_some();
+        let seen = self.caches.seen(id);
         let mut look = seen || share.compressed.len() > LOOK_FIRST_BYTES;
         for _ in 0..MAX_ATTEMPTS {
             let replacing = if look {

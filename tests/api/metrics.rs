@@ -284,8 +284,10 @@ async fn each_operation_makes_the_storage_requests_it_should() {
         .await,
         [4, 0, 1, 0],
     );
-    eprintln!(
-        "| operation | get | put | list | delete |\n|---|---|---|---|---|\n{}",
+    let table = format!(
+        "| operation | get | put | list | delete |\n|---|---|---|---|---|\n{}\n",
         table.join("\n")
     );
+    let design = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/design.md"));
+    assert!(design.unwrap().contains(&table), "docs/design.md should hold, as measured:\n{table}");
 }
