@@ -173,7 +173,11 @@ test("the older extension's import of a pasted share URL gets the session JSON",
   assert.equal(typeof session_.version, "string");
   assert.ok(Array.isArray(session_.messages) && session_.task);
   assert.equal(JSON.stringify(session_), JSON.stringify(JSON.parse(body)));
-  // What an agent reads of the same link.
+  // What an agent reads of the same link: with the owner's key, the transcript; without, nothing.
   const markdown = await fetch(`${url}.md`, { headers: { Authorization: `Bearer ${service.key}` } });
-  assert.equal(markdown.status, 404, "a private share's transcript is not public");
+  assert.equal(markdown.status, 200, "the page routes honour the owner's key");
+  assert.match(markdown.headers.get("cache-control"), /private/);
+  assert.ok((await markdown.text()).includes(JSON.parse(body).task.task.slice(0, 40)));
+  const anonymous = await fetch(`${url}.md`);
+  assert.equal(anonymous.status, 404, "a private share's transcript is not public");
 });
