@@ -148,7 +148,10 @@ struct StrictValue {
 
 impl StrictValue {
     fn shortened<'a>(&self, s: &'a str) -> &'a str {
-        match self.cut.and_then(|cut| s.char_indices().nth(cut)) {
+        // No more bytes than the cut means no more characters: most strings are shorter, and
+        // counting their characters cost as much as parsing them.
+        let cut = self.cut.filter(|&cut| s.len() > cut);
+        match cut.and_then(|cut| s.char_indices().nth(cut)) {
             Some((end, _)) => &s[..end],
             None => s,
         }
