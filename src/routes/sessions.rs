@@ -28,7 +28,7 @@ use crate::{
     domain::{ShareId, ShareRecord, Username},
     error::{ApiError, ErrorCode},
     state::AppState,
-    storage::ListPosition,
+    storage::{ListPage, ListPosition, StorageError},
     validation::SessionValidator,
 };
 
@@ -266,20 +266,7 @@ impl SessionsApi {
             .sessions
             .list_page(&owner, after.as_ref(), limit as usize, |r| filter.keeps(r))
             .await?;
-        // The link key is read only for a page with a share to open through a link.
-        let open = match page.items.iter().any(|(_, record)| !record.is_public()) {
-            true => Some(state.sessions.link_key().await?),
-            false => None,
-        };
-        let items = page
-            .items
-            .iter()
-            .map(|(id, record)| sharing::summary(&state, id, record, open.as_ref()))
-            .collect();
-        Ok(ListResponse::Ok(Json(ShareList {
-            items,
-            next_cursor: page.next.as_ref().map(encode_cursor),
-        })))
+        Ok(ListResponse::Ok(Json(share_list(&state, page).await?)))
     }
 }
 
@@ -319,6 +306,24 @@ fn classify(bytes: &[u8]) -> Result<Incoming, ApiError> {
 }
 
 /// A cursor is where the page before ended, opaque to clients.
+/// A listing's page as answered: each share's summary, and the cursor of the next page.
+pub(super) async fn share_list(
+    state: &AppState,
+    page: ListPage,
+) -> Result<ShareList, StorageError> {
+    // The link key is read only for a page with a share to open through a link.
+    let open = match page.items.iter().any(|(_, record)| !record.is_public()) {
+        true => Some(state.sessions.link_key().await?),
+        false => None,
+    };
+    let items = page
+        .items
+        .iter()
+        .map(|(id, record)| sharing::summary(state, id, record, open.as_ref()))
+        .collect();
+    Ok(ShareList { items, next_cursor: page.next.as_ref().map(encode_cursor) })
+}
+
 pub(super) fn encode_cursor(position: &ListPosition) -> String {
     let nanos = position.created_at.timestamp_nanos_opt().unwrap_or_default();
     URL_SAFE_NO_PAD.encode(format!("{nanos}:{}", position.id))

@@ -9,8 +9,7 @@ use super::{
     auth::RequiredKey,
     errors::{Refusal, Statuses},
     models::ShareList,
-    sessions::{decode_cursor, encode_cursor},
-    sharing,
+    sessions::{decode_cursor, share_list},
 };
 use crate::{access::ClientAddr, domain::Visibility, state::AppState};
 
@@ -75,19 +74,6 @@ impl TeamApi {
                 record.visibility == Visibility::Team
             })
             .await?;
-        // The link key is read only for a page with a share to open through a link.
-        let open = match page.items.iter().any(|(_, record)| !record.is_public()) {
-            true => Some(state.sessions.link_key().await?),
-            false => None,
-        };
-        let items = page
-            .items
-            .iter()
-            .map(|(id, record)| sharing::summary(&state, id, record, open.as_ref()))
-            .collect();
-        Ok(TeamListResponse::Ok(Json(ShareList {
-            items,
-            next_cursor: page.next.as_ref().map(encode_cursor),
-        })))
+        Ok(TeamListResponse::Ok(Json(share_list(&state, page).await?)))
     }
 }
