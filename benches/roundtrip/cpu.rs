@@ -93,6 +93,7 @@ impl Service {
             .unwrap();
         assert_eq!(resp.status(), 201);
         let created: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(created["updated"], false, "a create measured is a new share, not a revision");
         let redactions = created["redactions"].as_array().unwrap().len();
         (created["id"].as_str().unwrap().to_owned(), redactions)
     }
@@ -195,13 +196,19 @@ pub async fn cpu_per_request() {
         if only.as_deref().is_some_and(|only| !name.starts_with(only)) {
             continue;
         }
-        // Each create a task of its own, made before the clock starts.
-        let fresh: Vec<Bytes> = (0..4000).map(|_| helpers::another_task(&body)).collect();
+        // Each create a task of its own, never one made before: a pool reused would make the
+        // later creates revisions of earlier shares (a read and two writes, not one write).
+        let template = helpers::another_task(&body);
+        let task = serde_json::from_slice::<serde_json::Value>(&template).unwrap()["task"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let template = String::from_utf8(template.to_vec()).unwrap();
         let credentials = if name.contains("creds") { 2 } else { 0 };
         let mut next = 0;
         let mut take = || {
             next += 1;
-            fresh[next % fresh.len()].clone()
+            Bytes::from(template.replacen(&format!("\"{task}\""), &format!("\"{task}-{next}\""), 1))
         };
         let create = on
             .cpu_per(|_| {
