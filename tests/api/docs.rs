@@ -90,3 +90,51 @@ fn docs_api_lists_every_error_code_with_its_status() {
     }
     assert!(documented.is_empty(), "codes the service does not have: {documented:?}");
 }
+
+/// The README's route block calls only routes the router has, with methods they take, and
+/// names every route of the API (`/api/...`), the share URL, Swagger UI and the metrics: a
+/// route added, renamed or
+/// dropped fails here until the README says so.
+#[tokio::test]
+async fn the_readme_route_block_calls_the_routes_the_router_has() {
+    let app = crate::helpers::spawn_app().await;
+    let readme = read("README.md");
+    let section = readme.split("## Routes").nth(1).unwrap().split("\n## ").next().unwrap();
+    let block = section.split("```sh").nth(1).unwrap().split("```").next().unwrap();
+    // Each curl: its method (-X, else POST with a body, else GET) and its path after `$S`,
+    // with the shell's `$ID` read as the route's parameter.
+    let mut called: Vec<(String, String)> = Vec::new();
+    for line in block.lines().filter(|l| l.contains("curl ") && l.contains("$S/")) {
+        let method = match line.split("-sX ").nth(1) {
+            Some(rest) => rest.split_whitespace().next().unwrap().to_owned(),
+            None if line.contains(" -d ") || line.contains("--data-binary") => "POST".into(),
+            None => "GET".into(),
+        };
+        let path = line.split("$S").nth(1).unwrap();
+        let path = path.split(|c: char| c == ' ' || c == '"' || c == '?').next().unwrap();
+        called.push((method, path.replace("$ID", ":id").trim_end_matches(".md").to_owned()));
+    }
+    assert!(called.len() >= 15, "the route block's calls were not found: {called:?}");
+    let matches = |pattern: &str, path: &str| {
+        let (p, q): (Vec<&str>, Vec<&str>) =
+            (pattern.split('/').collect(), path.split('/').collect());
+        p.len() == q.len() && p.iter().zip(&q).all(|(p, q)| p == q || p.starts_with(':'))
+    };
+    for (method, path) in &called {
+        let taken = app
+            .routes
+            .iter()
+            .any(|(pattern, methods)| matches(pattern, path) && methods.contains(method));
+        assert!(taken, "the README calls {method} {path}, which no route takes");
+    }
+    let unnamed: Vec<&str> = app
+        .routes
+        .iter()
+        .map(|(pattern, _)| pattern.as_str())
+        // Images are read by the page, not called by a person; docs/api.md lists them.
+        .filter(|p| p.starts_with("/api/") || ["/session/:id", "/docs", "/metrics"].contains(p))
+        .filter(|p| !p.contains("/images/"))
+        .filter(|p| !called.iter().any(|(_, path)| matches(p, path)))
+        .collect();
+    assert!(unnamed.is_empty(), "routed but not in the README's route block: {unnamed:?}");
+}
