@@ -111,7 +111,7 @@ async fn the_readme_route_block_calls_the_routes_the_router_has() {
             None => "GET".into(),
         };
         let path = line.split("$S").nth(1).unwrap();
-        let path = path.split(|c: char| c == ' ' || c == '"' || c == '?').next().unwrap();
+        let path = path.split([' ', '"', '?']).next().unwrap();
         called.push((method, path.replace("$ID", ":id").trim_end_matches(".md").to_owned()));
     }
     assert!(called.len() >= 15, "the route block's calls were not found: {called:?}");
