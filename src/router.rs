@@ -17,9 +17,14 @@ impl RouteTable {
         &self.0
     }
 
-    /// The methods of the most specific route `path` matches (a literal segment beats a
-    /// parameter: `/api/sessions/create` is not `/api/sessions/{id}`); `None` if none does.
+    /// The methods of the most specific route `path` matches (see [`RouteTable::route`]).
     pub fn allowed(&self, path: &str) -> Option<&[Method]> {
+        self.route(path).map(|(_, methods)| methods.as_slice())
+    }
+
+    /// The most specific route `path` matches (a literal segment beats a parameter:
+    /// `/api/sessions/create` is not `/api/sessions/{id}`), with its methods; `None` if none.
+    pub fn route(&self, path: &str) -> Option<&(String, Vec<Method>)> {
         let parts = segments(path);
         self.0
             .iter()
@@ -31,7 +36,6 @@ impl RouteTable {
             .min_by_key(|(pattern, _)| {
                 segments(pattern).iter().filter(|t| t.starts_with(':')).count()
             })
-            .map(|(_, methods)| methods.as_slice())
     }
 
     fn add(&mut self, path: &str, mut methods: Vec<Method>) {

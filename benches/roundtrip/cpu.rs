@@ -196,20 +196,10 @@ pub async fn cpu_per_request() {
         if only.as_deref().is_some_and(|only| !name.starts_with(only)) {
             continue;
         }
-        // Each create a task of its own, never one made before: a pool reused would make the
-        // later creates revisions of earlier shares (a read and two writes, not one write).
-        let template = helpers::another_task(&body);
-        let task = serde_json::from_slice::<serde_json::Value>(&template).unwrap()["task"]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let template = String::from_utf8(template.to_vec()).unwrap();
+        // Each create a task never shared before: a pool reused would make later creates
+        // revisions of earlier shares (a read and two writes, not one write).
         let credentials = if name.contains("creds") { 2 } else { 0 };
-        let mut next = 0;
-        let mut take = || {
-            next += 1;
-            Bytes::from(template.replacen(&format!("\"{task}\""), &format!("\"{task}-{next}\""), 1))
-        };
+        let take = || helpers::another_task(&body);
         let create = on
             .cpu_per(|_| {
                 let body = take();

@@ -305,7 +305,6 @@ fn classify(bytes: &[u8]) -> Result<Incoming, ApiError> {
     }
 }
 
-/// A cursor is where the page before ended, opaque to clients.
 /// A listing's page as answered: each share's summary, and the cursor of the next page.
 pub(super) async fn share_list(
     state: &AppState,
@@ -324,6 +323,7 @@ pub(super) async fn share_list(
     Ok(ShareList { items, next_cursor: page.next.as_ref().map(encode_cursor) })
 }
 
+/// A cursor is where the page before ended, opaque to clients.
 pub(super) fn encode_cursor(position: &ListPosition) -> String {
     let nanos = position.created_at.timestamp_nanos_opt().unwrap_or_default();
     URL_SAFE_NO_PAD.encode(format!("{nanos}:{}", position.id))

@@ -55,15 +55,21 @@ async function imported(ext, call) {
   return store.saved;
 }
 
+/** Shares `task` twice with `ext`; answers its share URL, the same both times. */
+async function sharedTwice(ext, task, messages) {
+  store.messages = messages;
+  const url = await ext.exportTaskToCloud(task, "/unused", { token: service.key });
+  assert.deepEqual(ext.vscode.messages.errors, []);
+  assert.match(url, /\/session\/[A-Za-z0-9_-]{21}$/);
+  assert.equal(await ext.exportTaskToCloud(task, "/unused", { token: service.key }), url, "a re-share keeps its link");
+  return url;
+}
+
 for (const [name, doc] of sessions) {
   test(`the newer extension (1997ba0e) shares ${name}, shares it again, imports it by URL, id and code`, async () => {
     const ext = await released("1997ba0e");
     const task = { ...doc.task, id: `newer-${name}` };
-    store.messages = doc.messages;
-    const url = await ext.exportTaskToCloud(task, "/unused", { token: service.key });
-    assert.deepEqual(ext.vscode.messages.errors, []);
-    assert.match(url, /\/session\/[A-Za-z0-9_-]{21}$/);
-    assert.equal(await ext.exportTaskToCloud(task, "/unused", { token: service.key }), url, "a re-share keeps its link");
+    const url = await sharedTwice(ext, task, doc.messages);
     const id = url.split("/").pop();
     for (const pasted of [url, `${service.base}/api/sessions/${id}`, id, `viragtiwari/${id}`]) {
       const saved = await imported(ext, () => ext.importTaskFromCloudByUrl(pasted, "/unused", { token: service.key }));
@@ -76,11 +82,7 @@ for (const [name, doc] of sessions) {
   test(`the older extension (d2576f0c) shares ${name}, shares it again, imports it by id, pasted share URL and API URL`, async () => {
     const ext = await released("d2576f0c");
     const task = { ...doc.task, id: `older-${name}` };
-    store.messages = doc.messages;
-    const url = await ext.exportTaskToCloud(task, "/unused", { token: service.key });
-    assert.deepEqual(ext.vscode.messages.errors, []);
-    assert.match(url, /\/session\/[A-Za-z0-9_-]{21}$/);
-    assert.equal(await ext.exportTaskToCloud(task, "/unused", { token: service.key }), url, "a re-share keeps its link");
+    const url = await sharedTwice(ext, task, doc.messages);
     const id = url.split("/").pop();
     assert.deepEqual(await imported(ext, () => ext.importTaskFromCloudById(id, "/unused", { token: service.key })), doc.messages);
     for (const pasted of [url, `${service.base}/api/sessions/${id}`]) {

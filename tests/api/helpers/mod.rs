@@ -34,7 +34,7 @@ pub struct TestApp {
     pub store: Arc<dyn ObjectStore>,
     pub storage_url: String,
     /// Every route (poem's pattern) and the methods the service says it takes.
-    pub routes: Vec<(String, Vec<String>)>,
+    pub routes: session_share::router::RouteTable,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -85,12 +85,7 @@ async fn start(storage_url: String, change: impl FnOnce(&mut Settings), with_key
     change(&mut settings);
     let app = Application::build(settings).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
-    let routes = app
-        .routes()
-        .routes()
-        .iter()
-        .map(|(path, methods)| (path.clone(), methods.iter().map(|m| m.to_string()).collect()))
-        .collect();
+    let routes = app.routes().clone();
     tokio::spawn(app.run_until_stopped());
 
     // Looking behind the API always goes straight to S3, never through a proxy.
