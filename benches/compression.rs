@@ -28,7 +28,10 @@ fn best<T>(runs: usize, mut work: impl FnMut() -> T) -> (T, Duration) {
 fn main() {
     let mbit: f64 =
         std::env::var("BENCH_LINK_MBIT").ok().and_then(|v| v.parse().ok()).unwrap_or(100.0);
-    println!("gzip (libdeflate level 1); best of 5; transfer at {mbit} Mbit/s");
+    println!(
+        "gzip (libdeflate level 1; zlib-rs level 2, screenshots Huffman-coded, when they are an \
+         eighth of a session); best of 5; transfer at {mbit} Mbit/s"
+    );
     println!(
         "{:<12}{:>12}{:>12}{:>8}{:>14}{:>15}{:>14}{:>18}",
         "fixture",
