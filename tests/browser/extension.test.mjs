@@ -1,14 +1,13 @@
 // The truest client test: the extension's own sharing code, as released (extension/), bundled
 // with esbuild and run against the service with `vscode` and the task storage stubbed. Each
-// version shares the committed sessions, shares them again, and imports them every way it can;
+// version shares the committed sessions and the generated large one, shares them again, and imports them every way it can;
 // what it saves must be the messages it shared.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { build } from "esbuild";
-import { repo, startService } from "./harness.mjs";
+import { fixture, repo, startService } from "./harness.mjs";
 
 const here = join(repo, "tests", "browser", "extension");
 const stubs = join(here, "stubs");
@@ -42,7 +41,8 @@ before(async () => {
 
 after(() => service?.stop());
 
-const sessions = ["small.json", "medium.json"].map((name) => [name, JSON.parse(readFileSync(join(repo, "tests", "fixtures", name), "utf8"))]);
+// large.json: 67 screenshots, so its stored form is the one with screenshots Huffman-coded.
+const sessions = ["small.json", "medium.json", "large.json"].map((name) => [name, JSON.parse(fixture(name).toString("utf8"))]);
 
 const store = (globalThis.extensionTaskStore ??= {});
 
