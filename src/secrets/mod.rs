@@ -65,10 +65,9 @@ pub struct SecretScanner {
     /// Every rule's keywords; each keyword leads to the rules that have it.
     keywords: AhoCorasick,
     rules_of_keyword: Vec<Vec<usize>>,
-    /// `generic-api-key`, which runs only where [`gate::may_match`] says it can match, and
-    /// its keywords.
-    generic: Option<usize>,
-    generic_keywords: RuleSet,
+    /// Rules that run only where a gate of theirs opens ([`gate`]), and each keyword's gates.
+    gated: RuleSet,
+    gates_of_keyword: Vec<Vec<(usize, gate::Gate)>>,
     /// Rules without keywords: run on every text.
     always: RuleSet,
 }
@@ -87,25 +86,33 @@ impl SecretScanner {
         let rules = Rules::load(sources)?;
         let mut words: Vec<String> = Vec::new();
         let mut rules_of_keyword: Vec<Vec<usize>> = Vec::new();
-        let generic = rules.rules.iter().position(|rule| {
-            // Only for the regex it was derived from: another one runs ungated.
-            rule.id == gate::GENERIC_API_KEY
-                && rule.regex.as_str() == rules::literal_braces(gate::GENERIC_API_KEY_REGEX)
-        });
-        let (mut generic_keywords, mut always) = (RuleSet::default(), RuleSet::default());
+        let mut gates_of_keyword: Vec<Vec<(usize, gate::Gate)>> = Vec::new();
+        let (mut gated, mut always) = (RuleSet::default(), RuleSet::default());
         for (r, rule) in rules.rules.iter().enumerate() {
             if rule.keywords.is_empty() {
                 always.insert(r);
+            }
+            // Gated only with the regex its gates were derived from: another one runs ungated.
+            let gates = gate::GATED
+                .iter()
+                .find(|g| g.id == rule.id && rule.regex.as_str() == rules::literal_braces(g.regex));
+            if gates.is_some() {
+                gated.insert(r);
             }
             for word in &rule.keywords {
                 let k = words.iter().position(|w| w == word).unwrap_or_else(|| {
                     words.push(word.clone());
                     rules_of_keyword.push(Vec::new());
+                    gates_of_keyword.push(Vec::new());
                     words.len() - 1
                 });
                 rules_of_keyword[k].push(r);
-                if Some(r) == generic {
-                    generic_keywords.insert(k);
+                if let Some(gates) = gates {
+                    let gate = gates
+                        .keywords
+                        .gate(word)
+                        .ok_or_else(|| format!("rule {}: keyword {word} has no gate", rule.id))?;
+                    gates_of_keyword[k].push((r, gate));
                 }
             }
         }
@@ -118,7 +125,7 @@ impl SecretScanner {
             .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .build(&words)
             .map_err(|e| e.to_string())?;
-        Ok(Self { rules, keywords, rules_of_keyword, always, generic, generic_keywords })
+        Ok(Self { rules, keywords, rules_of_keyword, gated, gates_of_keyword, always })
     }
 
     /// How many rules there are.
@@ -241,23 +248,23 @@ impl SecretScanner {
         // Which rules to run: most texts name few keywords, each many times ("key", "s.").
         let mut run = self.always.clone();
         let mut keyword_seen = RuleSet::default();
-        let mut generic_may_match = !gated;
         for m in self.keywords.find_overlapping_iter(text) {
             let k = m.pattern().as_usize();
-            if !generic_may_match && self.generic_keywords.contains(k) {
-                generic_may_match = gate::may_match(text, m.end());
-            }
             if keyword_seen.insert(k) {
                 for &r in &self.rules_of_keyword[k] {
+                    if !gated || !self.gated.contains(r) {
+                        run.insert(r);
+                    }
+                }
+            }
+            for &(r, gate) in &self.gates_of_keyword[k] {
+                if gated && !run.contains(r) && gate.opens(text, m.end()) {
                     run.insert(r);
                 }
             }
         }
         let mut found = Vec::new();
         for r in run.iter() {
-            if Some(r) == self.generic && !generic_may_match {
-                continue;
-            }
             self.rules.find(r, text, |secret| {
                 if !secret.is_empty() {
                     found.push((secret, r))
