@@ -1,5 +1,5 @@
-//! Storing an upload, for every route that shares a session: validation beside compression,
-//! then storage, then the answer the extension reads (`id`, `url`).
+//! Storing an upload, for every route that shares a session: the credential scan, validation
+//! and compression, then storage, then the answer the extension reads (`id`, `url`).
 
 use bytes::Bytes;
 use chrono::Utc;
@@ -50,8 +50,11 @@ pub struct Checked {
 
 /// Checks an upload for storing, each step once: credentials first (refused or replaced, as
 /// `--secret-policy` says), then the document as it will be stored is checked against the
-/// schema while it is compressed, on two blocking threads when large. `parsed`: the upload,
-/// parsed already by a caller that had to.
+/// schema and compressed. `parsed`: the upload, parsed already by a caller that had to.
+///
+/// All of it is one piece of work on one blocking thread (inline when small): a hand-off to
+/// the pool and back costs more CPU than it saves below a megabyte. Above one, validation runs
+/// on a second thread beside compression, for the latency of large uploads.
 ///
 /// An invalid session is told so first: its credentials are not the problem yet.
 pub async fn check(
@@ -61,37 +64,13 @@ pub async fn check(
 ) -> Result<Checked, ApiError> {
     // Held from the parse to the end of validation: the parsed tree lives that long.
     let _checking = state.checks.acquire().await.map_err(ApiError::internal)?;
-    let policy = state.secret_policy;
-    let scanned = bytes.clone();
-    let findings = cpu(bytes.len(), move || {
-        Ok(match policy {
-            SecretPolicy::Off => Vec::new(),
-            _ => SecretScanner::embedded().scan_document(&scanned),
-        })
-    })
-    .await?;
-    if findings.is_empty() {
-        let (facts, compressed) = validate_and_compress(state, bytes, parsed).await;
-        return Ok(Checked::of(facts?, compressed?, bytes.len(), findings));
-    }
-    if policy == SecretPolicy::Reject {
-        validate(state, bytes, parsed).await?;
-        return Err(ApiError::secrets_found(&findings));
-    }
-    // What is checked, compressed and stored: the upload with each credential replaced, so
-    // that nothing read from it for the record holds one either.
-    let redacted = Bytes::from(secrets::redact(bytes, &findings));
-    let (facts, compressed) = validate_and_compress(state, &redacted, None).await;
-    let facts = match facts {
-        Ok(facts) => facts,
-        // An invalid upload is described as it was sent (where its JSON breaks, which of
-        // its values are wrong), as it would be without credentials in it.
-        Err(redacted_error) => {
-            validate(state, bytes, parsed).await?;
-            return Err(redacted_error);
-        }
+    let check = Check {
+        validator: state.validator.clone(),
+        max_ttl: state.max_ttl,
+        policy: state.secret_policy,
     };
-    Ok(Checked::of(facts, compressed?, redacted.len(), findings))
+    let bytes = bytes.clone();
+    cpu(bytes.len(), move || check.run(&bytes, parsed)).await
 }
 
 impl Checked {
@@ -111,35 +90,71 @@ impl Checked {
     }
 }
 
-async fn validate_and_compress(
-    state: &AppState,
-    bytes: &Bytes,
-    parsed: Option<Value>,
-) -> (Result<Facts, ApiError>, Result<Compressed, ApiError>) {
-    let packing = bytes.clone();
-    tokio::join!(
-        validate(state, bytes, parsed),
-        cpu(bytes.len(), move || Ok(Compressed::of(&packing)))
-    )
+/// What checking an upload needs of the state, for a blocking thread.
+struct Check {
+    validator: std::sync::Arc<SessionValidator>,
+    max_ttl: chrono::Duration,
+    policy: SecretPolicy,
 }
 
-/// Parses `bytes` (unless `parsed` is they), checks them against the schema, and reads what
-/// the share's record keeps.
-async fn validate(
-    state: &AppState,
-    bytes: &Bytes,
-    parsed: Option<Value>,
-) -> Result<Facts, ApiError> {
-    let (validator, max_ttl, checked) = (state.validator.clone(), state.max_ttl, bytes.clone());
-    cpu(bytes.len(), move || {
+/// Uploads from this size on are validated on a second thread while they are compressed.
+const PARALLEL_BYTES: usize = 1024 * 1024;
+
+impl Check {
+    fn run(&self, bytes: &Bytes, parsed: Option<Value>) -> Result<Checked, ApiError> {
+        let findings = match self.policy {
+            SecretPolicy::Off => Vec::new(),
+            _ => SecretScanner::embedded().scan_document(bytes),
+        };
+        if findings.is_empty() {
+            let (facts, compressed) = self.validate_and_compress(bytes, parsed);
+            return Ok(Checked::of(facts?, compressed, bytes.len(), findings));
+        }
+        if self.policy == SecretPolicy::Reject {
+            self.validate(bytes, parsed)?;
+            return Err(ApiError::secrets_found(&findings));
+        }
+        // What is checked, compressed and stored: the upload with each credential replaced, so
+        // that nothing read from it for the record holds one either.
+        let redacted = Bytes::from(secrets::redact(bytes, &findings));
+        let (facts, compressed) = self.validate_and_compress(&redacted, None);
+        let facts = match facts {
+            Ok(facts) => facts,
+            // An invalid upload is described as it was sent (where its JSON breaks, which of
+            // its values are wrong), as it would be without credentials in it.
+            Err(redacted_error) => {
+                self.validate(bytes, parsed)?;
+                return Err(redacted_error);
+            }
+        };
+        Ok(Checked::of(facts, compressed, redacted.len(), findings))
+    }
+
+    fn validate_and_compress(
+        &self,
+        bytes: &Bytes,
+        parsed: Option<Value>,
+    ) -> (Result<Facts, ApiError>, Compressed) {
+        if bytes.len() < PARALLEL_BYTES {
+            return (self.validate(bytes, parsed), Compressed::of(bytes));
+        }
+        std::thread::scope(|threads| {
+            let compressing = threads.spawn(|| Compressed::of(bytes));
+            let facts = self.validate(bytes, parsed);
+            (facts, compressing.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+        })
+    }
+
+    /// Parses `bytes` (unless `parsed` is they), checks them against the schema, and reads
+    /// what the share's record keeps.
+    fn validate(&self, bytes: &Bytes, parsed: Option<Value>) -> Result<Facts, ApiError> {
         let document = match parsed {
             Some(document) => document,
-            None => SessionValidator::parse_json(&checked)?,
+            None => SessionValidator::parse_json(bytes)?,
         };
-        validator.check(&document)?;
-        Facts::of(&document, max_ttl)
-    })
-    .await
+        self.validator.check(&document)?;
+        Facts::of(&document, self.max_ttl)
+    }
 }
 
 /// What is kept beside a valid document, read from it while it is parsed.
