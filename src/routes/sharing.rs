@@ -107,8 +107,8 @@ impl Check {
             _ => SecretScanner::embedded().scan_document(bytes),
         };
         if findings.is_empty() {
-            let (facts, compressed) = self.validate_and_compress(bytes, parsed);
-            return Ok(Checked::of(facts?, compressed, bytes.len(), findings));
+            let (facts, compressed) = self.validate_and_compress(bytes, parsed)?;
+            return Ok(Checked::of(facts, compressed, bytes.len(), findings));
         }
         if self.policy == SecretPolicy::Reject {
             self.validate(bytes, parsed)?;
@@ -117,31 +117,38 @@ impl Check {
         // What is checked, compressed and stored: the upload with each credential replaced, so
         // that nothing read from it for the record holds one either.
         let redacted = Bytes::from(secrets::redact(bytes, &findings));
-        let (facts, compressed) = self.validate_and_compress(&redacted, None);
-        let facts = match facts {
-            Ok(facts) => facts,
+        match self.validate_and_compress(&redacted, None) {
+            Ok((facts, compressed)) => Ok(Checked::of(facts, compressed, redacted.len(), findings)),
             // An invalid upload is described as it was sent (where its JSON breaks, which of
             // its values are wrong), as it would be without credentials in it.
             Err(redacted_error) => {
                 self.validate(bytes, parsed)?;
-                return Err(redacted_error);
+                Err(redacted_error)
             }
-        };
-        Ok(Checked::of(facts, compressed, redacted.len(), findings))
+        }
     }
 
+    /// [`Self::validate`], and the bytes compressed if they are valid: one after the other,
+    /// or from [`PARALLEL_BYTES`] on at once on two threads (then an invalid upload has been
+    /// compressed for nothing, as the price of the large ones' latency).
     fn validate_and_compress(
         &self,
         bytes: &Bytes,
         parsed: Option<Value>,
-    ) -> (Result<Facts, ApiError>, Compressed) {
+    ) -> Result<(Facts, Compressed), ApiError> {
         if bytes.len() < PARALLEL_BYTES {
-            return (self.validate(bytes, parsed), Compressed::of(bytes));
+            let facts = self.validate(bytes, parsed)?;
+            return Ok((facts, Compressed::of(bytes)));
         }
         std::thread::scope(|threads| {
-            let compressing = threads.spawn(|| Compressed::of(bytes));
+            // A thread the system cannot make now: compress on this one afterwards.
+            let compressing =
+                std::thread::Builder::new().spawn_scoped(threads, || Compressed::of(bytes)).ok();
             let facts = self.validate(bytes, parsed);
-            (facts, compressing.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            let compressed = compressing.map(|thread| {
+                thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            });
+            Ok((facts?, compressed.unwrap_or_else(|| Compressed::of(bytes))))
         })
     }
 

@@ -72,6 +72,28 @@ async fn every_credential_format_is_redacted_where_it_was_and_nothing_else_chang
 }
 
 #[tokio::test]
+async fn a_session_over_a_megabyte_is_redacted_as_a_small_one() {
+    // Validated beside its compression, on a second thread: what is stored is still the
+    // upload redacted.
+    let app = spawn_app().await;
+    let corpus = credentials::session(18);
+    let padding = "words, and more. ".repeat(70_000);
+    let upload = crate::helpers::with_message(&corpus.upload, &padding);
+    assert!(upload.len() > 1 << 20);
+    let resp = app.post_json("/api/sessions/create", upload).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let created: Value = resp.json().await.unwrap();
+    assert_eq!(created["redactions"].as_array().unwrap().len(), corpus.planted.len());
+    let stored = gunzip(&app.stored(&share_key("alice", created["id"].as_str().unwrap())).await);
+    let expected = crate::helpers::with_message(&corpus.redacted, &padding);
+    let as_json = |bytes: &[u8]| serde_json::from_slice::<Value>(bytes).unwrap();
+    assert!(
+        as_json(&stored) == as_json(&expected),
+        "the stored session is not the upload redacted"
+    );
+}
+
+#[tokio::test]
 async fn reject_answers_422_saying_where_without_the_secret_and_stores_nothing() {
     let app = spawn_app_with(|s| {
         s.secret_policy = SecretPolicy::Reject;
@@ -194,29 +216,35 @@ async fn resp_text(resp: reqwest::Response, status: StatusCode) -> String {
 #[tokio::test]
 async fn an_invalid_upload_with_credentials_is_told_what_is_wrong_as_it_was_sent() {
     let corpus = credentials::session(18);
-    let mut wrong: Value = serde_json::from_slice(&corpus.upload).unwrap();
-    wrong["messages"][2]["ts"] = json!(null);
-    let wrong = serde_json::to_vec(&wrong).unwrap();
-    // Cut inside the last message: after every credential, so redacting moves where it ends.
-    let cut = corpus.upload[..corpus.upload.len() - 3].to_vec();
-    let mut answers = Vec::new();
-    for policy in [SecretPolicy::Off, SecretPolicy::Redact, SecretPolicy::Reject] {
-        let app = spawn_app_with(|s| s.secret_policy = policy).await;
-        let mut bodies = Vec::new();
-        for (upload, code) in [(&wrong, "INVALID_SESSION"), (&cut, "INVALID_JSON")] {
-            let resp = app.post_json("/api/sessions/create", upload.clone()).send().await.unwrap();
-            let body = assert_error(resp, StatusCode::BAD_REQUEST, code).await;
-            for p in &corpus.planted {
-                assert!(!body.to_string().contains(&p.secret), "{} in {body}", p.rule);
+    // Small, and over a megabyte (validated beside its compression, on a second thread).
+    let padded = crate::helpers::with_message(&corpus.upload, &"words, and more. ".repeat(70_000));
+    assert!(padded.len() > 1 << 20);
+    for upload in [corpus.upload.clone(), padded.to_vec()] {
+        let mut wrong: Value = serde_json::from_slice(&upload).unwrap();
+        wrong["messages"][2]["ts"] = json!(null);
+        let wrong = serde_json::to_vec(&wrong).unwrap();
+        // Cut inside the last message: after every credential, so redacting moves where it ends.
+        let cut = upload[..upload.len() - 3].to_vec();
+        let mut answers = Vec::new();
+        for policy in [SecretPolicy::Off, SecretPolicy::Redact, SecretPolicy::Reject] {
+            let app = spawn_app_with(|s| s.secret_policy = policy).await;
+            let mut bodies = Vec::new();
+            for (upload, code) in [(&wrong, "INVALID_SESSION"), (&cut, "INVALID_JSON")] {
+                let resp =
+                    app.post_json("/api/sessions/create", upload.clone()).send().await.unwrap();
+                let body = assert_error(resp, StatusCode::BAD_REQUEST, code).await;
+                for p in &corpus.planted {
+                    assert!(!body.to_string().contains(&p.secret), "{} in {body}", p.rule);
+                }
+                bodies.push(body);
             }
-            bodies.push(body);
+            assert_eq!(app.stored_sessions().await, Vec::<String>::new());
+            answers.push((policy, bodies));
         }
-        assert_eq!(app.stored_sessions().await, Vec::<String>::new());
-        answers.push((policy, bodies));
-    }
-    assert_eq!(answers[0].1[0]["details"][0]["pointer"], "/messages/2/ts");
-    // Where the JSON breaks and which values are wrong: the same whatever the policy.
-    for (policy, bodies) in &answers[1..] {
-        assert_eq!(bodies, &answers[0].1, "{policy:?}");
+        assert_eq!(answers[0].1[0]["details"][0]["pointer"], "/messages/2/ts");
+        // Where the JSON breaks and which values are wrong: the same whatever the policy.
+        for (policy, bodies) in &answers[1..] {
+            assert_eq!(bodies, &answers[0].1, "{policy:?}");
+        }
     }
 }
