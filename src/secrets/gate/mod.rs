@@ -77,7 +77,7 @@ fn word_or_dash(b: u8) -> bool {
 pub const GATED: &[GatedRule] = &[
     GatedRule {
         id: GENERIC_API_KEY,
-        regex: GENERIC_API_KEY_REGEX,
+        regex: r#"(?i)[\w.-]{0,50}?(?:access|auth|(?-i:[Aa]pi|API)|credential|creds|key|passw(?:or)?d|secret|token)(?:[ \t\w.-]{0,20})[\s'"]{0,3}(?:=|>|:{1,3}=|\|\||:|=>|\?=|,)[\x60'"\s=]{0,5}([\w.=-]{10,150}|[a-z0-9][a-z0-9+/]{11,}={0,3})(?:[\x60'"\s;]|\\[nr]|$)"#,
         keywords: Keywords::All(Gate::Assignment),
     },
     GatedRule {
@@ -94,9 +94,6 @@ pub const GATED: &[GatedRule] = &[
         ]),
     },
 ];
-
-/// The regex [`Gate::Assignment`] was derived from.
-pub const GENERIC_API_KEY_REGEX: &str = r#"(?i)[\w.-]{0,50}?(?:access|auth|(?-i:[Aa]pi|API)|credential|creds|key|passw(?:or)?d|secret|token)(?:[ \t\w.-]{0,20})[\s'"]{0,3}(?:=|>|:{1,3}=|\|\||:|=>|\?=|,)[\x60'"\s=]{0,5}([\w.=-]{10,150}|[a-z0-9][a-z0-9+/]{11,}={0,3})(?:[\x60'"\s;]|\\[nr]|$)"#;
 
 /// The rule the gate is for.
 pub const GENERIC_API_KEY: &str = "generic-api-key";

@@ -155,6 +155,15 @@ proptest! {
     }
 }
 
+/// Of `texts`, how many rule `id`'s regex matches and how many its gates turn away: a
+/// generator is worth something only if both are many, the boundaries being where a gate goes
+/// wrong.
+fn both_sides(id: &str, texts: &[String]) -> (usize, usize) {
+    let matching = texts.iter().filter(|t| regex(id).is_match(t.as_bytes())).count();
+    let gated_out = texts.iter().filter(|t| !opens(id, t.as_bytes())).count();
+    (matching, gated_out)
+}
+
 #[test]
 fn token_near_matches_are_near() {
     let mut runner = proptest::test_runner::TestRunner::deterministic();
@@ -166,9 +175,8 @@ fn token_near_matches_are_near() {
         .take(1_000)
         .map(|(_, text)| text)
         .collect();
-        let matching = texts.iter().filter(|t| regex(rule).is_match(t.as_bytes())).count();
+        let (matching, gated_out) = both_sides(rule, &texts);
         assert!((30..900).contains(&matching), "{rule}: {matching} of 1000 match");
-        let gated_out = texts.iter().filter(|t| !opens(rule, t.as_bytes())).count();
         assert!(gated_out > 150, "{rule}: the gate turns away only {gated_out} of 1000");
     }
 }
@@ -187,14 +195,11 @@ fn token_gates_turn_away_prose() {
 
 #[test]
 fn near_matches_are_near() {
-    // The generator is worth something only if the regex matches many of its texts and
-    // misses many: the boundaries are where a gate goes wrong.
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     let texts: Vec<String> =
         (0..2_000).map(|_| near_matches().new_tree(&mut runner).unwrap().current()).collect();
-    let matching = texts.iter().filter(|t| regex(GENERIC_API_KEY).is_match(t.as_bytes())).count();
+    let (matching, gated_out) = both_sides(GENERIC_API_KEY, &texts);
     assert!((300..1_700).contains(&matching), "{matching} of 2000 match");
-    let gated_out = texts.iter().filter(|t| !opens(GENERIC_API_KEY, t.as_bytes())).count();
     assert!(gated_out > 300, "the gate turns away only {gated_out} of 2000");
 }
 
