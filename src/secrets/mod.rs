@@ -68,6 +68,10 @@ pub struct SecretScanner {
     /// Rules that run only where a gate of theirs opens ([`gate`]), and each keyword's gates.
     gated: RuleSet,
     gates_of_keyword: Vec<Vec<(usize, gate::Gate)>>,
+    /// Of each gated rule, at most how many bytes a match has before the end of the keyword
+    /// it uses (its lead and its longest keyword): from the first keyword whose gate opens,
+    /// this far back is where its regex need start.
+    reach: Vec<usize>,
     /// Rules without keywords: run on every text.
     always: RuleSet,
 }
@@ -88,6 +92,7 @@ impl SecretScanner {
         let mut rules_of_keyword: Vec<Vec<usize>> = Vec::new();
         let mut gates_of_keyword: Vec<Vec<(usize, gate::Gate)>> = Vec::new();
         let (mut gated, mut always) = (RuleSet::default(), RuleSet::default());
+        let mut reach = vec![0; rules.rules.len()];
         for (r, rule) in rules.rules.iter().enumerate() {
             if rule.keywords.is_empty() {
                 always.insert(r);
@@ -96,8 +101,9 @@ impl SecretScanner {
             let gates = gate::GATED
                 .iter()
                 .find(|g| g.id == rule.id && rule.regex.as_str() == rules::literal_braces(g.regex));
-            if gates.is_some() {
+            if let Some(gates) = gates {
                 gated.insert(r);
+                reach[r] = gates.lead + rule.keywords.iter().map(String::len).max().unwrap_or(0);
             }
             for word in &rule.keywords {
                 let k = words.iter().position(|w| w == word).unwrap_or_else(|| {
@@ -125,7 +131,7 @@ impl SecretScanner {
             .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .build(&words)
             .map_err(|e| e.to_string())?;
-        Ok(Self { rules, keywords, rules_of_keyword, gated, gates_of_keyword, always })
+        Ok(Self { rules, keywords, rules_of_keyword, gated, gates_of_keyword, reach, always })
     }
 
     /// How many rules there are.
@@ -248,6 +254,9 @@ impl SecretScanner {
         // Which rules to run: most texts name few keywords, each many times ("key", "s.").
         let mut run = self.always.clone();
         let mut keyword_seen = RuleSet::default();
+        // Gated rules that run, and where their regex starts. Keywords are found in the order
+        // they end, so a match's keyword ends no earlier than the first that opened a gate.
+        let mut starts: Vec<(usize, usize)> = Vec::new();
         for m in self.keywords.find_overlapping_iter(text) {
             let k = m.pattern().as_usize();
             if keyword_seen.insert(k) {
@@ -260,12 +269,14 @@ impl SecretScanner {
             for &(r, gate) in &self.gates_of_keyword[k] {
                 if gated && !run.contains(r) && gate.opens(text, m.end()) {
                     run.insert(r);
+                    starts.push((r, m.end().saturating_sub(self.reach[r])));
                 }
             }
         }
         let mut found = Vec::new();
         for r in run.iter() {
-            self.rules.find(r, text, |secret| {
+            let from = starts.iter().find(|(g, _)| *g == r).map_or(0, |&(_, from)| from);
+            self.rules.find(r, text, from, |secret| {
                 if !secret.is_empty() {
                     found.push((secret, r))
                 }

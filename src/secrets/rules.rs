@@ -199,10 +199,17 @@ impl Rules {
         Ok(Self { rules, global })
     }
 
-    /// Runs rule `r` over `text`: the secrets it finds that survive its checks.
-    pub fn find(&self, r: usize, text: &[u8], mut found: impl FnMut(std::ops::Range<usize>)) {
+    /// Runs rule `r` over `text`: the secrets it finds that survive its checks. `from`: no
+    /// match of the rule starts before it (the text before it is still read, for `\b`).
+    pub fn find(
+        &self,
+        r: usize,
+        text: &[u8],
+        from: usize,
+        mut found: impl FnMut(std::ops::Range<usize>),
+    ) {
         let rule = &self.rules[r];
-        for m in rule.regex.find_iter(text) {
+        for m in matches_from(&rule.regex, text, from) {
             // As gitleaks: a match's leading and trailing newlines are not part of it.
             let (mut start, mut end) = (m.start(), m.end());
             while start < end && text[start] == b'\n' {
@@ -226,6 +233,26 @@ impl Rules {
             found(candidate.secret);
         }
     }
+}
+
+/// The matches `regex.find_iter(text)` gives, when none of them starts before `from`.
+fn matches_from<'t>(
+    regex: &'t Regex,
+    text: &'t [u8],
+    from: usize,
+) -> impl Iterator<Item = regex::bytes::Match<'t>> {
+    let mut at = Some(from);
+    let mut all = (from == 0).then(|| regex.find_iter(text));
+    std::iter::from_fn(move || {
+        if let Some(all) = &mut all {
+            return all.next();
+        }
+        // Only gated rules start later, and none of them matches an empty text (each needs
+        // its keyword), so this is find_iter's iteration: each search from the last match's end.
+        let m = regex.find_at(text, at.filter(|&a| a <= text.len())?)?;
+        at = Some(if m.is_empty() { m.end() + 1 } else { m.end() });
+        Some(m)
+    })
 }
 
 impl Rule {

@@ -23,6 +23,9 @@ pub struct GatedRule {
     /// ungated and the test `each_gate_is_for_the_regex_in_the_rules` fails: derive them again.
     pub regex: &'static str,
     pub keywords: Keywords,
+    /// At most how many bytes a match has before the keyword it uses: its regex need not
+    /// run from further back than that before the first keyword whose gate opens.
+    pub lead: usize,
 }
 
 /// Which gate each keyword of a gated rule has.
@@ -79,11 +82,14 @@ pub const GATED: &[GatedRule] = &[
         id: GENERIC_API_KEY,
         regex: r#"(?i)[\w.-]{0,50}?(?:access|auth|(?-i:[Aa]pi|API)|credential|creds|key|passw(?:or)?d|secret|token)(?:[ \t\w.-]{0,20})[\s'"]{0,3}(?:=|>|:{1,3}=|\|\||:|=>|\?=|,)[\x60'"\s=]{0,5}([\w.=-]{10,150}|[a-z0-9][a-z0-9+/]{11,}={0,3})(?:[\x60'"\s;]|\\[nr]|$)"#,
         keywords: Keywords::All(Gate::Assignment),
+        // `[\w.-]{0,50}?`, one byte each (no Unicode).
+        lead: 50,
     },
     GatedRule {
         id: "jwt",
         regex: r#"\b(ey[a-zA-Z0-9]{17,}\.ey[a-zA-Z0-9\/\\_-]{17,}\.(?:[a-zA-Z0-9\/\\_-]{10,}={0,2})?)(?:[\x60'"\s;]|\\[nr]|$)"#,
         keywords: Keywords::Each(&[("ey", Gate::Followed { min: 17, class: alphanumeric })]),
+        lead: 0,
     },
     GatedRule {
         id: "vault-service-token",
@@ -92,6 +98,7 @@ pub const GATED: &[GatedRule] = &[
             ("hvs.", Gate::Followed { min: 90, class: word_or_dash }),
             ("s.", Gate::Followed { min: 24, class: alphanumeric }),
         ]),
+        lead: 0,
     },
 ];
 

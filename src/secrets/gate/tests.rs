@@ -40,12 +40,36 @@ fn rule_index(id: &str) -> usize {
 /// Whether a gate of rule `id` opens anywhere in `text`, at the keywords the scanner's
 /// search finds.
 fn opens(id: &str, text: &[u8]) -> bool {
+    first_opening(id, text).is_some()
+}
+
+/// Where the first keyword whose gate of rule `id` opens ends.
+fn first_opening(id: &str, text: &[u8]) -> Option<usize> {
     let (scanner, rule) = (SecretScanner::embedded(), rule_index(id));
-    scanner.keywords.find_overlapping_iter(text).any(|m| {
+    let opening = scanner.keywords.find_overlapping_iter(text).find(|m| {
         scanner.gates_of_keyword[m.pattern().as_usize()]
             .iter()
             .any(|&(r, gate)| r == rule && gate.opens(text, m.end()))
-    })
+    });
+    opening.map(|m| m.end())
+}
+
+/// The gated scan starts rule `id`'s regex `reach` bytes before the first keyword that
+/// opens a gate ends: no match may start earlier.
+fn no_match_starts_before_the_reach(id: &str, text: &str) -> Result<(), TestCaseError> {
+    if let Some(first) = regex(id).find(text.as_bytes()) {
+        let opened = first_opening(id, text.as_bytes()).unwrap_or(0);
+        let from = opened.saturating_sub(SecretScanner::embedded().reach[rule_index(id)]);
+        prop_assert!(
+            first.start() >= from,
+            "{} matches at {} before {}: {:?}",
+            id,
+            first.start(),
+            from,
+            text
+        );
+    }
+    Ok(())
 }
 
 fn regex(id: &str) -> &'static regex::bytes::Regex {
@@ -62,7 +86,8 @@ fn of(class: &'static str, n: std::ops::Range<usize>) -> impl Strategy<Value = S
 /// noise, a keyword in any case, filler, an operator, more filler, a value, an ending,
 /// noise. About a third of them match.
 fn near_matches() -> impl Strategy<Value = String> {
-    let noise = of("ab _-.=:'\"\\\n", 0..8);
+    // A run of the regex's lazy prefix characters, up to past the 50 it allows.
+    let noise = (of("aZ09_.-", 0..70), of("ab _-.=:'\"\\\n", 0..8)).prop_map(|(a, b)| b + &a);
     let keyword = prop::sample::select(vec![
         "key",
         "KEY",
@@ -135,6 +160,7 @@ proptest! {
         if regex(rule).is_match(text.as_bytes()) {
             prop_assert!(opens(rule, text.as_bytes()), "{} matches {:?}", rule, text);
         }
+        no_match_starts_before_the_reach(rule, &text)?;
         let (gated, ungated) = both(&text);
         prop_assert_eq!(gated, ungated, "in {:?}", text);
     }
@@ -145,6 +171,7 @@ proptest! {
         if regex(GENERIC_API_KEY).is_match(text.as_bytes()) {
             prop_assert!(opens(GENERIC_API_KEY, text.as_bytes()), "the regex matches {:?}", text);
         }
+        no_match_starts_before_the_reach(GENERIC_API_KEY, &text)?;
     }
 
     /// And so the gated scan finds exactly what the ungated one does.
