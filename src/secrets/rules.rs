@@ -241,16 +241,19 @@ fn matches_from<'t>(
     text: &'t [u8],
     from: usize,
 ) -> impl Iterator<Item = regex::bytes::Match<'t>> {
-    let mut at = Some(from);
     let mut all = (from == 0).then(|| regex.find_iter(text));
+    let mut at = from;
     std::iter::from_fn(move || {
         if let Some(all) = &mut all {
             return all.next();
         }
         // Only gated rules start later, and none of them matches an empty text (each needs
         // its keyword), so this is find_iter's iteration: each search from the last match's end.
-        let m = regex.find_at(text, at.filter(|&a| a <= text.len())?)?;
-        at = Some(if m.is_empty() { m.end() + 1 } else { m.end() });
+        if at > text.len() {
+            return None;
+        }
+        let m = regex.find_at(text, at)?;
+        at = if m.is_empty() { m.end() + 1 } else { m.end() };
         Some(m)
     })
 }
