@@ -17,7 +17,7 @@ use serde_json::{Map, Number, Value};
 /// [`parse_for_checks`] does, with every string whole (the tests' reference).
 #[cfg(test)]
 fn parse_strict(bytes: &[u8]) -> serde_json::Result<Value> {
-    parse_value(bytes, StrictValue { cut: None })
+    parse_value(bytes, StrictValue::default())
 }
 
 /// Strings longer than this are shortened to it by [`parse_for_checks`]: longer than every
@@ -29,16 +29,64 @@ pub const CHECKED_CHARS: usize = 4096;
 /// the same verdicts on the result, and the parsed tree of an image-heavy session holds a
 /// fraction of its bytes instead of a copy of them: the caller keeps the original bytes.
 pub fn parse_for_checks(bytes: &[u8]) -> serde_json::Result<Value> {
-    parse_value(bytes, StrictValue { cut: Some(CHECKED_CHARS) })
+    parse_value(bytes, StrictValue { cut: Some(CHECKED_CHARS), ..StrictValue::default() })
+}
+
+/// A string value (not an object key) as the parse decoded it, whole (before any shortening).
+pub struct StringValue<'a> {
+    pub text: &'a str,
+    /// It had no escapes: its bytes in the document are `text` itself.
+    pub unescaped: bool,
+    /// An item of an array that is the value of a key written `"images"` (without escapes).
+    pub image_item: bool,
+}
+
+/// [`parse_for_checks`], calling `each` with every string value of `bytes` in document order,
+/// so that a caller that reads every string (the credential scan) needs no walk of its own.
+/// The flag: whether `each` saw the strings of `bytes` as they are. It did not if they had a
+/// lone surrogate escape (then it saw the strings of the copy that was parsed instead, and of
+/// the first attempt before that, up to where it failed).
+pub fn parse_for_checks_seeing(
+    bytes: &[u8],
+    each: &dyn Fn(StringValue),
+) -> serde_json::Result<(Value, bool)> {
+    let seeing = StrictValue { cut: Some(CHECKED_CHARS), each: Some(each), place: Place::Other };
+    match parse_once(bytes, seeing) {
+        Ok(value) => Ok((value, true)),
+        // As `parse_with` does, without `each`.
+        Err(error) => match replace_lone_surrogates(bytes, Stand::Distinct) {
+            Some(copy) => {
+                parse_once(&copy, StrictValue { each: None, ..seeing }).map(|v| (v, false))
+            }
+            None => Err(error),
+        },
+    }
+}
+
+/// Sets the string at `pointer` in a document from [`parse_for_checks`] to `text`, as that
+/// parse reads it there (shortened unless under a `version` key). False if there is no string
+/// at `pointer`.
+pub fn set_string_for_checks(document: &mut Value, pointer: &str, text: &str) -> bool {
+    let whole = pointer.split('/').any(|step| step == "version");
+    let seed = StrictValue { cut: (!whole).then_some(CHECKED_CHARS), ..StrictValue::default() };
+    match document.pointer_mut(pointer) {
+        Some(value @ Value::String(_)) => {
+            *value = Value::String(seed.shortened(text).to_owned());
+            true
+        }
+        _ => false,
+    }
 }
 
 fn parse_value(bytes: &[u8], seed: StrictValue) -> serde_json::Result<Value> {
-    parse_with(bytes, Stand::Distinct, |b| {
-        let mut de = serde_json::Deserializer::from_slice(b);
-        let value = seed.deserialize(&mut de)?;
-        de.end()?;
-        Ok(value)
-    })
+    parse_with(bytes, Stand::Distinct, |b| parse_once(b, seed))
+}
+
+fn parse_once(bytes: &[u8], seed: StrictValue) -> serde_json::Result<Value> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = seed.deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
 }
 
 /// Parses `bytes` into `T`, tolerating lone surrogate escapes.
@@ -140,13 +188,32 @@ pub fn replace_lone_surrogates(bytes: &[u8], stand: Stand) -> Option<Vec<u8>> {
 }
 
 /// A `serde_json::Value` that refuses duplicate object keys, and shortens strings of more
-/// than `cut` characters.
-#[derive(Clone, Copy)]
-struct StrictValue {
+/// than `cut` characters; `each` sees every string value as it is decoded.
+#[derive(Clone, Copy, Default)]
+struct StrictValue<'a> {
     cut: Option<usize>,
+    each: Option<&'a dyn Fn(StringValue)>,
+    place: Place,
 }
 
-impl StrictValue {
+/// Where a value is, as far as images go.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+enum Place {
+    #[default]
+    Other,
+    /// The value of a key written `"images"`.
+    Images,
+    /// An item of the array that is such a value.
+    ImageItem,
+}
+
+impl StrictValue<'_> {
+    fn see(&self, text: &str, unescaped: bool) {
+        if let Some(each) = self.each {
+            each(StringValue { text, unescaped, image_item: self.place == Place::ImageItem });
+        }
+    }
+
     fn shortened<'a>(&self, s: &'a str) -> &'a str {
         // No more bytes than the cut means no more characters: most strings are shorter, and
         // counting their characters cost as much as parsing them.
@@ -158,7 +225,7 @@ impl StrictValue {
     }
 }
 
-impl<'de> DeserializeSeed<'de> for StrictValue {
+impl<'de> DeserializeSeed<'de> for StrictValue<'_> {
     type Value = Value;
 
     fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
@@ -166,7 +233,7 @@ impl<'de> DeserializeSeed<'de> for StrictValue {
     }
 }
 
-impl<'de> Visitor<'de> for StrictValue {
+impl<'de> Visitor<'de> for StrictValue<'_> {
     type Value = Value;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
@@ -189,11 +256,18 @@ impl<'de> Visitor<'de> for StrictValue {
         Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
     }
 
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Value, E> {
+        self.see(v, true);
+        Ok(Value::String(self.shortened(v).to_owned()))
+    }
+
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        self.see(v, false);
         Ok(Value::String(self.shortened(v).to_owned()))
     }
 
     fn visit_string<E>(self, mut v: String) -> Result<Value, E> {
+        self.see(&v, false);
         let keep = self.shortened(&v).len();
         v.truncate(keep);
         Ok(Value::String(v))
@@ -205,7 +279,10 @@ impl<'de> Visitor<'de> for StrictValue {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
-        while let Some(item) = seq.next_element_seed(self)? {
+        // Only the items of an `images` array are images, not those of an array inside one.
+        let place = if self.place == Place::Images { Place::ImageItem } else { Place::Other };
+        let item = StrictValue { place, ..self };
+        while let Some(item) = seq.next_element_seed(item)? {
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -213,14 +290,52 @@ impl<'de> Visitor<'de> for StrictValue {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut object = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            let seed = if key == "version" { StrictValue { cut: None } } else { self };
+        while let Some(Key { key, unescaped }) = map.next_key_seed(KeySeed)? {
+            let cut = if key == "version" { None } else { self.cut };
+            let place = if unescaped && key == "images" { Place::Images } else { Place::Other };
+            let seed = StrictValue { cut, place, ..self };
             let value = map.next_value_seed(seed)?;
             if object.insert(key.clone(), value).is_some() {
                 return Err(A::Error::custom(format!("duplicate key `{key}`")));
             }
         }
         Ok(Value::Object(object))
+    }
+}
+
+/// An object key, and whether it had no escapes.
+struct Key {
+    key: String,
+    unescaped: bool,
+}
+
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Key;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Key, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key, E> {
+        Ok(Key { key: v.to_owned(), unescaped: true })
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Key, E> {
+        Ok(Key { key: v.to_owned(), unescaped: false })
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Key, E> {
+        Ok(Key { key: v, unescaped: false })
     }
 }
 

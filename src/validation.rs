@@ -49,11 +49,16 @@ impl SessionValidator {
     /// no rule of the schema can tell (see [`crate::json::parse_for_checks`]): keep the bytes
     /// for anything else.
     pub fn parse_json(body: &[u8]) -> Result<Value, DocumentError> {
-        crate::json::parse_for_checks(body).map_err(|e| DocumentError::InvalidJson {
-            line: e.line(),
-            column: e.column(),
-            message: strip_position(&e.to_string()),
-        })
+        crate::json::parse_for_checks(body).map_err(invalid_json)
+    }
+
+    /// [`Self::parse_json`], handing every string value to `each` as it is decoded, and
+    /// whether `each` saw them as they are (see [`crate::json::parse_for_checks_seeing`]).
+    pub fn parse_json_seeing(
+        body: &[u8],
+        each: &dyn Fn(crate::json::StringValue),
+    ) -> Result<(Value, bool), DocumentError> {
+        crate::json::parse_for_checks_seeing(body, each).map_err(invalid_json)
     }
 
     /// Checks a parsed document: first its major version (another major version has another
@@ -87,6 +92,14 @@ impl SessionValidator {
 }
 
 /// `"2.0.1"` → `Some("2")`; anything not shaped like `N.N.N…` → `None` (left to the schema).
+fn invalid_json(e: serde_json::Error) -> DocumentError {
+    DocumentError::InvalidJson {
+        line: e.line(),
+        column: e.column(),
+        message: strip_position(&e.to_string()),
+    }
+}
+
 fn semver_major(version: &str) -> Option<&str> {
     let mut parts = version.splitn(3, '.');
     let major = parts.next()?;

@@ -17,7 +17,7 @@ use crate::{
     },
     error::{ApiError, ErrorCode},
     json::readable,
-    secrets::{self, Finding, SecretPolicy, SecretScanner},
+    secrets::{self, Finding, ParsedScan, SecretPolicy, SecretScanner},
     state::{AppState, Reshare},
     storage::{Compressed, Created, NewShare, Placement},
     validation::SessionValidator,
@@ -102,9 +102,22 @@ const PARALLEL_BYTES: usize = 1024 * 1024;
 
 impl Check {
     fn run(&self, bytes: &Bytes, parsed: Option<Value>) -> Result<Checked, ApiError> {
-        let findings = match self.policy {
-            SecretPolicy::Off => Vec::new(),
-            _ => SecretScanner::embedded().scan_document(bytes),
+        let scanner = SecretScanner::embedded();
+        let mut scan = ParsedScan::new(scanner);
+        let (parsed, findings, on_parse) = match (self.policy, parsed) {
+            (SecretPolicy::Off, parsed) => (parsed, Vec::new(), false),
+            // Scanned as the parse decodes each string: one pass over the upload, not two.
+            // From PARALLEL_BYTES on the parse runs beside compression instead (below).
+            (_, None) if bytes.len() < PARALLEL_BYTES => {
+                // An upload that is not JSON is told so first, as below.
+                let (document, saw_all) =
+                    SessionValidator::parse_json_seeing(bytes, &|value| scan.see(value))?;
+                match saw_all {
+                    true => (Some(document), scan.findings(bytes), true),
+                    false => (Some(document), scanner.scan_document(bytes), false),
+                }
+            }
+            (_, parsed) => (parsed, scanner.scan_document(bytes), false),
         };
         if findings.is_empty() {
             let (facts, compressed) = self.validate_and_compress(bytes, parsed)?;
@@ -117,7 +130,12 @@ impl Check {
         // What is checked, compressed and stored: the upload with each credential replaced, so
         // that nothing read from it for the record holds one either.
         let redacted = Bytes::from(secrets::redact(bytes, &findings));
-        match self.validate_and_compress(&redacted, None) {
+        // Parsed again, unless the scan rode on the parse: then only the strings it redacted.
+        let (reparsed, parsed) = match on_parse {
+            true => (parsed.and_then(|doc| scan.redact_parsed(doc, &redacted, &findings)), None),
+            false => (None, parsed),
+        };
+        match self.validate_and_compress(&redacted, reparsed) {
             Ok((facts, compressed)) => Ok(Checked::of(facts, compressed, redacted.len(), findings)),
             // An invalid upload is described as it was sent (where its JSON breaks, which of
             // its values are wrong), as it would be without credentials in it.

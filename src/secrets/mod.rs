@@ -8,10 +8,12 @@
 //!
 //! A session is scanned string by string (see [`strings`]): the task, every message's text,
 //! tool inputs and outputs (JSON inside JSON strings is scanned as the text it is), never
-//! images. A secret found is replaced in the upload's own bytes by `[REDACTED:<rule>]`; the
+//! images. A create scans each string as its parse decodes it ([`ParsedScan`]). A secret found is replaced in the upload's own bytes by `[REDACTED:<rule>]`; the
 //! rest of the upload is untouched, byte for byte.
 
+mod finding;
 mod gate;
+mod parsed;
 mod rules;
 mod strings;
 
@@ -19,6 +21,9 @@ use std::{ops::Range, sync::LazyLock};
 
 use aho_corasick::{AhoCorasick, MatchKind};
 
+pub use finding::{Finding, marker, redact};
+pub use parsed::ParsedScan;
+use parsed::Scan;
 use rules::Rules;
 
 static GITLEAKS: &str = include_str!("gitleaks.toml");
@@ -33,31 +38,6 @@ pub enum SecretPolicy {
     Reject,
     /// Do not look.
     Off,
-}
-
-/// A credential found in a document: which rule found it, at which string, and which bytes of
-/// the document it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
-    pub rule: String,
-    /// JSON pointer of the string it is in.
-    pub pointer: String,
-    /// Its bytes in the document as uploaded (still JSON-escaped).
-    pub raw: Range<usize>,
-}
-
-impl Finding {
-    /// "message 3 (/messages/2/text)", "the task (/task/task)": where, for a person.
-    pub fn place(&self) -> String {
-        let message = self
-            .pointer
-            .strip_prefix("/messages/")
-            .and_then(|rest| rest.split('/').next()?.parse::<usize>().ok());
-        match message {
-            Some(index) => format!("message {} ({})", index + 1, self.pointer),
-            None => format!("{} ({})", self.pointer.trim_start_matches('/'), self.pointer),
-        }
-    }
 }
 
 pub struct SecretScanner {
@@ -143,18 +123,7 @@ impl SecretScanner {
     pub fn scan_document(&self, raw: &[u8]) -> Vec<Finding> {
         let mut findings = Vec::new();
         strings::string_values(raw, |path, content| {
-            let found = self.scan_string(raw, content.clone(), NESTED_JSON);
-            if found.is_empty() {
-                return;
-            }
-            let pointer = strings::pointer(raw, path);
-            for (secret, rule) in found {
-                findings.push(Finding {
-                    rule: self.rule_id(rule).to_owned(),
-                    pointer: pointer.clone(),
-                    raw: secret,
-                });
-            }
+            self.scan_value(raw, path, content, &mut findings)
         });
         findings
     }
@@ -171,30 +140,7 @@ impl SecretScanner {
     ) -> Vec<(Range<usize>, usize)> {
         let escaped = &json[content.clone()];
         let text = strings::decode(escaped);
-        let mut found = Vec::new();
-        if depth > 0 && looks_like_json(&text) {
-            // Its strings with escapes (a file a tool read) are scanned decoded, once; the
-            // rest of it (keys, plain values, structure) as it stands, between them.
-            let mut from = 0;
-            let between = |found: &mut Vec<_>, part: Range<usize>| {
-                let at = part.start;
-                found.extend(
-                    self.candidates(&text[part])
-                        .into_iter()
-                        .map(|(s, r): (Range<usize>, usize)| (s.start + at..s.end + at, r)),
-                );
-            };
-            strings::string_values(&text, |_, inner| {
-                if memchr::memchr(b'\\', &text[inner.clone()]).is_some() {
-                    between(&mut found, from..inner.start);
-                    found.extend(self.scan_string(&text, inner.clone(), depth - 1));
-                    from = inner.end;
-                }
-            });
-            between(&mut found, from..text.len());
-        } else {
-            found = self.candidates(&text);
-        }
+        let found = self.scan_decoded(&text, depth);
         merge(found, |r| self.rules.rules[r].id.contains("generic"))
             .into_iter()
             .map(|(secret, rule)| {
@@ -208,6 +154,36 @@ impl SecretScanner {
                 (at(secret.start)..at(secret.end), rule)
             })
             .collect()
+    }
+
+    /// What the rules find in a JSON string's decoded characters, overlaps and all, as ranges
+    /// of `text` (see [`Self::scan_string`]). Empty exactly when the string has no credential.
+    fn scan_decoded(&self, text: &[u8], depth: u32) -> Vec<(Range<usize>, usize)> {
+        let mut found = Vec::new();
+        if depth > 0 && looks_like_json(text) {
+            // Its strings with escapes (a file a tool read) are scanned decoded, once; the
+            // rest of it (keys, plain values, structure) as it stands, between them.
+            let mut from = 0;
+            let between = |found: &mut Vec<_>, part: Range<usize>| {
+                let at = part.start;
+                found.extend(
+                    self.candidates(&text[part])
+                        .into_iter()
+                        .map(|(s, r): (Range<usize>, usize)| (s.start + at..s.end + at, r)),
+                );
+            };
+            strings::string_values(text, |_, inner| {
+                if memchr::memchr(b'\\', &text[inner.clone()]).is_some() {
+                    between(&mut found, from..inner.start);
+                    found.extend(self.scan_string(text, inner.clone(), depth - 1));
+                    from = inner.end;
+                }
+            });
+            between(&mut found, from..text.len());
+        } else {
+            found = self.candidates(text);
+        }
+        found
     }
 
     /// A text with its credentials replaced, and the rules that found them; `None`: none.
@@ -286,6 +262,34 @@ impl SecretScanner {
     }
 }
 
+impl Scan for SecretScanner {
+    fn finds_in(&self, text: &[u8]) -> bool {
+        !self.scan_decoded(text, NESTED_JSON).is_empty()
+    }
+
+    /// The credentials in the string value of `raw` at `path`, its characters `raw[content]`.
+    fn scan_value(
+        &self,
+        raw: &[u8],
+        path: &[strings::Step],
+        content: Range<usize>,
+        findings: &mut Vec<Finding>,
+    ) {
+        let found = self.scan_string(raw, content, NESTED_JSON);
+        if found.is_empty() {
+            return;
+        }
+        let pointer = strings::pointer(raw, path);
+        for (secret, rule) in found {
+            findings.push(Finding {
+                rule: self.rule_id(rule).to_owned(),
+                pointer: pointer.clone(),
+                raw: secret,
+            });
+        }
+    }
+}
+
 /// A set of small numbers (rules, keywords): a bit each.
 #[derive(Default, Clone)]
 struct RuleSet([u64; 8]);
@@ -348,25 +352,6 @@ fn merge(
         }
     }
     merged
-}
-
-/// What a credential is replaced by.
-pub fn marker(rule: &str) -> String {
-    format!("[REDACTED:{rule}]")
-}
-
-/// `raw` with each finding's bytes replaced by its marker. The markers need no escaping, and
-/// findings start and end on whole characters, so JSON stays JSON.
-pub fn redact(raw: &[u8], findings: &[Finding]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut kept = 0;
-    for finding in findings {
-        out.extend_from_slice(&raw[kept..finding.raw.start]);
-        out.extend_from_slice(marker(&finding.rule).as_bytes());
-        kept = finding.raw.end;
-    }
-    out.extend_from_slice(&raw[kept..]);
-    out
 }
 
 /// `range` widened to whole UTF-8 characters of `text` (a byte regex may cut one).

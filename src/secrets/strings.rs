@@ -19,6 +19,16 @@ pub enum Step {
 /// Calls `each(path, content)` for every string value of `raw` that may hold text, with
 /// `content` the range of its characters (between the quotes, still escaped).
 pub fn string_values(raw: &[u8], mut each: impl FnMut(&[Step], std::ops::Range<usize>)) {
+    every_string_value(raw, |path, content, image| {
+        if !image {
+            each(path, content)
+        }
+    });
+}
+
+/// Calls `each(path, content, image)` for every string value of `raw`, images too (`image`
+/// says which they are): the `n`th call is the `n`th string value of the document.
+pub fn every_string_value(raw: &[u8], mut each: impl FnMut(&[Step], std::ops::Range<usize>, bool)) {
     // Per open container: the path step of the value being read in it, and for objects
     // whether a key comes next.
     let mut path: Vec<Step> = Vec::new();
@@ -55,8 +65,9 @@ pub fn string_values(raw: &[u8], mut each: impl FnMut(&[Step], std::ops::Range<u
                         *step = Step::Key(content);
                     }
                     expect_key = false;
-                } else if !is_image(raw, &path, &content) {
-                    each(&path, content);
+                } else {
+                    let image = is_image(raw, &path, &content);
+                    each(&path, content, image);
                 }
                 i = end;
             }
@@ -83,10 +94,14 @@ fn string_end(raw: &[u8], mut from: usize) -> usize {
 fn is_image(raw: &[u8], path: &[Step], content: &std::ops::Range<usize>) -> bool {
     let in_images =
         matches!(path, [.., Step::Key(key), Step::Index(_)] if raw[key.clone()] == *b"images");
-    let text = &raw[content.clone()];
-    in_images
-        || (text.starts_with(b"data:")
-            && memchr::memmem::find(&text[..text.len().min(120)], b";base64,").is_some())
+    in_images || is_data_url(&raw[content.clone()])
+}
+
+/// A `data:…;base64,` URL, by its escaped characters (those of a string without escapes are
+/// the same).
+pub fn is_data_url(text: &[u8]) -> bool {
+    text.starts_with(b"data:")
+        && memchr::memmem::find(&text[..text.len().min(120)], b";base64,").is_some()
 }
 
 /// `path` as a JSON pointer (RFC 6901), keys decoded.

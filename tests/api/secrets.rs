@@ -248,3 +248,25 @@ async fn an_invalid_upload_with_credentials_is_told_what_is_wrong_as_it_was_sent
         }
     }
 }
+
+/// What is kept beside a share (its title, from the task) is read from the session redacted,
+/// whether or not the upload has a lone surrogate escape (which is parsed from a copy).
+#[tokio::test]
+async fn what_is_kept_beside_a_share_is_read_from_the_session_redacted() {
+    let app = spawn_app().await;
+    let token = "ghp_Zq9xW2vL7mK4pR8tY3nB6cD1fG5hJ0sA2eQx";
+    for cut in ["", "cut \\ud83d "] {
+        let text = String::from_utf8(crate::helpers::fresh_session().to_vec()).unwrap();
+        let task = format!("\"task\": \"{cut}push with {token} please. ");
+        let body = text.replacen("\"task\": \"", &task, 1);
+        assert!(body.contains(token));
+        let created: Value = app.create(body.clone()).await;
+        assert_eq!(created["redactions"], json!([{"pointer": "/task/task", "rule": "github-pat"}]));
+        let title = created["title"].as_str().unwrap();
+        let shown = if cut.is_empty() { "" } else { "cut \u{fffd} " };
+        assert!(title.starts_with(&format!("{shown}push with [REDACTED:github-pat] please. ")));
+        let stored =
+            gunzip(&app.stored(&share_key("alice", created["id"].as_str().unwrap())).await);
+        assert_eq!(stored, body.replacen(token, "[REDACTED:github-pat]", 1).as_bytes());
+    }
+}
