@@ -49,12 +49,14 @@ pub struct Checked {
 }
 
 /// Checks an upload for storing, each step once: credentials first (refused or replaced, as
-/// `--secret-policy` says), then the document as it will be stored is checked against the
-/// schema and compressed. `parsed`: the upload, parsed already by a caller that had to.
+/// `--secret-policy` says; below a megabyte found as the upload is parsed), then the document
+/// as it will be stored is checked against the schema and compressed. `parsed`: the upload,
+/// parsed already by a caller that had to.
 ///
 /// All of it is one piece of work on one blocking thread (inline when small): a hand-off to
-/// the pool and back costs more CPU than it saves below a megabyte. Above one, validation runs
-/// on a second thread beside compression, for the latency of large uploads.
+/// the pool and back costs more CPU than it saves below a megabyte. Above one, the scan walks
+/// the upload first and validation runs on a second thread beside compression, for the latency
+/// of large uploads.
 ///
 /// An invalid session is told so first: its credentials are not the problem yet.
 pub async fn check(
