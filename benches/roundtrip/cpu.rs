@@ -3,12 +3,17 @@
 //! The release binary runs twice on the same S3 server, with the credential scan on
 //! (`--secret-policy redact`, the default) and off. Requests go one at a time on a kept-alive
 //! connection; the process's CPU time (`/proc/<pid>/stat`, user + system) over a run of
-//! requests, divided by their number, is the cost of one. Each run lasts at least
-//! `BENCH_CPU_SECONDS` (default 2) of wall time, so the 10 ms clock tick is under 1% of it.
+//! requests, divided by their number, is the cost of one.
 //!
 //! Yardsticks from the same run: a read of the same share (`Accept-Encoding: gzip`, as the
 //! extension and browsers read), and the same bytes through zlib level 1 once (flate2's
 //! zlib-rs, in this process, one thread).
+//!
+//! A shared host's speed drifts by tens of percent within minutes, and it drifts for a create
+//! and its yardsticks alike only if they are measured at the same time. So each session is
+//! measured in `BENCH_CPU_ROUNDS` rounds (default 3), each round measuring every figure in
+//! turn for `BENCH_CPU_SECONDS` / rounds (default 2 s in all, at least 20 requests each); a
+//! ratio is its median over the rounds, printed with its lowest and highest.
 
 use std::{
     io::Write,
@@ -110,13 +115,12 @@ impl Service {
         resp.bytes().await.unwrap();
     }
 
-    /// CPU per call of `call`, called one at a time for at least the run's wall time.
-    async fn cpu_per<F, Fut>(&self, mut call: F) -> Duration
+    /// CPU per call of `call`, called one at a time for at least `seconds` of wall time.
+    async fn cpu_per<F, Fut>(&self, seconds: f64, mut call: F) -> Duration
     where
         F: FnMut(usize) -> Fut,
         Fut: std::future::Future<Output = ()>,
     {
-        let seconds: f64 = crate::env_or("BENCH_CPU_SECONDS", 2.0);
         for i in 0..3 {
             call(i).await; // warm: connection, caches, blocking threads
         }
@@ -177,69 +181,106 @@ fn sessions() -> Vec<(&'static str, Bytes)> {
     ]
 }
 
+/// One round's figures for a session, CPU per request.
+struct Round {
+    create: Duration,
+    scan_off: Duration,
+    read: Duration,
+    zlib: Duration,
+    /// A create of the session's clean twin (sessions with credentials only).
+    twin: Option<Duration>,
+}
+
+/// The median of `values` (sorted here), its lowest and its highest.
+fn spread(mut values: Vec<f64>) -> (f64, f64, f64) {
+    values.sort_by(f64::total_cmp);
+    (values[values.len() / 2], values[0], values[values.len() - 1])
+}
+
+/// `median (low-high)` of a ratio over the rounds.
+fn ratio(rounds: &[Round], of: impl Fn(&Round) -> f64) -> String {
+    let (median, low, high) = spread(rounds.iter().map(of).collect());
+    format!("{median:.2} ({low:.2}-{high:.2})")
+}
+
 pub async fn cpu_per_request() {
     let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
     let storage = format!("s3://{}/cpu-{}", helpers::S3Target::get().bucket, run.as_millis());
     let on = Service::start(&storage, &[]).await;
     let off = Service::start(&storage, &["--secret-policy", "off"]).await;
+    let rounds: usize = crate::env_or("BENCH_CPU_ROUNDS", 3).max(1);
+    let seconds = crate::env_or("BENCH_CPU_SECONDS", 2.0) / rounds as f64;
     println!(
-        "CPU per request of the service process (ms), one at a time; zlib-1: the same bytes \
-         compressed once in this process"
+        "CPU per request of the service process (ms, median of {rounds} interleaved rounds); \
+         zlib-1: the same bytes compressed once in this process; ratios: median (lowest-highest)"
     );
     println!(
-        "{:<16}{:>10}{:>9}{:>9}{:>9}{:>9}{:>10}{:>10}  on/off",
+        "{:<16}{:>9}{:>8}{:>9}{:>7}{:>7}  {:<21}{:<21}on/off",
         "session", "bytes", "create", "scan off", "read", "zlib-1", "c/zlib", "c/read"
     );
+    let sessions = sessions();
+    let twin = sessions.iter().find(|(name, _)| *name == "medium, 2 more").map(|s| s.1.clone());
     let only = std::env::var("BENCH_FIXTURE").ok();
-    let mut clean = None;
-    for (name, body) in sessions() {
-        if only.as_deref().is_some_and(|only| !name.starts_with(only)) {
+    for (name, body) in sessions {
+        // `small` or `small.json`, as the other parts take it.
+        if only.as_deref().is_some_and(|only| !name.starts_with(only.trim_end_matches(".json"))) {
             continue;
         }
         // Each create a task never shared before: a pool reused would make later creates
         // revisions of earlier shares (a read and two writes, not one write).
         let credentials = if name.contains("creds") { 2 } else { 0 };
-        let take = || helpers::another_task(&body);
-        let create = on
-            .cpu_per(|_| {
-                let body = take();
-                let on = &on;
+        let twin = twin.as_ref().filter(|_| credentials > 0);
+        // Creates of `body` on the service with the scan or without, for `cpu_per`.
+        let creates = |scan: bool, body: &Bytes, expected: Option<usize>| {
+            let service = if scan { &on } else { &off };
+            let body = body.clone();
+            move |_| {
+                let body = helpers::another_task(&body);
                 async move {
-                    assert_eq!(on.create(body).await.1, credentials);
+                    let (_, redactions) = service.create(body).await;
+                    if let Some(expected) = expected {
+                        assert_eq!(redactions, expected);
+                    }
                 }
-            })
-            .await;
-        let scan_off = off
-            .cpu_per(|_| {
-                let body = take();
-                let off = &off;
-                async move {
-                    off.create(body).await;
-                }
-            })
-            .await;
-        let (id, _) = on.create(take()).await;
-        let read = on.cpu_per(|_| on.read(&id)).await;
-        let zlib = zlib_level_1(&body);
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        if name == "medium, 2 more" {
-            clean = Some(create);
+            }
+        };
+        let (id, _) = on.create(helpers::another_task(&body)).await;
+        let mut measured = Vec::new();
+        for _ in 0..rounds {
+            let create = on.cpu_per(seconds, creates(true, &body, Some(credentials))).await;
+            let twin = match twin {
+                Some(twin) => Some(on.cpu_per(seconds, creates(true, twin, Some(0))).await),
+                None => None,
+            };
+            measured.push(Round {
+                create,
+                twin,
+                scan_off: off.cpu_per(seconds, creates(false, &body, None)).await,
+                read: on.cpu_per(seconds, |_| on.read(&id)).await,
+                zlib: zlib_level_1(&body),
+            });
         }
-        let against_clean = match (name.contains("creds"), clean) {
-            (true, Some(clean)) => format!("{:.2} of its clean twin", ms(create) / ms(clean)),
-            _ => format!("{:.2}", ms(create) / ms(scan_off)),
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let median =
+            |of: fn(&Round) -> Duration| spread(measured.iter().map(|r| ms(of(r))).collect()).0;
+        let on_off = match twin {
+            Some(_) => format!(
+                "{} of its clean twin",
+                ratio(&measured, |r| ms(r.create) / ms(r.twin.unwrap()))
+            ),
+            None => ratio(&measured, |r| ms(r.create) / ms(r.scan_off)),
         };
         println!(
-            "{:<16}{:>10}{:>9.3}{:>9.3}{:>9.3}{:>9.3}{:>10.2}{:>10.2}  {}",
+            "{:<16}{:>9}{:>8.3}{:>9.3}{:>7.3}{:>7.3}  {:<21}{:<21}{}",
             name,
             body.len(),
-            ms(create),
-            ms(scan_off),
-            ms(read),
-            ms(zlib),
-            ms(create) / ms(zlib),
-            ms(create) / ms(read),
-            against_clean
+            median(|r| r.create),
+            median(|r| r.scan_off),
+            median(|r| r.read),
+            median(|r| r.zlib),
+            ratio(&measured, |r| ms(r.create) / ms(r.zlib)),
+            ratio(&measured, |r| ms(r.create) / ms(r.read)),
+            on_off
         );
     }
     on.stop().await;
