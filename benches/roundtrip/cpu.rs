@@ -23,7 +23,7 @@ use std::{
 
 use bytes::Bytes;
 
-use crate::{helpers, sessions::Shape};
+use crate::{helpers, median, ms, sessions::Shape};
 
 /// About 420 KB: a short task with a few screenshots, so compression meets PNG bytes too.
 const MEDIUM_WITH_SCREENS: Shape = Shape { seed: 4, messages: 300, images: 11, image_side: 96 };
@@ -260,9 +260,7 @@ pub async fn cpu_per_request() {
                 zlib: zlib_level_1(&body),
             });
         }
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        let median =
-            |of: fn(&Round) -> Duration| spread(measured.iter().map(|r| ms(of(r))).collect()).0;
+        let ms_of = |of: fn(&Round) -> Duration| ms(median(measured.iter().map(of).collect()));
         let on_off = match twin {
             Some(_) => format!(
                 "{} of its clean twin",
@@ -274,10 +272,10 @@ pub async fn cpu_per_request() {
             "{:<16}{:>9}{:>8.3}{:>9.3}{:>7.3}{:>7.3}  {:<21}{:<21}{}",
             name,
             body.len(),
-            median(|r| r.create),
-            median(|r| r.scan_off),
-            median(|r| r.read),
-            median(|r| r.zlib),
+            ms_of(|r| r.create),
+            ms_of(|r| r.scan_off),
+            ms_of(|r| r.read),
+            ms_of(|r| r.zlib),
             ratio(&measured, |r| ms(r.create) / ms(r.zlib)),
             ratio(&measured, |r| ms(r.create) / ms(r.read)),
             on_off
