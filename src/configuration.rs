@@ -125,7 +125,7 @@ pub struct Settings {
     /// validated); past it an upload waits up to 5 s for room, then gets 503 SERVER_BUSY.
     #[arg(long, env = "SESSION_SHARE_MAX_INFLIGHT_BODIES", default_value = "512MiB", value_parser = parse_size)]
     pub max_inflight_bodies: u64,
-    /// Log format, to stderr.
+    /// Log format, to stderr. `pretty` is coloured only at a terminal without `NO_COLOR`.
     #[arg(long, env = "SESSION_SHARE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
     /// The furthest ahead a share may expire (`expiresAt`), e.g. 30days, 1y.

@@ -1,7 +1,7 @@
 //! Structured logs to stderr (stdout is kept for command output such as a new key), and the
 //! request log: method, route, status, latency, request id. Never bodies, never keys.
 
-use std::time::Instant;
+use std::{io::IsTerminal, time::Instant};
 
 use poem::{
     Endpoint, IntoResponse, PathPattern, Request, Response,
@@ -19,7 +19,14 @@ use crate::{
 
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only for a person at a terminal: a log file, `docker logs` or journald would
+    // otherwise hold escape codes that `grep` and log shippers see as text.
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(colour);
     let result = match format {
         LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).try_init(),
         LogFormat::Pretty => builder.try_init(),

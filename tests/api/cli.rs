@@ -432,3 +432,33 @@ async fn teams_are_set_from_the_cli_and_links_stay_out_of_logs() {
     assert!(log.contains("link made"), "{log}");
     assert!(!log.contains(token), "a link was logged:\n{log}");
 }
+
+/// Logs that go to a file or a pipe (`docker logs`, journald) are plain text in either
+/// format: colour codes would be text to `grep` and to log shippers.
+#[tokio::test]
+async fn the_pretty_log_written_to_a_pipe_holds_no_colour_codes() {
+    let mut child = binary(&fresh_storage())
+        .arg("serve")
+        .env("SESSION_SHARE_BIND", "127.0.0.1:0")
+        .env("SESSION_SHARE_LOG_FORMAT", "pretty")
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let listening = std::thread::spawn(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .find(|l| l.contains("session-share listening"))
+    })
+    .join()
+    .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = listening.expect("the server logs that it listens");
+    assert!(!line.contains('\u{1b}'), "colour codes in a piped log: {line:?}");
+    assert!(line.contains(" INFO ") && line.contains("address=127.0.0.1:"), "{line}");
+}
