@@ -19,14 +19,14 @@ use crate::{
 
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // Colour only for a person at a terminal: a log file, `docker logs` or journald would
-    // otherwise hold escape codes that `grep` and log shippers see as text.
-    let colour = std::io::stderr().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(colour);
+    let mut builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // The builder colours unless NO_COLOR is set, whatever stderr is. Colour is for a person
+    // at a terminal: a log file, `docker logs` or journald would otherwise hold escape codes
+    // that `grep` and log shippers see as text.
+    if !std::io::stderr().is_terminal() {
+        builder = builder.with_ansi(false);
+    }
     let result = match format {
         LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).try_init(),
         LogFormat::Pretty => builder.try_init(),

@@ -447,15 +447,10 @@ async fn the_pretty_log_written_to_a_pipe_holds_no_colour_codes() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let listening = std::thread::spawn(move || {
-        BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-            .find(|l| l.contains("session-share listening"))
-    })
-    .join()
-    .unwrap();
+    let listening = BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.contains("session-share listening"));
     let _ = child.kill();
     let _ = child.wait();
     let line = listening.expect("the server logs that it listens");
