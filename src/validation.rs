@@ -49,7 +49,7 @@ impl SessionValidator {
     /// no rule of the schema can tell (see [`crate::json::parse_for_checks`]): keep the bytes
     /// for anything else.
     pub fn parse_json(body: &[u8]) -> Result<Value, DocumentError> {
-        crate::json::parse_for_checks(body).map_err(invalid_json)
+        crate::json::parse_for_checks(body).map_err(|e| invalid_json(e, body))
     }
 
     /// [`Self::parse_json`], handing every string value to `each` as it is decoded, and
@@ -58,7 +58,7 @@ impl SessionValidator {
         body: &[u8],
         each: &dyn Fn(crate::json::StringValue),
     ) -> Result<(Value, bool), DocumentError> {
-        crate::json::parse_for_checks_seeing(body, each).map_err(invalid_json)
+        crate::json::parse_for_checks_seeing(body, each).map_err(|e| invalid_json(e, body))
     }
 
     /// Checks a parsed document: first its major version (another major version has another
@@ -92,13 +92,17 @@ impl SessionValidator {
 }
 
 /// `"2.0.1"` → `Some("2")`; anything not shaped like `N.N.N…` → `None` (left to the schema).
-fn invalid_json(e: serde_json::Error) -> DocumentError {
-    DocumentError::InvalidJson {
-        line: e.line(),
-        column: e.column(),
-        message: strip_position(&e.to_string()),
-    }
+fn invalid_json(e: serde_json::Error, body: &[u8]) -> DocumentError {
+    // A file saved by some Windows editors starts with one; serde_json only says "expected
+    // value" at 1:1, where the byte is invisible. JSON on a network has none (RFC 8259 8.1).
+    let message = match body.starts_with(UTF8_BOM) {
+        true => "it starts with a byte order mark (U+FEFF): send UTF-8 without one".to_owned(),
+        false => strip_position(&e.to_string()),
+    };
+    DocumentError::InvalidJson { line: e.line(), column: e.column(), message }
 }
+
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 fn semver_major(version: &str) -> Option<&str> {
     let mut parts = version.splitn(3, '.');
@@ -187,6 +191,14 @@ mod tests {
         let DocumentError::InvalidJson { line, column, message } = err else { panic!() };
         assert_eq!((line, column), (3, 3));
         assert!(!message.contains("at line"), "{message}");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_named() {
+        let err = SessionValidator::parse_json(b"\xEF\xBB\xBF{}").unwrap_err();
+        let DocumentError::InvalidJson { line, column, message } = err else { panic!() };
+        assert_eq!((line, column), (1, 1));
+        assert!(message.contains("byte order mark"), "{message}");
     }
 
     #[test]

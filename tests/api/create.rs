@@ -151,6 +151,17 @@ async fn malformed_json_is_400_invalid_json_with_line_and_column() {
 }
 
 #[tokio::test]
+async fn a_body_with_a_byte_order_mark_is_400_saying_so() {
+    let app = spawn_app().await;
+    let body = [b"\xEF\xBB\xBF".as_slice(), &small_session()].concat();
+    let resp = app.post_json("/api/sessions/create", body).send().await.unwrap();
+    let body = assert_error(resp, StatusCode::BAD_REQUEST, "INVALID_JSON").await;
+    assert!(body["error"].as_str().unwrap().contains("byte order mark (U+FEFF)"), "{body}");
+    assert_eq!(body["details"][0]["line"], 1);
+    assert!(app.stored_sessions().await.is_empty());
+}
+
+#[tokio::test]
 async fn schema_violations_list_every_pointer() {
     let app = spawn_app().await;
     let mut doc: Value = serde_json::from_slice(&small_session()).unwrap();
