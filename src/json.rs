@@ -89,6 +89,14 @@ fn parse_once(bytes: &[u8], seed: StrictValue) -> serde_json::Result<Value> {
     Ok(value)
 }
 
+/// Parses a small request body of options (a PATCH, a link request) as serde_json does, but
+/// refuses a key given twice: read into a `Value`, `{"visibility":"private","visibility":
+/// "public"}` would keep the last one and make a share public that its owner may have meant
+/// to hide.
+pub fn parse_options(bytes: &[u8]) -> serde_json::Result<Value> {
+    parse_once(bytes, StrictValue::default())
+}
+
 /// Parses `bytes` into `T`, tolerating lone surrogate escapes.
 pub fn parse_lenient<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
     parse_with(bytes, Stand::Replacement, |b| serde_json::from_slice(b))

@@ -166,7 +166,7 @@ fn parse_request(bytes: &[u8]) -> Result<LinkRequest, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(LinkRequest { expires_at: None });
     }
-    let value: serde_json::Value = serde_json::from_slice(bytes)
+    let value = crate::json::parse_options(bytes)
         .map_err(|e| ApiError::invalid_request(format!("not a valid link request: {e}")))?;
     if !value.is_object() {
         return Err(ApiError::invalid_request("not a valid link request: send a JSON object"));

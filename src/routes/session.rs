@@ -326,7 +326,7 @@ struct Change(ShareOptions);
 impl Change {
     fn parse(bytes: &[u8], max_ttl: chrono::Duration) -> Result<Self, ApiError> {
         // An object, as the document says: serde would also read a struct from an array.
-        let body: Value = serde_json::from_slice(bytes)
+        let body: Value = crate::json::parse_options(bytes)
             .map_err(|e| ApiError::invalid_request(format!("not a valid update: {e}")))?;
         if !body.is_object() {
             return Err(ApiError::invalid_request(

@@ -186,10 +186,17 @@ async fn links_are_their_owners_to_make_within_the_limits() {
     assert_eq!(keyless.status(), StatusCode::UNAUTHORIZED);
     let past = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
     let far = (chrono::Utc::now() + chrono::Duration::days(60)).to_rfc3339();
-    for at in [past, far] {
+    for at in [&past, &far] {
         let resp = make_link(&app, &id, &app.api_key, json!({"expiresAt": at})).await;
         assert_error(resp, StatusCode::BAD_REQUEST, "INVALID_REQUEST").await;
     }
+    // Given twice, an expiry is refused rather than read as the last one.
+    let within = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    let twice = format!(r#"{{"expiresAt": "{past}", "expiresAt": "{within}"}}"#);
+    let path = format!("/api/sessions/{id}/links");
+    let resp = app.post_json_as(&path, &app.api_key, twice).send().await.unwrap();
+    let error = assert_error(resp, StatusCode::BAD_REQUEST, "INVALID_REQUEST").await;
+    assert!(error["error"].as_str().unwrap().contains("duplicate key `expiresAt`"), "{error}");
     let missing = make_link(&app, "K9gGyX8OAAAAAAAAAAAAA", &app.api_key, json!({})).await;
     assert_error(missing, StatusCode::NOT_FOUND, "SESSION_NOT_FOUND").await;
     // A link's default expiry is within --max-ttl, and never past it.

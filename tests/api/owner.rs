@@ -205,6 +205,28 @@ async fn patch_refuses_bad_input_strangers_and_missing_shares() {
     assert_error(text, StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE").await;
 }
 
+/// A field given twice is refused, not read as its last value: which visibility the owner
+/// meant is not guessed, and nothing of the PATCH is applied.
+#[tokio::test]
+async fn a_patch_that_gives_a_field_twice_is_refused_and_changes_nothing() {
+    let app = spawn_app().await;
+    let id = app.create_id(small_session()).await;
+    let before: Value = app.patch(&id, json!({}), &app.api_key).await.json().await.unwrap();
+    let twice = app
+        .client
+        .patch(app.url(&format!("/api/sessions/{id}")))
+        .header("Syntx-Api-Key", &app.api_key)
+        .header("Content-Type", "application/json")
+        .body(r#"{"visibility": "private", "title": "renamed", "visibility": "public"}"#)
+        .send()
+        .await
+        .unwrap();
+    let error = assert_error(twice, StatusCode::BAD_REQUEST, "INVALID_REQUEST").await;
+    assert!(error["error"].as_str().unwrap().contains("duplicate key `visibility`"), "{error}");
+    let after: Value = app.patch(&id, json!({}), &app.api_key).await.json().await.unwrap();
+    assert_eq!(after, before);
+}
+
 /// Parallel PATCHes, each changing another field, spread over two replicas of the service
 /// on the same storage: none may be lost.
 #[tokio::test]
