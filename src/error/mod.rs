@@ -287,7 +287,7 @@ impl ApiError {
     pub fn payload_too_large(limit: u64) -> Self {
         Self::new(
             ErrorCode::PayloadTooLarge,
-            format!("the session is larger than this server accepts ({limit} bytes)"),
+            format!("the request body is larger than this route accepts ({limit} bytes)"),
         )
     }
 

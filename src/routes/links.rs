@@ -26,7 +26,7 @@ use crate::{
 /// How long a link lasts when its maker says nothing (at most `--max-ttl`).
 pub const DEFAULT_LINK_TTL: chrono::Duration = chrono::Duration::days(7);
 /// A link body holds one short field.
-const MAX_LINK_BODY: u64 = 16 * 1024;
+pub const MAX_LINK_BODY: u64 = 16 * 1024;
 
 pub struct LinksApi;
 
@@ -49,7 +49,7 @@ impl Statuses for LinkErrors {
         (StatusCode::GONE, "`SESSION_EXPIRED`: an expired share has no links."),
         (
             StatusCode::PAYLOAD_TOO_LARGE,
-            "`PAYLOAD_TOO_LARGE`: the body is over the server's `--max-body`.",
+            "`PAYLOAD_TOO_LARGE`: the body is over this route's limit, which the example states.",
         ),
         (
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

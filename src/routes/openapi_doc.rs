@@ -115,7 +115,12 @@ fn error_example(operation: &str, status: u16) -> Option<ErrorBody> {
         409 => ApiError::conflict(),
         412 => ApiError::precondition_failed(),
         410 => ApiError::session_expired(),
-        413 => ApiError::payload_too_large(64 * 1024 * 1024),
+        // Each route's own limit; a session's is `--max-body`'s default.
+        413 => ApiError::payload_too_large(match operation {
+            "updateSession" => super::session::MAX_UPDATE_BODY,
+            "createLink" | "revokeLinks" => super::links::MAX_LINK_BODY,
+            _ => 64 * 1024 * 1024,
+        }),
         415 => ApiError::unsupported_media_type(Some("text/plain")),
         422 => ApiError::secrets_found(&[crate::secrets::Finding {
             rule: "github-pat".into(),

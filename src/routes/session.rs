@@ -35,7 +35,7 @@ use crate::{
 };
 
 /// A PATCH body holds a few short fields.
-const MAX_UPDATE_BODY: u64 = 64 * 1024;
+pub const MAX_UPDATE_BODY: u64 = 64 * 1024;
 
 pub struct SessionApi;
 
@@ -104,7 +104,7 @@ impl Statuses for UpdateErrors {
         (StatusCode::GONE, "`SESSION_EXPIRED`: an expired share cannot be revived."),
         (
             StatusCode::PAYLOAD_TOO_LARGE,
-            "`PAYLOAD_TOO_LARGE`: the body is over the server's `--max-body`.",
+            "`PAYLOAD_TOO_LARGE`: the body is over this route's limit, which the example states.",
         ),
         (
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -240,3 +240,33 @@ async fn every_example_in_the_document_succeeds_as_it_is() {
     }
     assert!(sent >= 10, "only {sent} examples sent");
 }
+
+/// A route with a small body limit documents its own limit, and its 413 example is what it
+/// answers.
+#[tokio::test]
+async fn a_413_example_is_what_its_route_answers() {
+    let app = spawn_app().await;
+    let id = app.create_id(crate::helpers::small_session()).await;
+    let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    let big = format!(r#"{{"title": "{}"}}"#, "x".repeat(100 * 1024));
+    for (method, path) in [
+        (reqwest::Method::PATCH, "/api/sessions/{id}"),
+        (reqwest::Method::POST, "/api/sessions/{id}/links"),
+    ] {
+        let documented = &doc["paths"][path][method.as_str().to_lowercase()]["responses"]["413"];
+        let resp = app
+            .client
+            .request(method.clone(), app.url(&path.replace("{id}", &id)))
+            .header("Syntx-Api-Key", &app.api_key)
+            .header("Content-Type", "application/json")
+            .body(big.clone())
+            .send()
+            .await
+            .unwrap();
+        let body =
+            crate::helpers::assert_error(resp, StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE")
+                .await;
+        assert_eq!(body["error"], documented["content"]["application/json"]["example"]["error"]);
+        assert!(!documented["description"].as_str().unwrap().contains("--max-body"), "{path}");
+    }
+}
