@@ -115,11 +115,11 @@ fn error_example(operation: &str, status: u16) -> Option<ErrorBody> {
         409 => ApiError::conflict(),
         412 => ApiError::precondition_failed(),
         410 => ApiError::session_expired(),
-        // Each route's own limit; a session's is `--max-body`'s default.
+        // Each route's own limit; a session's is `--max-body`, as declared.
         413 => ApiError::payload_too_large(match operation {
             "updateSession" => super::session::MAX_UPDATE_BODY,
             "createLink" | "revokeLinks" => super::links::MAX_LINK_BODY,
-            _ => 64 * 1024 * 1024,
+            _ => crate::configuration::Settings::defaults().max_body,
         }),
         415 => ApiError::unsupported_media_type(Some("text/plain")),
         422 => ApiError::secrets_found(&[crate::secrets::Finding {
