@@ -89,12 +89,25 @@ fn parse_once(bytes: &[u8], seed: StrictValue) -> serde_json::Result<Value> {
     Ok(value)
 }
 
-/// Parses a small request body of options (a PATCH, a link request) as serde_json does, but
-/// refuses a key given twice: read into a `Value`, `{"visibility":"private","visibility":
-/// "public"}` would keep the last one and make a share public that its owner may have meant
-/// to hide.
-pub fn parse_options(bytes: &[u8]) -> serde_json::Result<Value> {
-    parse_once(bytes, StrictValue::default())
+/// Why a request body of options could not be read.
+#[derive(Debug)]
+pub enum OptionsError {
+    /// Valid JSON, but not an object.
+    NotAnObject,
+    /// Not JSON, a key given twice, or a field of the wrong name or type.
+    Invalid(serde_json::Error),
+}
+
+/// A small request body of options (a PATCH, a link request) as `T`: a JSON object (serde
+/// would also read a struct from an array) in which no key comes twice. Read into a plain
+/// `Value`, `{"visibility":"private","visibility":"public"}` would keep the last one and make a
+/// share public that its owner may have meant to hide.
+pub fn parse_options<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, OptionsError> {
+    let value = parse_once(bytes, StrictValue::default()).map_err(OptionsError::Invalid)?;
+    if !value.is_object() {
+        return Err(OptionsError::NotAnObject);
+    }
+    serde_json::from_value(value).map_err(OptionsError::Invalid)
 }
 
 /// Parses `bytes` into `T`, tolerating lone surrogate escapes.

@@ -91,7 +91,6 @@ impl SessionValidator {
     }
 }
 
-/// `"2.0.1"` → `Some("2")`; anything not shaped like `N.N.N…` → `None` (left to the schema).
 fn invalid_json(e: serde_json::Error, body: &[u8]) -> DocumentError {
     // A file saved by some Windows editors starts with one; serde_json only says "expected
     // value" at 1:1, where the byte is invisible. JSON on a network has none (RFC 8259 8.1).
@@ -104,6 +103,7 @@ fn invalid_json(e: serde_json::Error, body: &[u8]) -> DocumentError {
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// `"2.0.1"` → `Some("2")`; anything not shaped like `N.N.N…` → `None` (left to the schema).
 fn semver_major(version: &str) -> Option<&str> {
     let mut parts = version.splitn(3, '.');
     let major = parts.next()?;

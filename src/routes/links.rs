@@ -19,6 +19,7 @@ use crate::{
     access::ClientAddr,
     domain::{Link, ShareId, share_options::check_expiry},
     error::{ApiError, ErrorCode},
+    json::OptionsError,
     state::AppState,
     storage::{StorageError, UpdateError},
 };
@@ -166,11 +167,12 @@ fn parse_request(bytes: &[u8]) -> Result<LinkRequest, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(LinkRequest { expires_at: None });
     }
-    let value = crate::json::parse_options(bytes)
-        .map_err(|e| ApiError::invalid_request(format!("not a valid link request: {e}")))?;
-    if !value.is_object() {
-        return Err(ApiError::invalid_request("not a valid link request: send a JSON object"));
-    }
-    serde_json::from_value(value)
-        .map_err(|e| ApiError::invalid_request(format!("not a valid link request: {e}")))
+    crate::json::parse_options(bytes).map_err(|e| match e {
+        OptionsError::NotAnObject => {
+            ApiError::invalid_request("not a valid link request: send a JSON object")
+        }
+        OptionsError::Invalid(e) => {
+            ApiError::invalid_request(format!("not a valid link request: {e}"))
+        }
+    })
 }

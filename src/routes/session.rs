@@ -10,7 +10,6 @@ use poem_openapi::{
     payload::Json,
     types::MaybeUndefined,
 };
-use serde_json::Value;
 
 use super::{
     ApiTags,
@@ -29,6 +28,7 @@ use crate::{
         share_options::{check_expiry, parse_description, parse_tags, parse_title},
     },
     error::{ApiError, ErrorCode},
+    json::OptionsError,
     secrets::{Finding, SecretPolicy, SecretScanner},
     state::AppState,
     storage::{StorageError, UpdateError},
@@ -325,16 +325,14 @@ struct Change(ShareOptions);
 
 impl Change {
     fn parse(bytes: &[u8], max_ttl: chrono::Duration) -> Result<Self, ApiError> {
-        // An object, as the document says: serde would also read a struct from an array.
-        let body: Value = crate::json::parse_options(bytes)
-            .map_err(|e| ApiError::invalid_request(format!("not a valid update: {e}")))?;
-        if !body.is_object() {
-            return Err(ApiError::invalid_request(
+        let body: ShareUpdate = crate::json::parse_options(bytes).map_err(|e| match e {
+            OptionsError::NotAnObject => ApiError::invalid_request(
                 "not a valid update: send a JSON object of the fields to change",
-            ));
-        }
-        let body: ShareUpdate = serde_json::from_value(body)
-            .map_err(|e| ApiError::invalid_request(format!("not a valid update: {e}")))?;
+            ),
+            OptionsError::Invalid(e) => {
+                ApiError::invalid_request(format!("not a valid update: {e}"))
+            }
+        })?;
         let field = |e: crate::domain::FieldError| {
             ApiError::invalid_field(ErrorCode::InvalidRequest, e.pointer, e.message)
         };
