@@ -162,6 +162,39 @@ async fn a_body_with_a_byte_order_mark_is_400_saying_so() {
 }
 
 #[tokio::test]
+async fn a_body_in_another_encoding_is_400_naming_it_and_where() {
+    let app = spawn_app().await;
+    // An "é" in Latin-1 in the task's text, as a client that honours its own charset sends it.
+    let text = String::from_utf8(small_session().to_vec()).unwrap();
+    let at = text.find("\"task\": \"").unwrap() + "\"task\": \"".len();
+    let latin1 = [&text.as_bytes()[..at], b"caf\xE9 ", &text.as_bytes()[at..]].concat();
+    let at = at + 3;
+    let resp = app
+        .client
+        .post(app.url("/api/sessions/create"))
+        .header("Content-Type", "application/json; charset=iso-8859-1")
+        .header("Syntx-Api-Key", &app.api_key)
+        .body(latin1.clone())
+        .send()
+        .await
+        .unwrap();
+    let body = assert_error(resp, StatusCode::BAD_REQUEST, "INVALID_JSON").await;
+    assert!(body["error"].as_str().unwrap().contains("not UTF-8: byte 0xE9"), "{body}");
+    let before = &latin1[..at];
+    let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+    let column = at - before.iter().rposition(|&b| b == b'\n').map_or(0, |newline| newline + 1) + 1;
+    assert_eq!(
+        (body["details"][0]["line"].as_u64(), body["details"][0]["column"].as_u64()),
+        (Some(line as u64), Some(column as u64))
+    );
+    let utf16: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let resp = app.post_json("/api/sessions/create", utf16).send().await.unwrap();
+    let body = assert_error(resp, StatusCode::BAD_REQUEST, "INVALID_JSON").await;
+    assert!(body["error"].as_str().unwrap().contains("UTF-16, not UTF-8"), "{body}");
+    assert!(app.stored_sessions().await.is_empty());
+}
+
+#[tokio::test]
 async fn schema_violations_list_every_pointer() {
     let app = spawn_app().await;
     let mut doc: Value = serde_json::from_slice(&small_session()).unwrap();
