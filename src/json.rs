@@ -94,8 +94,9 @@ fn parse_once(bytes: &[u8], seed: StrictValue) -> serde_json::Result<Value> {
 pub enum OptionsError {
     /// Valid JSON, but not an object.
     NotAnObject,
-    /// Not JSON, a key given twice, or a field of the wrong name or type.
-    Invalid(serde_json::Error),
+    /// Not JSON, a key given twice, or a field of the wrong name or type: what to tell the
+    /// client.
+    Invalid(String),
 }
 
 /// A small request body of options (a PATCH, a link request) as `T`: a JSON object (serde
@@ -103,11 +104,13 @@ pub enum OptionsError {
 /// `Value`, `{"visibility":"private","visibility":"public"}` would keep the last one and make a
 /// share public that its owner may have meant to hide.
 pub fn parse_options<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, OptionsError> {
-    let value = parse_once(bytes, StrictValue::default()).map_err(OptionsError::Invalid)?;
+    let value = parse_once(bytes, StrictValue::default()).map_err(|e| {
+        OptionsError::Invalid(crate::parse_failure::describe(&e, bytes).to_string())
+    })?;
     if !value.is_object() {
         return Err(OptionsError::NotAnObject);
     }
-    serde_json::from_value(value).map_err(OptionsError::Invalid)
+    serde_json::from_value(value).map_err(|e| OptionsError::Invalid(e.to_string()))
 }
 
 /// Parses `bytes` into `T`, tolerating lone surrogate escapes.

@@ -14,6 +14,7 @@ pub mod error;
 pub mod json;
 pub mod metrics;
 pub mod pages;
+pub mod parse_failure;
 pub mod remote_keys;
 pub mod router;
 pub mod routes;

@@ -5,6 +5,8 @@
 
 use serde_json::Value;
 
+use crate::parse_failure::ParseFailure;
+
 /// The JSON Schema of a `SerializedSession`, as committed in `openapi/`.
 pub const SESSION_SCHEMA: &str = include_str!("../openapi/session.schema.json");
 
@@ -92,59 +94,8 @@ impl SessionValidator {
 }
 
 fn invalid_json(e: serde_json::Error, body: &[u8]) -> DocumentError {
-    let (line, column) = (e.line(), e.column());
-    // serde_json's words for these point at a byte no editor shows, or name the wrong thing
-    // ("invalid unicode code point"): JSON on a network is UTF-8 (RFC 8259 8.1), whatever a
-    // `charset` says, and a client that sent something else is told which it sent.
-    let message = if body.starts_with(UTF8_BOM) {
-        // A file saved by some Windows editors starts with one.
-        "it starts with a byte order mark (U+FEFF): send UTF-8 without one".to_owned()
-    } else if let Some(encoding) = utf16_or_32(body) {
-        format!("it is {encoding}, not UTF-8: send UTF-8")
-    } else if let Some((at_line, at_column, byte)) = first_non_utf8(body)
-        && (at_line, at_column) <= (line, column)
-    {
-        return DocumentError::InvalidJson {
-            line: at_line,
-            column: at_column,
-            message: format!(
-                "it is not UTF-8: byte 0x{byte:02X} is not part of a UTF-8 character (text in \
-                 another encoding, such as Latin-1?): send UTF-8"
-            ),
-        };
-    } else {
-        strip_position(&e.to_string())
-    };
+    let ParseFailure { line, column, message } = crate::parse_failure::describe(&e, body);
     DocumentError::InvalidJson { line, column, message }
-}
-
-const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
-
-/// A body in UTF-16 or UTF-32: by its byte order mark, or by the zero bytes ASCII characters
-/// have in those encodings among its first four (how RFC 4627 section 3 told them apart).
-fn utf16_or_32(body: &[u8]) -> Option<&'static str> {
-    match body {
-        [0, 0, 0xFE, 0xFF, ..] | [0xFF, 0xFE, 0, 0, ..] => {
-            Some("UTF-32 (it has a byte order mark)")
-        }
-        [0xFE, 0xFF, ..] | [0xFF, 0xFE, ..] => Some("UTF-16 (it has a byte order mark)"),
-        [0, 0, 0, _, ..] | [_, 0, 0, 0, ..] => Some("UTF-32"),
-        [0, _, 0, _, ..] | [_, 0, _, 0, ..] => Some("UTF-16"),
-        _ => None,
-    }
-}
-
-/// Where the first byte that is not UTF-8 is (line and byte column, as serde_json counts
-/// them), and the byte; `None` if the body is UTF-8, or only ends inside a character (cut
-/// short: serde_json's "EOF" says so).
-fn first_non_utf8(body: &[u8]) -> Option<(usize, usize, u8)> {
-    let error = std::str::from_utf8(body).err()?;
-    error.error_len()?;
-    let at = error.valid_up_to();
-    let before = &body[..at];
-    let line = 1 + memchr::memchr_iter(b'\n', before).count();
-    let column = at - memchr::memrchr(b'\n', before).map_or(0, |newline| newline + 1) + 1;
-    Some((line, column, body[at]))
 }
 
 /// `"2.0.1"` → `Some("2")`; anything not shaped like `N.N.N…` → `None` (left to the schema).
@@ -154,14 +105,6 @@ fn semver_major(version: &str) -> Option<&str> {
     let minor = parts.next()?;
     let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     (numeric(major) && numeric(minor) && parts.next().is_some()).then_some(major)
-}
-
-/// serde_json appends " at line L column C" to its messages; we report those separately.
-fn strip_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(at) => message[..at].to_owned(),
-        None => message.to_owned(),
-    }
 }
 
 #[cfg(test)]
@@ -226,51 +169,6 @@ mod tests {
         assert_eq!(v.check(&doc), Ok(()));
         doc["version"] = json!("one");
         assert!(matches!(v.check(&doc), Err(DocumentError::Invalid { .. })));
-    }
-
-    #[test]
-    fn invalid_json_reports_line_and_column() {
-        let err =
-            SessionValidator::parse_json(b"{\n  \"version\": \"1.0.0\",\n  oops\n}").unwrap_err();
-        let DocumentError::InvalidJson { line, column, message } = err else { panic!() };
-        assert_eq!((line, column), (3, 3));
-        assert!(!message.contains("at line"), "{message}");
-    }
-
-    #[test]
-    fn a_byte_order_mark_is_named() {
-        let err = SessionValidator::parse_json(b"\xEF\xBB\xBF{}").unwrap_err();
-        let DocumentError::InvalidJson { line, column, message } = err else { panic!() };
-        assert_eq!((line, column), (1, 1));
-        assert!(message.contains("byte order mark"), "{message}");
-    }
-
-    #[test]
-    fn text_in_another_encoding_is_named_where_it_starts() {
-        let message_at = |body: &[u8]| match SessionValidator::parse_json(body).unwrap_err() {
-            DocumentError::InvalidJson { line, column, message } => (line, column, message),
-            other => panic!("{other:?}"),
-        };
-        // Latin-1: "café" on the second line, its é the 15th byte there.
-        let (line, column, message) = message_at(b"{\n  \"task\": \"caf\xE9\"}");
-        assert_eq!((line, column), (2, 15));
-        assert!(message.contains("not UTF-8: byte 0xE9"), "{message}");
-        // A syntax error before the first such byte is the one reported.
-        let (line, column, message) = message_at(b"{\"a\": oops, \"b\": \"caf\xE9\"}");
-        assert_eq!((line, column), (1, 7));
-        assert!(!message.contains("UTF-8"), "{message}");
-        let utf16: Vec<u8> = "{}".encode_utf16().flat_map(u16::to_le_bytes).collect();
-        assert!(message_at(&utf16).2.contains("UTF-16, not UTF-8"));
-        let with_bom = [b"\xFF\xFE".as_slice(), &utf16].concat();
-        assert!(message_at(&with_bom).2.contains("UTF-16 (it has a byte order mark)"));
-        let utf32: Vec<u8> = "{}".chars().flat_map(|c| (c as u32).to_be_bytes()).collect();
-        assert!(message_at(&utf32).2.contains("UTF-32, not UTF-8"));
-        // A body cut inside a character is cut short, not in another encoding.
-        assert!(
-            message_at("{\"a\": \"caf\u{e9}".as_bytes().split_last().unwrap().1).2.contains("EOF")
-        );
-        // UTF-8 in a body that is not JSON keeps serde_json's words.
-        assert!(message_at("{\"a\": \"café\" x}".as_bytes()).2.contains("expected"));
     }
 
     #[test]

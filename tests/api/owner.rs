@@ -227,6 +227,30 @@ async fn a_patch_that_gives_a_field_twice_is_refused_and_changes_nothing() {
     assert_eq!(after, before);
 }
 
+#[tokio::test]
+async fn a_patch_in_latin1_is_refused_naming_the_byte_and_changes_nothing() {
+    let app = spawn_app().await;
+    let id = app.create_id(small_session()).await;
+    let before: Value = app.patch(&id, json!({}), &app.api_key).await.json().await.unwrap();
+    let latin1 = app
+        .client
+        .patch(app.url(&format!("/api/sessions/{id}")))
+        .header("Syntx-Api-Key", &app.api_key)
+        .header("Content-Type", "application/json; charset=iso-8859-1")
+        .body(b"{\"title\": \"caf\xE9\"}".to_vec())
+        .send()
+        .await
+        .unwrap();
+    let error = assert_error(latin1, StatusCode::BAD_REQUEST, "INVALID_REQUEST").await;
+    let message = error["error"].as_str().unwrap();
+    assert!(
+        message.contains("not UTF-8: byte 0xE9") && message.contains("line 1 column 15"),
+        "{error}"
+    );
+    let after: Value = app.patch(&id, json!({}), &app.api_key).await.json().await.unwrap();
+    assert_eq!(after, before);
+}
+
 /// Parallel PATCHes, each changing another field, spread over two replicas of the service
 /// on the same storage: none may be lost.
 #[tokio::test]
