@@ -31,13 +31,16 @@ pub fn describe(error: &serde_json::Error, body: &[u8]) -> ParseFailure {
     }
     // A syntax error before the first byte that is not UTF-8 is the one to tell.
     match first_non_utf8(body) {
-        Some((stray, byte)) if (stray.line, stray.column) <= (line, column) => ParseFailure {
-            message: format!(
-                "it is not UTF-8: byte 0x{byte:02X} is not part of a UTF-8 character (text in \
-                 another encoding, such as Latin-1?): send UTF-8"
-            ),
-            ..stray
-        },
+        Some((stray_line, stray_column, byte)) if (stray_line, stray_column) <= (line, column) => {
+            ParseFailure {
+                line: stray_line,
+                column: stray_column,
+                message: format!(
+                    "it is not UTF-8: byte 0x{byte:02X} is not part of a UTF-8 character (text \
+                     in another encoding, such as Latin-1?): send UTF-8"
+                ),
+            }
+        }
         _ => at(strip_position(&error.to_string())),
     }
 }
@@ -59,16 +62,16 @@ fn utf16_or_32(body: &[u8]) -> Option<&'static str> {
     }
 }
 
-/// Where the first byte that is not UTF-8 is, and the byte; `None` if the body is UTF-8, or
-/// only ends inside a character (cut short: serde_json's "EOF" says so).
-fn first_non_utf8(body: &[u8]) -> Option<(ParseFailure, u8)> {
+/// Where the first byte that is not UTF-8 is (line, column) and the byte; `None` if the body
+/// is UTF-8, or only ends inside a character (cut short: serde_json's "EOF" says so).
+fn first_non_utf8(body: &[u8]) -> Option<(usize, usize, u8)> {
     let error = std::str::from_utf8(body).err()?;
     error.error_len()?;
     let at = error.valid_up_to();
     let before = &body[..at];
     let line = 1 + memchr::memchr_iter(b'\n', before).count();
     let column = at - memchr::memrchr(b'\n', before).map_or(0, |newline| newline + 1) + 1;
-    Some((ParseFailure { line, column, message: String::new() }, body[at]))
+    Some((line, column, body[at]))
 }
 
 /// serde_json appends " at line L column C" to its messages; they are reported apart.

@@ -209,46 +209,41 @@ async fn patch_refuses_bad_input_strangers_and_missing_shares() {
 /// meant is not guessed, and nothing of the PATCH is applied.
 #[tokio::test]
 async fn a_patch_that_gives_a_field_twice_is_refused_and_changes_nothing() {
-    let app = spawn_app().await;
-    let id = app.create_id(small_session()).await;
-    let before: Value = app.patch(&id, json!({}), &app.api_key).await.json().await.unwrap();
-    let twice = app
-        .client
-        .patch(app.url(&format!("/api/sessions/{id}")))
-        .header("Syntx-Api-Key", &app.api_key)
-        .header("Content-Type", "application/json")
-        .body(r#"{"visibility": "private", "title": "renamed", "visibility": "public"}"#)
-        .send()
-        .await
-        .unwrap();
-    let error = assert_error(twice, StatusCode::BAD_REQUEST, "INVALID_REQUEST").await;
+    let body = r#"{"visibility": "private", "title": "renamed", "visibility": "public"}"#;
+    let error = refused_patch("application/json", body).await;
     assert!(error["error"].as_str().unwrap().contains("duplicate key `visibility`"), "{error}");
-    let after: Value = app.patch(&id, json!({}), &app.api_key).await.json().await.unwrap();
-    assert_eq!(after, before);
 }
 
 #[tokio::test]
 async fn a_patch_in_latin1_is_refused_naming_the_byte_and_changes_nothing() {
-    let app = spawn_app().await;
-    let id = app.create_id(small_session()).await;
-    let before: Value = app.patch(&id, json!({}), &app.api_key).await.json().await.unwrap();
-    let latin1 = app
-        .client
-        .patch(app.url(&format!("/api/sessions/{id}")))
-        .header("Syntx-Api-Key", &app.api_key)
-        .header("Content-Type", "application/json; charset=iso-8859-1")
-        .body(b"{\"title\": \"caf\xE9\"}".to_vec())
-        .send()
-        .await
-        .unwrap();
-    let error = assert_error(latin1, StatusCode::BAD_REQUEST, "INVALID_REQUEST").await;
+    let body = b"{\"title\": \"caf\xE9\"}".to_vec();
+    let error = refused_patch("application/json; charset=iso-8859-1", body).await;
     let message = error["error"].as_str().unwrap();
     assert!(
         message.contains("not UTF-8: byte 0xE9") && message.contains("line 1 column 15"),
         "{error}"
     );
+}
+
+/// Sends a PATCH of `body` to a new share, asserts it is refused as 400 `INVALID_REQUEST` and
+/// that the share's options are as before; the error's body.
+async fn refused_patch(content_type: &str, body: impl Into<reqwest::Body>) -> Value {
+    let app = spawn_app().await;
+    let id = app.create_id(small_session()).await;
+    let before: Value = app.patch(&id, json!({}), &app.api_key).await.json().await.unwrap();
+    let refused = app
+        .client
+        .patch(app.url(&format!("/api/sessions/{id}")))
+        .header("Syntx-Api-Key", &app.api_key)
+        .header("Content-Type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let error = assert_error(refused, StatusCode::BAD_REQUEST, "INVALID_REQUEST").await;
     let after: Value = app.patch(&id, json!({}), &app.api_key).await.json().await.unwrap();
     assert_eq!(after, before);
+    error
 }
 
 /// Parallel PATCHes, each changing another field, spread over two replicas of the service
